@@ -1,0 +1,126 @@
+# SPDX-License-Identifier: GPL-2.0
+# xwg: one Makefile, one output folder ($(OUT)).
+#   make            build everything (daemon, BPF objects, unit tests)
+#   make unit       build and run the unit tests (no root)
+#   make check      install missing Debian packages, build, run the unit
+#                   tests plainly and under ASan+UBSan, then the selftests
+#   make demo       (root) two namespaces, xwgd <-> wireguard-go, a ping
+#   make fuzz       build the libFuzzer targets and run each FUZZ_SECONDS
+#   V=1             show full commands
+
+OUT ?= build
+SANITIZE ?=
+CC ?= gcc
+CLANG ?= clang
+BPFTOOL ?= bpftool
+FUZZ_SECONDS ?= 60
+
+ifeq ($(V),1)
+Q =
+msg = @true
+else
+Q = @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+PKGS = libsodium libb2 libnl-3.0 libnl-route-3.0 libbpf libxdp
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+CFLAGS ?= -O2 -g
+override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror \
+	-Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	-fno-strict-aliasing -pthread -I. -Iinclude $(PKG_CFLAGS) -MMD -MP
+override LDLIBS += $(PKG_LIBS) -pthread
+ifneq ($(SANITIZE),)
+override CFLAGS += -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
+	-fno-omit-frame-pointer
+override LDFLAGS += -fsanitize=address,undefined
+endif
+
+# Everything but program mains goes into one archive that the daemon, the
+# tests and the fuzzers link.
+PROG_MAINS = ctl/xwgd.c
+LIB_SRCS := $(filter-out $(PROG_MAINS), \
+	$(wildcard ctl/*.c ctl/handshake/*.c ctl/maps/*.c datapath/*.c))
+TEST_SRCS := $(wildcard tests/*.c)
+FUZZ_SRCS := $(wildcard tests/fuzz/*.c)
+BPF_SRCS := $(wildcard bpf/*.c)
+
+LIB_OBJS := $(LIB_SRCS:%.c=$(OUT)/%.o)
+TEST_OBJS := $(TEST_SRCS:%.c=$(OUT)/%.o)
+BPF_OBJS := $(BPF_SRCS:bpf/%.c=$(OUT)/bpf/%.bpf.o)
+BPF_SKELS := $(BPF_SRCS:bpf/%.c=$(OUT)/bpf/%.skel.h)
+PROGS := $(patsubst ctl/%.c,$(OUT)/%,$(wildcard $(PROG_MAINS)))
+FUZZERS := $(FUZZ_SRCS:tests/fuzz/%.c=$(OUT)/fuzz/%)
+
+.DELETE_ON_ERROR:
+.PHONY: all unit check deps demo fuzz fuzz-build selftests bench clean
+
+all: $(BPF_SKELS) $(PROGS) $(OUT)/unit_tests
+
+# BPF: clang -target bpf, then a skeleton header for userspace to include.
+$(OUT)/bpf/%.bpf.o: bpf/%.c | $(OUT)/bpf
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_x86 -Wall -Werror \
+		-I. -Iinclude -I/usr/include/x86_64-linux-gnu -MMD -MP -c $< -o $@
+$(OUT)/bpf/%.skel.h: $(OUT)/bpf/%.bpf.o
+	$(call msg,SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*) > $@
+
+$(OUT)/%.o: %.c | $(BPF_SKELS)
+	@mkdir -p $(@D)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -I$(OUT) -c $< -o $@
+
+$(OUT)/libxwg.a: $(LIB_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(OUT)/%: $(OUT)/ctl/%.o $(OUT)/libxwg.a
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(OUT)/unit_tests: $(TEST_OBJS) $(OUT)/libxwg.a
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(OUT)/bpf:
+	@mkdir -p $@
+
+unit: $(OUT)/unit_tests
+	$(Q)$(OUT)/unit_tests
+
+# libFuzzer targets: clang, ASan+UBSan, each linking the sources it needs
+# directly (the archive is built with gcc flags).
+FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -I. -Iinclude $(PKG_CFLAGS) \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+$(OUT)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS)
+	@mkdir -p $(@D)
+	$(call msg,FUZZ,$@)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) $< $(LIB_SRCS) $(LDLIBS) -o $@
+fuzz-build: $(FUZZERS)
+fuzz: fuzz-build
+	$(Q)for f in $(FUZZERS); do \
+		n=$$(basename $$f); mkdir -p $(OUT)/corpus/$$n; \
+		$$f -max_total_time=$(FUZZ_SECONDS) $(OUT)/corpus/$$n \
+			tests/fuzz/corpus/$$n 2>&1 | tail -3 || exit 1; \
+	done
+
+deps:
+	$(Q)tests/install-deps.sh
+
+check: deps
+	$(Q)tests/check.sh
+
+selftests: all
+	$(Q)selftests/run.sh
+
+demo: deps
+	$(Q)$(MAKE) -s all
+	$(Q)selftests/demo.sh
+
+clean:
+	rm -rf $(OUT)
+
+-include $(shell find $(OUT) -name '*.d' 2>/dev/null)

@@ -1,0 +1,557 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The device's tables (peers by public key, receiver indices), the Noise
+ * and timer glue, and the configuration socket's set/get applied to them.
+ */
+#include "device.h"
+
+#include <errno.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl/handshake/crypto.h"
+#include "ctl/handshake/ratelimiter.h"
+#include "ctl/log.h"
+#include "ctl/uapi.h"
+#include "datapath/crypto_pool.h"
+
+#define INDEX_EMPTY 0U
+#define INDEX_DELETED UINT32_MAX
+#define RATELIMITER_ENTRIES 8192
+
+static const char *const drop_names[] = {
+#define DROP_NAME(name, str) str,
+	DROP_REASONS(DROP_NAME)
+#undef DROP_NAME
+};
+
+const char *drop_reason_name(enum drop_reason r)
+{
+	return r < DROP_REASON_COUNT ? drop_names[r] : "unknown";
+}
+
+void device_count_drop(struct wg_device *dev, enum drop_reason r)
+{
+	dev->drops[r]++;
+}
+
+/* ---- receiver indices: open addressing, linear probing ---- */
+
+static int index_table_resize(struct index_table *t, uint32_t size)
+{
+	struct index_entry *old = t->slots;
+	uint32_t old_size = old ? t->mask + 1 : 0, i;
+
+	t->slots = calloc(size, sizeof(*t->slots));
+	if (!t->slots) {
+		t->slots = old;
+		return -ENOMEM;
+	}
+	t->mask = size - 1;
+	t->used = 0;
+	t->deleted = 0;
+	for (i = 0; i < old_size; i++) {
+		struct index_entry *e = &old[i];
+		uint32_t j;
+
+		if (e->index == INDEX_EMPTY || e->index == INDEX_DELETED)
+			continue;
+		for (j = e->index & t->mask; t->slots[j].index != INDEX_EMPTY; j = (j + 1) & t->mask)
+			;
+		t->slots[j] = *e;
+		t->used++;
+	}
+	free(old);
+	return 0;
+}
+
+struct index_entry *device_index_lookup(struct wg_device *dev, uint32_t index)
+{
+	struct index_table *t = &dev->indices;
+	uint32_t j;
+
+	if (index == INDEX_EMPTY || index == INDEX_DELETED)
+		return NULL;
+	for (j = index & t->mask; t->slots[j].index != INDEX_EMPTY; j = (j + 1) & t->mask)
+		if (t->slots[j].index == index)
+			return &t->slots[j];
+	return NULL;
+}
+
+static void index_remove(void *ctx, uint32_t index)
+{
+	struct wg_device *dev = ctx;
+	struct index_entry *e = device_index_lookup(dev, index);
+
+	if (!e)
+		return;
+	memset(e, 0, sizeof(*e));
+	e->index = INDEX_DELETED;
+	dev->indices.used--;
+	dev->indices.deleted++;
+}
+
+/* A fresh random index, unique among the live ones (whitepaper 5.4.2). */
+static uint32_t index_new(void *ctx, struct noise_handshake *hs)
+{
+	struct wg_device *dev = ctx;
+	struct index_table *t = &dev->indices;
+	uint32_t index, j;
+
+	if (hs->local_index)
+		index_remove(dev, hs->local_index);
+	/* Keep the table at most half full, counting tombstones. */
+	if ((t->used + t->deleted + 1) * 2 > t->mask + 1 &&
+	    index_table_resize(t, (t->used + 1) * 4 > t->mask + 1 ? (t->mask + 1) * 2
+								   : t->mask + 1))
+		abort();  /* out of memory in the control thread: nothing sane left */
+	do
+		index = platform_random_u32();
+	while (index == INDEX_EMPTY || index == INDEX_DELETED || device_index_lookup(dev, index));
+	for (j = index & t->mask; t->slots[j].index != INDEX_EMPTY &&
+				  t->slots[j].index != INDEX_DELETED; j = (j + 1) & t->mask)
+		;
+	if (t->slots[j].index == INDEX_DELETED)
+		t->deleted--;
+	t->slots[j] = (struct index_entry){
+		.index = index, .is_keypair = false, .handshake = hs, .peer = hs->peer,
+	};
+	t->used++;
+	return index;
+}
+
+static void index_to_keypair(void *ctx, struct noise_handshake *hs, struct noise_keypair *kp)
+{
+	struct index_entry *e = device_index_lookup(ctx, hs->local_index);
+
+	if (e) {
+		e->is_keypair = true;
+		e->keypair = kp;
+	}
+}
+
+static struct noise_handshake *lookup_by_index(void *ctx, uint32_t index)
+{
+	struct index_entry *e = device_index_lookup(ctx, index);
+
+	return e && !e->is_keypair ? e->handshake : NULL;
+}
+
+/* ---- peers by public key ---- */
+
+static uint32_t peer_hash(const struct peer_table *t, const uint8_t *key)
+{
+	uint64_t h;
+
+	crypto_shorthash((unsigned char *)&h, key, NOISE_PUBLIC_KEY_LEN, t->hash_key);
+	return (uint32_t)h & t->mask;
+}
+
+static int peer_table_grow(struct peer_table *t)
+{
+	uint32_t size = (t->mask + 1) * 2;
+	struct wg_peer **b = calloc(size, sizeof(*b)), *p;
+
+	if (!b)
+		return -ENOMEM;
+	free(t->buckets);
+	t->buckets = b;
+	t->mask = size - 1;
+	for (p = t->first; p; p = p->next) {
+		uint32_t h = peer_hash(t, p->public_key);
+
+		p->hash_next = b[h];
+		b[h] = p;
+	}
+	return 0;
+}
+
+struct wg_peer *device_peer_lookup(struct wg_device *dev,
+				   const uint8_t public_key[NOISE_PUBLIC_KEY_LEN])
+{
+	struct wg_peer *p;
+
+	for (p = dev->peers.buckets[peer_hash(&dev->peers, public_key)]; p; p = p->hash_next)
+		if (!memcmp(p->public_key, public_key, NOISE_PUBLIC_KEY_LEN))
+			return p;
+	return NULL;
+}
+
+static struct noise_handshake *lookup_by_static(void *ctx, const uint8_t pk[NOISE_PUBLIC_KEY_LEN])
+{
+	struct wg_peer *p = device_peer_lookup(ctx, pk);
+
+	return p ? &p->handshake : NULL;
+}
+
+static struct wg_peer *peer_create(struct wg_device *dev,
+				   const uint8_t public_key[NOISE_PUBLIC_KEY_LEN])
+{
+	struct peer_table *t = &dev->peers;
+	struct wg_peer *peer;
+	uint32_t h;
+
+	if (t->count >= MAX_PEERS_PER_DEVICE)
+		return NULL;
+	if (t->count + 1 > t->mask + 1 && peer_table_grow(t))
+		return NULL;
+	peer = calloc(1, sizeof(*peer));
+	if (!peer)
+		return NULL;
+	if (timers_peer_init(&dev->timers, &peer->timers, peer)) {
+		free(peer);
+		return NULL;
+	}
+	peer->device = dev;
+	memcpy(peer->public_key, public_key, NOISE_PUBLIC_KEY_LEN);
+	/* A peer whose key gives an invalid DH is kept (wg shows it) but
+	 * can never complete a handshake. */
+	noise_handshake_init(&peer->handshake, &dev->static_identity, public_key, NULL, peer);
+	cookie_init(&peer->latest_cookie, public_key);
+	peer->endpoint.addr.sa.sa_family = AF_UNSPEC;
+	peer->internal_id = ++dev->next_peer_id;
+
+	h = peer_hash(t, public_key);
+	peer->hash_next = t->buckets[h];
+	t->buckets[h] = peer;
+	peer->prev = t->last;
+	if (t->last)
+		t->last->next = peer;
+	else
+		t->first = peer;
+	t->last = peer;
+	t->count++;
+	log_debug("peer %llu created", (unsigned long long)peer->internal_id);
+	return peer;
+}
+
+void device_peer_remove(struct wg_device *dev, struct wg_peer *peer)
+{
+	struct peer_table *t = &dev->peers;
+	struct wg_peer **pp;
+
+	timers_peer_stop(&peer->timers);
+	allowedips_remove_by_peer(&dev->allowedips, peer);
+	noise_keypairs_clear(&peer->keypairs, &dev->noise_ops);
+	noise_handshake_clear(&peer->handshake, &dev->noise_ops);
+	peer_staged_purge(peer);
+
+	for (pp = &t->buckets[peer_hash(t, peer->public_key)]; *pp; pp = &(*pp)->hash_next)
+		if (*pp == peer) {
+			*pp = peer->hash_next;
+			break;
+		}
+	if (peer->prev)
+		peer->prev->next = peer->next;
+	else
+		t->first = peer->next;
+	if (peer->next)
+		peer->next->prev = peer->prev;
+	else
+		t->last = peer->prev;
+	t->count--;
+	log_debug("peer %llu removed", (unsigned long long)peer->internal_id);
+	sodium_memzero(peer, sizeof(*peer));
+	free(peer);
+}
+
+static void remove_all_peers(struct wg_device *dev)
+{
+	while (dev->peers.first)
+		device_peer_remove(dev, dev->peers.first);
+}
+
+/* ---- timers' actions ---- */
+
+static void timer_send_initiation(void *owner, bool is_retry)
+{
+	send_handshake_initiation(owner, is_retry);
+}
+
+static void timer_send_keepalive(void *owner)
+{
+	send_keepalive(owner);
+}
+
+static void timer_give_up(void *owner)
+{
+	struct wg_peer *peer = owner;
+
+	log_debug("peer %llu: handshake did not complete after %d seconds, giving up",
+		  (unsigned long long)peer->internal_id, REKEY_ATTEMPT_TIME);
+	peer->device->drops[DROP_TX_STAGED_EXPIRED] += peer->staged_count;
+	peer_staged_purge(peer);
+}
+
+static void timer_zero_key_material(void *owner)
+{
+	struct wg_peer *peer = owner;
+
+	log_debug("peer %llu: zeroing keys after %d seconds without a handshake",
+		  (unsigned long long)peer->internal_id, ZERO_KEYS_AFTER_TIME);
+	noise_keypairs_clear(&peer->keypairs, &peer->device->noise_ops);
+	noise_handshake_clear(&peer->handshake, &peer->device->noise_ops);
+}
+
+static const struct timers_actions timer_actions = {
+	.send_handshake_initiation = timer_send_initiation,
+	.send_keepalive = timer_send_keepalive,
+	.give_up = timer_give_up,
+	.zero_key_material = timer_zero_key_material,
+};
+
+/* ---- load ---- */
+
+bool device_is_under_load(struct wg_device *dev)
+{
+	xwg_time_t now = platform_now();
+
+	/* Count handshake messages per second; past the threshold (the
+	 * kernel's 1/8 of its handshake queue) we are under load, and stay
+	 * so for UNDER_LOAD_AFTER_TIME after it eases. */
+	if (now - dev->load_window_start >= NSEC_PER_SEC) {
+		dev->load_window_start = now;
+		dev->load_window_count = 0;
+	}
+	if (++dev->load_window_count > UNDER_LOAD_THRESHOLD)
+		dev->under_load_until = now + UNDER_LOAD_AFTER_TIME * NSEC_PER_SEC;
+	return now < dev->under_load_until;
+}
+
+/* ---- lifecycle ---- */
+
+int device_init(struct wg_device *dev, const char *ifname, unsigned int nthreads)
+{
+	int ret = -ENOMEM;
+
+	memset(dev, 0, sizeof(*dev));
+	snprintf(dev->ifname, sizeof(dev->ifname), "%s", ifname);
+	dev->tun_fd = -1;
+	dev->udp.fd4 = dev->udp.fd6 = -1;
+	dev->mtu = DEFAULT_MTU;
+	allowedips_init(&dev->allowedips);
+	randombytes_buf(dev->peers.hash_key, sizeof(dev->peers.hash_key));
+	dev->peers.buckets = calloc(64, sizeof(*dev->peers.buckets));
+	if (!dev->peers.buckets)
+		goto err;
+	dev->peers.mask = 63;
+	if (index_table_resize(&dev->indices, 256))
+		goto err;
+	dev->ratelimiter = ratelimiter_create(RATELIMITER_ENTRIES);
+	if (!dev->ratelimiter)
+		goto err;
+	cookie_checker_init(&dev->cookie_checker, dev->static_identity.static_public,
+			    dev->ratelimiter);
+	dev->noise_ops = (struct noise_ops){
+		.lookup_by_static = lookup_by_static,
+		.lookup_by_index = lookup_by_index,
+		.index_new = index_new,
+		.index_to_keypair = index_to_keypair,
+		.index_remove = index_remove,
+		.ctx = dev,
+	};
+	ret = timers_init(&dev->timers, &timer_actions);
+	if (ret)
+		goto err;
+	dev->jobs = calloc(DATAPATH_BATCH, sizeof(*dev->jobs));
+	dev->pool = crypto_pool_create(nthreads > 1 ? nthreads - 1 : 0);
+	if (!dev->jobs || !dev->pool) {
+		ret = -ENOMEM;
+		goto err;
+	}
+	return 0;
+err:
+	device_uninit(dev);
+	return ret;
+}
+
+void device_uninit(struct wg_device *dev)
+{
+	if (dev->peers.buckets)
+		remove_all_peers(dev);
+	crypto_pool_destroy(dev->pool);
+	dev->pool = NULL;
+	free(dev->jobs);
+	dev->jobs = NULL;
+	timers_uninit(&dev->timers);
+	allowedips_free(&dev->allowedips);
+	ratelimiter_destroy(dev->ratelimiter);
+	dev->ratelimiter = NULL;
+	free(dev->peers.buckets);
+	dev->peers.buckets = NULL;
+	free(dev->indices.slots);
+	dev->indices.slots = NULL;
+	cookie_checker_uninit(&dev->cookie_checker);
+	sodium_memzero(&dev->static_identity, sizeof(dev->static_identity));
+}
+
+/* ---- configuration ---- */
+
+static void set_private_key(struct wg_device *dev, const uint8_t key[NOISE_PRIVATE_KEY_LEN])
+{
+	struct wg_peer *peer, *next;
+
+	if (dev->static_identity.has_identity &&
+	    crypto_equal(dev->static_identity.static_private, key, NOISE_PRIVATE_KEY_LEN))
+		return;
+	noise_static_identity_set(&dev->static_identity, key);
+	cookie_checker_init(&dev->cookie_checker, dev->static_identity.static_public,
+			    dev->ratelimiter);
+	for (peer = dev->peers.first; peer; peer = next) {
+		next = peer->next;
+		/* We cannot be our own peer (wireguard-go and the kernel
+		 * drop such a peer when the key changes). */
+		if (dev->static_identity.has_identity &&
+		    !memcmp(peer->public_key, dev->static_identity.static_public,
+			    NOISE_PUBLIC_KEY_LEN)) {
+			device_peer_remove(dev, peer);
+			continue;
+		}
+		/* Everything derived from the old key is void. */
+		noise_handshake_clear(&peer->handshake, &dev->noise_ops);
+		noise_keypairs_clear(&peer->keypairs, &dev->noise_ops);
+		noise_handshake_precompute(&peer->handshake);
+	}
+}
+
+static int apply_allowed_ips(struct wg_device *dev, struct wg_peer *peer,
+			     const struct uapi_peer *up)
+{
+	size_t i;
+	int ret;
+
+	if (up->replace_allowed_ips)
+		allowedips_remove_by_peer(&dev->allowedips, peer);
+	for (i = 0; i < up->n_allowed_ips; i++) {
+		const struct uapi_allowed_ip *a = &up->allowed_ips[i];
+
+		if (a->remove) {
+			allowedips_remove(&dev->allowedips, a->family, a->addr, a->cidr, peer);
+			continue;
+		}
+		ret = allowedips_insert(&dev->allowedips, a->family, a->addr, a->cidr, peer);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static int apply_peer(struct wg_device *dev, const struct uapi_peer *up)
+{
+	struct wg_peer *peer;
+	bool keepalive_changed = false;
+
+	/* A peer with our own public key is ignored, whatever follows. */
+	if (dev->static_identity.has_identity &&
+	    !memcmp(up->public_key, dev->static_identity.static_public, NOISE_PUBLIC_KEY_LEN))
+		return 0;
+
+	peer = device_peer_lookup(dev, up->public_key);
+	if (up->remove) {
+		if (peer)
+			device_peer_remove(dev, peer);
+		return 0;
+	}
+	if (!peer) {
+		if (up->update_only)
+			return 0;
+		peer = peer_create(dev, up->public_key);
+		if (!peer)
+			return -ENOMEM;
+	}
+	if (up->has_preshared_key)
+		memcpy(peer->handshake.preshared_key, up->preshared_key, NOISE_SYMMETRIC_KEY_LEN);
+	if (up->has_endpoint) {
+		memset(&peer->endpoint, 0, sizeof(peer->endpoint));
+		memcpy(&peer->endpoint.addr, &up->endpoint, sizeof(up->endpoint));
+	}
+	if (up->has_persistent_keepalive_interval &&
+	    peer->persistent_keepalive_interval != up->persistent_keepalive_interval) {
+		peer->persistent_keepalive_interval = up->persistent_keepalive_interval;
+		peer->timers.persistent_keepalive_interval = up->persistent_keepalive_interval;
+		keepalive_changed = true;
+	}
+	if (apply_allowed_ips(dev, peer, up))
+		return -ENOMEM;
+	if (keepalive_changed && peer->persistent_keepalive_interval &&
+	    udp_endpoint_family(&peer->endpoint) != AF_UNSPEC)
+		timers_persistent_keepalive_changed(&peer->timers);
+	return 0;
+}
+
+int device_config_set(struct wg_device *dev, const struct uapi_set *set)
+{
+	uint32_t old_fwmark = dev->udp.fwmark;
+	size_t i;
+	int ret;
+
+	/* What can fail on the outside comes first, so a refused port or
+	 * mark leaves everything as it was. */
+	if (set->has_fwmark && set->fwmark != dev->udp.fwmark) {
+		ret = udp_socks_set_fwmark(&dev->udp, set->fwmark);
+		if (ret) {
+			log_error("cannot set fwmark %u: %s", set->fwmark, strerror(-ret));
+			return ret;
+		}
+	}
+	if (set->has_listen_port && set->listen_port != dev->listen_port) {
+		ret = udp_socks_rebind(&dev->udp, set->listen_port);
+		if (ret) {
+			log_error("cannot listen on port %u: %s", set->listen_port, strerror(-ret));
+			if (set->has_fwmark)
+				udp_socks_set_fwmark(&dev->udp, old_fwmark);
+			return ret;
+		}
+		dev->listen_port = set->listen_port;
+	}
+	dev->fwmark = dev->udp.fwmark;
+	if (set->has_private_key)
+		set_private_key(dev, set->private_key);
+	if (set->replace_peers)
+		remove_all_peers(dev);
+	for (i = 0; i < set->n_peers; i++) {
+		ret = apply_peer(dev, &set->peers[i]);
+		if (ret) {
+			log_error("out of memory applying peer configuration");
+			return ret;
+		}
+	}
+	return 0;
+}
+
+static int put_allowed_ip(void *ctx, int family, const void *addr, uint8_t cidr)
+{
+	uapi_buf_put_allowed_ip(ctx, family, addr, cidr);
+	return 0;
+}
+
+int device_config_get(struct wg_device *dev, struct uapi_buf *out)
+{
+	struct wg_peer *peer;
+
+	if (dev->static_identity.has_identity)
+		uapi_buf_put_hex(out, "private_key", dev->static_identity.static_private,
+				 NOISE_PRIVATE_KEY_LEN);
+	if (udp_socks_port(&dev->udp))
+		uapi_buf_printf(out, "listen_port=%u\n", udp_socks_port(&dev->udp));
+	if (dev->fwmark)
+		uapi_buf_printf(out, "fwmark=%u\n", dev->fwmark);
+	for (peer = dev->peers.first; peer; peer = peer->next) {
+		uapi_buf_put_hex(out, "public_key", peer->public_key, NOISE_PUBLIC_KEY_LEN);
+		uapi_buf_put_hex(out, "preshared_key", peer->handshake.preshared_key,
+				 NOISE_SYMMETRIC_KEY_LEN);
+		uapi_buf_printf(out, "protocol_version=1\n");
+		if (udp_endpoint_family(&peer->endpoint) != AF_UNSPEC)
+			uapi_buf_put_endpoint(out, &peer->endpoint.addr.sa);
+		uapi_buf_printf(out, "last_handshake_time_sec=%llu\n",
+				(unsigned long long)peer->last_handshake_sec);
+		uapi_buf_printf(out, "last_handshake_time_nsec=%u\n", peer->last_handshake_nsec);
+		uapi_buf_printf(out, "tx_bytes=%llu\n", (unsigned long long)peer->tx_bytes);
+		uapi_buf_printf(out, "rx_bytes=%llu\n", (unsigned long long)peer->rx_bytes);
+		uapi_buf_printf(out, "persistent_keepalive_interval=%u\n",
+				peer->persistent_keepalive_interval);
+		allowedips_walk_by_peer(&dev->allowedips, peer, put_allowed_ip, out);
+	}
+	return out->oom ? -ENOMEM : 0;
+}

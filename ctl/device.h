@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The device: our static identity, the peers, the receiver-index table,
+ * cryptokey routing, the sockets and the portable data path's TUN fd. One
+ * control thread owns all of it; crypto workers run only inside
+ * crypto_pool_run() while that thread waits.
+ */
+#ifndef XWG_DEVICE_H
+#define XWG_DEVICE_H
+
+#include <net/if.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ctl/allowedips.h"
+#include "ctl/handshake/cookie.h"
+#include "ctl/handshake/noise.h"
+#include "ctl/peer.h"
+#include "ctl/timers.h"
+#include "datapath/udp.h"
+
+struct crypto_pool;
+struct crypto_job;
+
+/* The data path works in batches of packets. A packet buffer keeps room
+ * for the data message header in front and the padding and tag behind, so
+ * sealing and opening happen in place. */
+#define DATAPATH_BATCH 64U
+#define DATAPATH_HEADROOM 16U
+#define DATAPATH_PACKET_MAX 65535U
+#define DATAPATH_BUF_SIZE (DATAPATH_HEADROOM + DATAPATH_PACKET_MAX + 32U)
+struct uapi_set;
+struct uapi_buf;
+
+/* Why a packet was dropped: one counter each, never silent. */
+#define DROP_REASONS(X)                                                     \
+	X(DROP_RX_TOO_SHORT, "rx_too_short")                               \
+	X(DROP_RX_BAD_TYPE, "rx_bad_type")                                 \
+	X(DROP_RX_BAD_LENGTH, "rx_bad_length")                             \
+	X(DROP_RX_BAD_MAC, "rx_bad_mac")                                   \
+	X(DROP_RX_RATELIMITED, "rx_ratelimited")                           \
+	X(DROP_RX_HANDSHAKE_FAILED, "rx_handshake_failed")                 \
+	X(DROP_RX_COOKIE_FAILED, "rx_cookie_failed")                       \
+	X(DROP_RX_UNKNOWN_INDEX, "rx_unknown_index")                       \
+	X(DROP_RX_DECRYPT_FAILED, "rx_decrypt_failed")                     \
+	X(DROP_RX_REPLAY, "rx_replay")                                     \
+	X(DROP_RX_BAD_INNER, "rx_bad_inner_packet")                        \
+	X(DROP_RX_SOURCE_NOT_ALLOWED, "rx_source_not_allowed")             \
+	X(DROP_RX_TRUNCATED, "rx_truncated")                               \
+	X(DROP_RX_TUN_WRITE, "rx_tun_write_failed")                        \
+	X(DROP_TX_NO_PEER, "tx_no_peer")                                   \
+	X(DROP_TX_BAD_PACKET, "tx_bad_packet")                             \
+	X(DROP_TX_NO_ENDPOINT, "tx_no_endpoint")                           \
+	X(DROP_TX_STAGED_OVERFLOW, "tx_staged_overflow")                   \
+	X(DROP_TX_STAGED_EXPIRED, "tx_staged_expired")                     \
+	X(DROP_TX_SEND_FAILED, "tx_send_failed")                           \
+	X(DROP_TX_TOO_BIG, "tx_too_big")
+
+#define DROP_ENUM(name, str) name,
+enum drop_reason { DROP_REASONS(DROP_ENUM) DROP_REASON_COUNT };
+#undef DROP_ENUM
+const char *drop_reason_name(enum drop_reason r);
+
+/* A receiver index: names a handshake in progress or a keypair. */
+struct index_entry {
+	uint32_t index;           /* 0 = empty slot, UINT32_MAX = deleted */
+	bool is_keypair;
+	union {
+		struct noise_handshake *handshake;
+		struct noise_keypair *keypair;
+	};
+	struct wg_peer *peer;
+};
+
+struct index_table {
+	struct index_entry *slots;
+	uint32_t mask;            /* size - 1, size a power of two */
+	uint32_t used, deleted;
+};
+
+struct peer_table {
+	struct wg_peer **buckets;
+	uint32_t mask;
+	uint32_t count;
+	struct wg_peer *first, *last;   /* configuration order */
+	uint8_t hash_key[16];
+};
+
+struct wg_device {
+	char ifname[IF_NAMESIZE];
+	int tun_fd;
+	int ifindex;
+	unsigned int mtu;
+
+	struct udp_socks udp;
+	uint16_t listen_port;     /* as configured (0 = random) */
+	uint32_t fwmark;
+
+	struct noise_static_identity static_identity;
+	struct cookie_checker cookie_checker;
+	struct ratelimiter *ratelimiter;
+	struct allowedips allowedips;
+	struct peer_table peers;
+	struct index_table indices;
+	struct noise_ops noise_ops;
+	struct timers timers;
+	struct crypto_pool *pool;
+
+	/* Handshake load (protocol.md "Cookies"): handshakes seen in the
+	 * current one-second window, and until when we count as loaded. */
+	xwg_time_t load_window_start;
+	unsigned int load_window_count;
+	xwg_time_t under_load_until;
+
+	/* Scratch for one batch of the data path (control thread only). */
+	struct crypto_job *jobs;
+
+	uint64_t next_peer_id;
+	uint64_t drops[DROP_REASON_COUNT];
+	uint64_t handshakes_sent, handshakes_received, cookies_sent;
+};
+
+int device_init(struct wg_device *dev, const char *ifname, unsigned int nthreads);
+void device_uninit(struct wg_device *dev);
+
+/* The configuration socket's set and get (ctl/uapi.c does the text). */
+int device_config_set(struct wg_device *dev, const struct uapi_set *set);
+int device_config_get(struct wg_device *dev, struct uapi_buf *out);
+
+struct wg_peer *device_peer_lookup(struct wg_device *dev,
+				   const uint8_t public_key[NOISE_PUBLIC_KEY_LEN]);
+void device_peer_remove(struct wg_device *dev, struct wg_peer *peer);
+/* The entry of a receiver index, or NULL. */
+struct index_entry *device_index_lookup(struct wg_device *dev, uint32_t index);
+void device_count_drop(struct wg_device *dev, enum drop_reason r);
+bool device_is_under_load(struct wg_device *dev);
+
+/* ctl/send.c */
+void send_handshake_initiation(struct wg_peer *peer, bool is_retry);
+void send_keepalive(struct wg_peer *peer);
+void send_staged_packets(struct wg_peer *peer);
+/* Encrypt and send packets read from the tunnel. */
+struct tun_packet;
+void send_tunnel_packets(struct wg_device *dev, struct tun_packet *pkts, unsigned int n);
+void send_buffer_to_peer(struct wg_peer *peer, const void *buf, size_t len);
+
+/* ctl/receive.c: datagrams from one UDP socket. */
+struct udp_rx;
+void receive_datagrams(struct wg_device *dev, struct udp_rx *rx, unsigned int n);
+
+#endif

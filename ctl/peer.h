@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * A peer of the device: its keys and sessions, endpoint, timers, counters
+ * and the packets waiting for a session. All fields belong to the daemon's
+ * control thread; crypto workers only read keypairs handed to them.
+ */
+#ifndef XWG_PEER_H
+#define XWG_PEER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ctl/handshake/cookie.h"
+#include "ctl/handshake/noise.h"
+#include "ctl/timers.h"
+#include "datapath/udp.h"
+
+struct wg_device;
+
+/* Packets from the tunnel waiting for a session (whitepaper 6.2: queued
+ * while a handshake is in progress, dropped when it gives up). */
+struct staged_packet {
+	uint8_t *buf;   /* DATAPATH_HEADROOM bytes, then the packet, then room */
+	size_t len;
+};
+
+struct wg_peer {
+	struct wg_device *device;
+	uint8_t public_key[NOISE_PUBLIC_KEY_LEN];
+	struct noise_handshake handshake;
+	struct noise_keypairs keypairs;
+	struct cookie latest_cookie;
+	struct udp_endpoint endpoint;
+	struct timers_peer timers;
+
+	struct staged_packet staged[MAX_STAGED_PACKETS];
+	unsigned int staged_head, staged_count;
+
+	uint64_t rx_bytes, tx_bytes;
+	uint64_t last_handshake_sec;   /* wall clock of the last completed handshake */
+	uint32_t last_handshake_nsec;
+	uint16_t persistent_keepalive_interval;
+
+	/* Peers in configuration order, and the public-key hash chain. */
+	struct wg_peer *next, *prev, *hash_next;
+	uint64_t internal_id;
+};
+
+/* A handshake completed (initiator: response received; responder: first
+ * data on the new session): timers and the wall-clock time wg shows. */
+void peer_handshake_completed(struct wg_peer *peer);
+
+/* Whether the peer has a session it may send on now. */
+struct noise_keypair *peer_sending_keypair(struct wg_peer *peer);
+
+/* Staged packets: append a copy (the oldest is dropped when full), take
+ * them all, drop them all. */
+void peer_stage_packet(struct wg_peer *peer, const uint8_t *pkt, size_t len);
+void peer_staged_purge(struct wg_peer *peer);
+
+#endif

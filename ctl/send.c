@@ -1,0 +1,233 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Sending: handshake initiations and responses, keepalives, packets from
+ * the tunnel (cryptokey routing, staging while there is no session, sealing
+ * on the crypto pool, batched UDP send). Whitepaper 6 for when to rekey.
+ */
+#include <arpa/inet.h>
+#include <endian.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl/device.h"
+#include "ctl/log.h"
+#include "datapath/crypto_pool.h"
+#include "datapath/transport.h"
+#include "datapath/tun.h"
+
+void send_buffer_to_peer(struct wg_peer *peer, const void *buf, size_t len)
+{
+	struct udp_tx tx = { .buf = buf, .len = len, .ep = peer->endpoint };
+
+	if (udp_endpoint_family(&peer->endpoint) == AF_UNSPEC) {
+		device_count_drop(peer->device, DROP_TX_NO_ENDPOINT);
+		return;
+	}
+	udp_send_batch(&peer->device->udp, &tx, 1);
+	if (tx.src_cleared)
+		udp_endpoint_clear_src(&peer->endpoint);
+	if (tx.err)
+		device_count_drop(peer->device, DROP_TX_SEND_FAILED);
+	else
+		peer->tx_bytes += len;  /* handshakes count, as in the kernel */
+}
+
+void send_handshake_initiation(struct wg_peer *peer, bool is_retry)
+{
+	struct wg_device *dev = peer->device;
+	struct message_handshake_initiation msg;
+
+	if (udp_endpoint_family(&peer->endpoint) == AF_UNSPEC)
+		return;
+	/* Retries come from the retransmit timer, already paced; anything
+	 * else is held to one initiation per REKEY_TIMEOUT. */
+	if (is_retry)
+		peer->timers.last_sent_handshake = platform_now();
+	else if (!timers_may_send_initiation(&peer->timers))
+		return;
+	if (!noise_handshake_create_initiation(&msg, &peer->handshake, &dev->noise_ops))
+		return;
+	log_debug("peer %llu: sending handshake initiation",
+		  (unsigned long long)peer->internal_id);
+	cookie_add_mac_to_packet(&msg, sizeof(msg), &peer->latest_cookie);
+	timers_any_authenticated_packet_traversal(&peer->timers);
+	timers_any_authenticated_packet_sent(&peer->timers);
+	send_buffer_to_peer(peer, &msg, sizeof(msg));
+	dev->handshakes_sent++;
+	timers_handshake_initiated(&peer->timers);
+}
+
+/* Whitepaper 6.2: the initiator of the current session starts the next one
+ * once it is REKEY_AFTER_TIME old or has sent REKEY_AFTER_MESSAGES. */
+static void keep_key_fresh(struct wg_peer *peer)
+{
+	struct noise_keypair *kp = peer->keypairs.current;
+
+	if (kp && kp->i_am_the_initiator &&
+	    (atomic_load_explicit(&kp->sending_counter, memory_order_relaxed) > REKEY_AFTER_MESSAGES ||
+	     birthdate_has_expired(kp->birthdate, REKEY_AFTER_TIME)))
+		send_handshake_initiation(peer, false);
+}
+
+struct send_item {
+	struct wg_peer *peer;
+	uint8_t *buf;    /* DATAPATH_HEADROOM, then len bytes of packet */
+	size_t len;
+};
+
+/* Seal items[0..n) (n <= DATAPATH_BATCH, each peer holding a sending
+ * keypair) on the pool and send them in one batch. */
+static void seal_and_send(struct wg_device *dev, struct send_item *items, unsigned int n)
+{
+	struct udp_tx tx[DATAPATH_BATCH];
+	struct crypto_job *jobs = dev->jobs;
+	unsigned int i, m = 0;
+
+	for (i = 0; i < n; i++) {
+		struct crypto_job *job = &jobs[i];
+
+		*job = (struct crypto_job){
+			.op = CRYPTO_SEAL,
+			.keypair = noise_keypair_get(items[i].peer->keypairs.current),
+			.in = items[i].buf + DATAPATH_HEADROOM,
+			.len = items[i].len,
+			.padded_len = transport_padded_len(items[i].len, dev->mtu),
+			.out = items[i].buf,
+		};
+	}
+	crypto_pool_run(dev->pool, jobs, n);
+
+	for (i = 0; i < n; i++) {
+		struct wg_peer *peer = items[i].peer;
+
+		if (!jobs[i].ok) {
+			device_count_drop(dev, DROP_TX_SEND_FAILED);
+			continue;
+		}
+		if (udp_endpoint_family(&peer->endpoint) == AF_UNSPEC) {
+			device_count_drop(dev, DROP_TX_NO_ENDPOINT);
+			jobs[i].ok = false;
+			continue;
+		}
+		tx[m] = (struct udp_tx){ .buf = jobs[i].out, .len = jobs[i].out_len,
+					 .ep = peer->endpoint };
+		m++;
+	}
+	udp_send_batch(&dev->udp, tx, m);
+
+	for (i = 0, m = 0; i < n; i++) {
+		struct wg_peer *peer = items[i].peer;
+
+		noise_keypair_put(jobs[i].keypair);
+		if (!jobs[i].ok)
+			continue;
+		if (tx[m].src_cleared)
+			udp_endpoint_clear_src(&peer->endpoint);
+		if (tx[m].err) {
+			device_count_drop(dev, DROP_TX_SEND_FAILED);
+		} else {
+			peer->tx_bytes += tx[m].len;
+			timers_any_authenticated_packet_traversal(&peer->timers);
+			timers_any_authenticated_packet_sent(&peer->timers);
+			if (items[i].len)
+				timers_data_sent(&peer->timers);
+		}
+		m++;
+		/* Once per peer per batch is enough. */
+		if (i + 1 == n || items[i + 1].peer != peer)
+			keep_key_fresh(peer);
+	}
+}
+
+void send_staged_packets(struct wg_peer *peer)
+{
+	struct wg_device *dev = peer->device;
+	struct send_item items[DATAPATH_BATCH];
+	unsigned int n;
+
+	if (!peer->staged_count)
+		return;
+	if (!peer_sending_keypair(peer)) {
+		send_handshake_initiation(peer, false);
+		return;
+	}
+	while (peer->staged_count && peer_sending_keypair(peer)) {
+		unsigned int head = peer->staged_head, i;
+
+		n = peer->staged_count < DATAPATH_BATCH ? peer->staged_count : DATAPATH_BATCH;
+		for (i = 0; i < n; i++) {
+			struct staged_packet *sp = &peer->staged[(head + i) % MAX_STAGED_PACKETS];
+
+			items[i] = (struct send_item){ peer, sp->buf, sp->len };
+		}
+		seal_and_send(dev, items, n);
+		for (i = 0; i < n; i++) {
+			struct staged_packet *sp = &peer->staged[peer->staged_head];
+
+			free(sp->buf);
+			sp->buf = NULL;
+			peer->staged_head = (peer->staged_head + 1) % MAX_STAGED_PACKETS;
+			peer->staged_count--;
+		}
+	}
+}
+
+void send_keepalive(struct wg_peer *peer)
+{
+	/* Staged packets do a keepalive's job; with none, an empty one goes
+	 * through the same path (and starts a handshake when needed). */
+	if (!peer->staged_count)
+		peer_stage_packet(peer, NULL, 0);
+	send_staged_packets(peer);
+}
+
+/* The destination of an IP packet read from the tunnel. */
+static struct wg_peer *route_packet(struct wg_device *dev, const uint8_t *p, size_t len)
+{
+	if (len >= 20 && p[0] >> 4 == 4)
+		return allowedips_lookup(&dev->allowedips, AF_INET, p + 16);
+	if (len >= 40 && p[0] >> 4 == 6)
+		return allowedips_lookup(&dev->allowedips, AF_INET6, p + 24);
+	return NULL;
+}
+
+void send_tunnel_packets(struct wg_device *dev, struct tun_packet *pkts, unsigned int n)
+{
+	struct send_item items[DATAPATH_BATCH];
+	struct wg_peer *waiting[DATAPATH_BATCH];
+	unsigned int i, m = 0, w = 0;
+
+	for (i = 0; i < n && i < DATAPATH_BATCH; i++) {
+		uint8_t *p = pkts[i].buf;
+		struct wg_peer *peer;
+
+		if (pkts[i].truncated || (pkts[i].len && p[0] >> 4 != 4 && p[0] >> 4 != 6) ||
+		    pkts[i].len < 20) {
+			device_count_drop(dev, DROP_TX_BAD_PACKET);
+			continue;
+		}
+		peer = route_packet(dev, p, pkts[i].len);
+		if (!peer) {
+			device_count_drop(dev, DROP_TX_NO_PEER);
+			continue;
+		}
+		if (pkts[i].len + MESSAGE_MINIMUM_LENGTH > UDP_PAYLOAD_MAX) {
+			device_count_drop(dev, DROP_TX_TOO_BIG);
+			continue;
+		}
+		/* Keep order: once a peer has packets waiting, new ones
+		 * queue behind them. */
+		if (peer->staged_count || !peer_sending_keypair(peer)) {
+			bool seen = peer->staged_count > 0;
+
+			peer_stage_packet(peer, p, pkts[i].len);
+			if (!seen && w < DATAPATH_BATCH)
+				waiting[w++] = peer;
+			continue;
+		}
+		items[m++] = (struct send_item){ peer, p - DATAPATH_HEADROOM, pkts[i].len };
+	}
+	seal_and_send(dev, items, m);
+	for (i = 0; i < w; i++)
+		send_staged_packets(waiting[i]);
+}

@@ -1,0 +1,630 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * xwgd: a WireGuard daemon with wireguard-go's command-line contract, so
+ * wg(8) and wg-quick(8) drive it unchanged:
+ *
+ *   xwgd [-f|--foreground] IFNAME
+ *
+ * One process: this epoll loop (configuration socket, UDP sockets, the
+ * TUN fd, one timerfd, netlink events, signals) plus the crypto workers.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <net/if.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/inotify.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include "ctl/device.h"
+#include "ctl/handshake/crypto.h"
+#include "ctl/log.h"
+#include "ctl/netdev.h"
+#include "ctl/uapi.h"
+#include "datapath/crypto_pool.h"
+#include "datapath/tun.h"
+#include "datapath/udp.h"
+
+#define XWG_VERSION "0.1.0"
+#define MAX_BATCHES_PER_WAKE 8
+
+enum source_kind { SRC_SIGNAL, SRC_UAPI_LISTEN, SRC_UAPI_CONN, SRC_UDP, SRC_TUN,
+		   SRC_TIMER, SRC_NETLINK, SRC_INOTIFY };
+
+struct source {
+	enum source_kind kind;
+	int fd;
+	struct uapi_conn *conn;   /* SRC_UAPI_CONN */
+};
+
+struct daemon {
+	struct wg_device dev;
+	int epfd, sigfd, timerfd, inotify_fd, uapi_fd;
+	char uapi_path[PATH_MAX];
+	struct netdev_monitor *mon;
+	struct source src_signal, src_uapi, src_udp4, src_udp6, src_tun, src_timer,
+		src_netlink, src_inotify;
+	struct tun_packet tun_pkts[DATAPATH_BATCH];
+	struct udp_rx udp_rx[DATAPATH_BATCH];
+	uint8_t *tun_bufs, *udp_bufs;
+	xwg_time_t armed_deadline;
+	bool running;
+	int exit_code;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: xwgd [-f|--foreground] INTERFACE-NAME\n"
+		"\n"
+		"Creates the WireGuard interface INTERFACE-NAME and serves its\n"
+		"configuration socket %s/INTERFACE-NAME.sock for wg(8) and\n"
+		"wg-quick(8). Detaches unless --foreground is given; exits on SIGINT or\n"
+		"SIGTERM, or when the interface or the socket is removed.\n"
+		"\n"
+		"Options:\n"
+		"  -f, --foreground  stay in the foreground, log to stderr\n"
+		"  -h, --help        show this help\n"
+		"  -v, --version     show the version\n"
+		"\n"
+		"Environment:\n"
+		"  LOG_LEVEL=silent|error|info|verbose|debug   (default info)\n"
+		"  XWG_DATAPATH=portable|xdp|auto              (default auto)\n"
+		"  XWG_THREADS=N    crypto threads (default: one per online CPU)\n"
+		"\n"
+		"Example: WG_QUICK_USERSPACE_IMPLEMENTATION=xwgd wg-quick up wg0\n",
+		UAPI_SOCKET_DIR);
+}
+
+static int epoll_add(struct daemon *d, struct source *s, int fd, enum source_kind kind)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = s };
+
+	s->kind = kind;
+	s->fd = fd;
+	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+		return -errno;
+	return 0;
+}
+
+static int register_udp(struct daemon *d)
+{
+	int ret = epoll_add(d, &d->src_udp4, d->dev.udp.fd4, SRC_UDP);
+
+	if (!ret && d->dev.udp.fd6 >= 0)
+		ret = epoll_add(d, &d->src_udp6, d->dev.udp.fd6, SRC_UDP);
+	return ret;
+}
+
+/* ---- configuration socket ---- */
+
+static int uapi_set(void *ctx, const struct uapi_set *set)
+{
+	struct daemon *d = ctx;
+	int fd4 = d->dev.udp.fd4, fd6 = d->dev.udp.fd6, ret;
+
+	ret = device_config_set(&d->dev, set);
+	/* A new listen port means new sockets: watch those instead. */
+	if (d->dev.udp.fd4 != fd4 || d->dev.udp.fd6 != fd6) {
+		ret = ret ? ret : register_udp(d);
+		log_info("listening on UDP port %u", udp_socks_port(&d->dev.udp));
+	}
+	return ret;
+}
+
+static int uapi_get(void *ctx, struct uapi_buf *out)
+{
+	struct daemon *d = ctx;
+
+	return device_config_get(&d->dev, out);
+}
+
+static void uapi_accept_all(struct daemon *d)
+{
+	for (;;) {
+		struct source *s;
+		int fd = uapi_accept(d->uapi_fd);
+
+		if (fd < 0)
+			return;
+		s = calloc(1, sizeof(*s));
+		if (s)
+			s->conn = calloc(1, sizeof(*s->conn));
+		if (!s || !s->conn) {
+			free(s);
+			close(fd);
+			log_error("out of memory accepting a configuration connection");
+			return;
+		}
+		uapi_conn_init(s->conn, fd);
+		if (epoll_add(d, s, fd, SRC_UAPI_CONN)) {
+			uapi_conn_close(s->conn);
+			free(s->conn);
+			free(s);
+		}
+	}
+}
+
+static void uapi_conn_readable(struct daemon *d, struct source *s)
+{
+	const struct uapi_ops ops = { .set = uapi_set, .get = uapi_get, .ctx = d };
+
+	if (uapi_conn_on_readable(s->conn, &ops))
+		return;
+	epoll_ctl(d->epfd, EPOLL_CTL_DEL, s->fd, NULL);
+	uapi_conn_close(s->conn);
+	free(s->conn);
+	free(s);
+}
+
+/* ---- packets ---- */
+
+static void tun_readable(struct daemon *d)
+{
+	int i, n;
+
+	for (i = 0; i < MAX_BATCHES_PER_WAKE; i++) {
+		n = tun_read_batch(d->dev.tun_fd, d->tun_pkts, DATAPATH_BATCH);
+		if (n == -EBADFD) {
+			log_info("interface %s was deleted, exiting", d->dev.ifname);
+			d->running = false;
+			return;
+		}
+		if (n <= 0)
+			return;
+		send_tunnel_packets(&d->dev, d->tun_pkts, (unsigned int)n);
+		if ((unsigned int)n < DATAPATH_BATCH)
+			return;
+	}
+}
+
+static void udp_readable(struct daemon *d, int fd)
+{
+	int i, n;
+
+	for (i = 0; i < MAX_BATCHES_PER_WAKE; i++) {
+		n = udp_recv_batch(fd, d->udp_rx, DATAPATH_BATCH);
+		if (n <= 0)
+			return;
+		receive_datagrams(&d->dev, d->udp_rx, (unsigned int)n);
+		if ((unsigned int)n < DATAPATH_BATCH)
+			return;
+	}
+}
+
+/* ---- timers ---- */
+
+static void arm_timerfd(struct daemon *d)
+{
+	xwg_time_t next = timers_next_deadline(&d->dev.timers);
+	struct itimerspec its = { 0 };
+
+	if (next == d->armed_deadline)
+		return;
+	d->armed_deadline = next;
+	if (next) {
+		its.it_value.tv_sec = (time_t)(next / NSEC_PER_SEC);
+		its.it_value.tv_nsec = (long)(next % NSEC_PER_SEC);
+	}
+	timerfd_settime(d->timerfd, TFD_TIMER_ABSTIME, &its, NULL);
+}
+
+static void timer_fired(struct daemon *d)
+{
+	uint64_t expirations;
+
+	if (read(d->timerfd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
+		log_error("timerfd: %s", strerror(errno));
+	d->armed_deadline = 0;
+	timers_run_expired(&d->dev.timers);
+}
+
+/* ---- netlink ---- */
+
+static void on_link_gone(void *ctx)
+{
+	struct daemon *d = ctx;
+
+	log_info("interface %s was deleted, exiting", d->dev.ifname);
+	d->running = false;
+}
+
+static void on_link_moved(void *ctx)
+{
+	struct daemon *d = ctx;
+
+	log_info("interface %s moved to another network namespace; the UDP socket stays here",
+		 d->dev.ifname);
+}
+
+static void on_addr_removed(void *ctx, int family, const void *addr)
+{
+	struct daemon *d = ctx;
+	struct wg_peer *p;
+
+	for (p = d->dev.peers.first; p; p = p->next) {
+		struct udp_endpoint *ep = &p->endpoint;
+
+		if (!ep->has_src || udp_endpoint_family(ep) != family)
+			continue;
+		if (family == AF_INET ? !memcmp(&ep->src4, addr, 4) : !memcmp(&ep->src6, addr, 16))
+			udp_endpoint_clear_src(ep);
+	}
+}
+
+static void on_routes_changed(void *ctx)
+{
+	struct daemon *d = ctx;
+	struct wg_peer *p;
+
+	/* A cached source may now route out the wrong way: let the kernel
+	 * choose again; the next packet from the peer sets it anew. */
+	for (p = d->dev.peers.first; p; p = p->next)
+		udp_endpoint_clear_src(&p->endpoint);
+}
+
+static void refresh_mtu(struct daemon *d)
+{
+	struct ifreq ifr = { 0 };
+	int fd = d->dev.udp.fd4;
+
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", d->dev.ifname);
+	if (fd >= 0 && ioctl(fd, SIOCGIFMTU, &ifr) == 0 && ifr.ifr_mtu > 0)
+		d->dev.mtu = (unsigned int)ifr.ifr_mtu;
+}
+
+static void netlink_readable(struct daemon *d)
+{
+	const struct netdev_events ev = {
+		.link_gone = on_link_gone,
+		.link_moved = on_link_moved,
+		.addr_removed = on_addr_removed,
+		.routes_changed = on_routes_changed,
+		.ctx = d,
+	};
+	int ret = netdev_monitor_process(d->mon, &ev);
+
+	if (ret < 0)
+		log_error("netlink: %s", strerror(-ret));
+	refresh_mtu(d);
+}
+
+static void inotify_readable(struct daemon *d)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	const char *base = strrchr(d->uapi_path, '/') + 1;
+	ssize_t n = read(d->inotify_fd, buf, sizeof(buf));
+	ssize_t off = 0;
+
+	while (n > 0 && off < n) {
+		const struct inotify_event *e = (const void *)(buf + off);
+
+		if (e->len && !strcmp(e->name, base)) {
+			log_info("configuration socket %s was removed, exiting", d->uapi_path);
+			d->running = false;
+		}
+		off += (ssize_t)sizeof(*e) + e->len;
+	}
+}
+
+static void signal_received(struct daemon *d)
+{
+	struct signalfd_siginfo si;
+
+	if (read(d->sigfd, &si, sizeof(si)) == sizeof(si)) {
+		log_info("received %s, shutting down", strsignal((int)si.ssi_signo));
+		d->running = false;
+	}
+}
+
+static void run(struct daemon *d)
+{
+	struct epoll_event events[32];
+
+	d->running = true;
+	while (d->running) {
+		int n, i;
+
+		arm_timerfd(d);
+		n = epoll_wait(d->epfd, events, 32, -1);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			log_error("epoll_wait: %s", strerror(errno));
+			d->exit_code = 1;
+			return;
+		}
+		for (i = 0; i < n && d->running; i++) {
+			struct source *s = events[i].data.ptr;
+
+			switch (s->kind) {
+			case SRC_SIGNAL:
+				signal_received(d);
+				break;
+			case SRC_UAPI_LISTEN:
+				uapi_accept_all(d);
+				break;
+			case SRC_UAPI_CONN:
+				uapi_conn_readable(d, s);
+				break;
+			case SRC_UDP:
+				udp_readable(d, s->fd);
+				break;
+			case SRC_TUN:
+				if (events[i].events & EPOLLERR && !netdev_tun_is_alive(d->dev.tun_fd)) {
+					on_link_gone(d);
+					break;
+				}
+				tun_readable(d);
+				break;
+			case SRC_TIMER:
+				timer_fired(d);
+				break;
+			case SRC_NETLINK:
+				netlink_readable(d);
+				break;
+			case SRC_INOTIFY:
+				inotify_readable(d);
+				break;
+			}
+		}
+	}
+}
+
+/* ---- setup ---- */
+
+static int alloc_buffers(struct daemon *d)
+{
+	unsigned int i;
+
+	d->tun_bufs = malloc((size_t)DATAPATH_BATCH * DATAPATH_BUF_SIZE);
+	d->udp_bufs = malloc((size_t)DATAPATH_BATCH * DATAPATH_BUF_SIZE);
+	if (!d->tun_bufs || !d->udp_bufs)
+		return -ENOMEM;
+	for (i = 0; i < DATAPATH_BATCH; i++) {
+		/* TUN packets start after the headroom so they seal in place. */
+		d->tun_pkts[i].buf = d->tun_bufs + (size_t)i * DATAPATH_BUF_SIZE + DATAPATH_HEADROOM;
+		d->tun_pkts[i].cap = DATAPATH_PACKET_MAX;
+		d->udp_rx[i].buf = d->udp_bufs + (size_t)i * DATAPATH_BUF_SIZE;
+		d->udp_rx[i].cap = DATAPATH_BUF_SIZE;
+	}
+	return 0;
+}
+
+static unsigned int thread_count(void)
+{
+	const char *v = getenv("XWG_THREADS");
+	long n;
+
+	if (v && *v) {
+		char *end;
+
+		n = strtol(v, &end, 10);
+		if (*end || n < 1 || n > 1024) {
+			log_error("XWG_THREADS=%s is not a number from 1 to 1024; using one per CPU", v);
+		} else {
+			return (unsigned int)n;
+		}
+	}
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (unsigned int)n : 1;
+}
+
+/* XWG_DATAPATH: only the portable path exists so far. */
+static int choose_datapath(void)
+{
+	const char *v = getenv("XWG_DATAPATH");
+
+	if (!v || !*v || !strcmp(v, "auto")) {
+		log_info("data path: portable (TUN + UDP); the XDP fast path is not built into this version");
+		return 0;
+	}
+	if (!strcmp(v, "portable")) {
+		log_info("data path: portable (TUN + UDP)");
+		return 0;
+	}
+	if (!strcmp(v, "xdp")) {
+		log_error("XWG_DATAPATH=xdp: the XDP fast path is not available in this version; "
+			  "use XWG_DATAPATH=portable or auto");
+		return -1;
+	}
+	log_error("XWG_DATAPATH=%s: expected portable, xdp or auto", v);
+	return -1;
+}
+
+static int setup_signals(struct daemon *d)
+{
+	sigset_t mask;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+		return -errno;
+	signal(SIGPIPE, SIG_IGN);
+	d->sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	return d->sigfd < 0 ? -errno : 0;
+}
+
+static void detach(void)
+{
+	pid_t pid = fork();
+	int null;
+
+	if (pid < 0) {
+		log_error("fork: %s", strerror(errno));
+		exit(1);
+	}
+	if (pid > 0)
+		_exit(0);  /* the interface and socket exist: wg-quick may go on */
+	setsid();
+	null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null >= 0) {
+		dup2(null, STDIN_FILENO);
+		dup2(null, STDOUT_FILENO);
+		dup2(null, STDERR_FILENO);
+		if (null > STDERR_FILENO)
+			close(null);
+	}
+	log_use_syslog(true);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'v' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static struct daemon d;
+	bool foreground = false;
+	const char *ifname;
+	int c, ret;
+
+	while ((c = getopt_long(argc, argv, "fhv", opts, NULL)) != -1) {
+		switch (c) {
+		case 'f':
+			foreground = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'v':
+			printf("xwgd %s\n", XWG_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc - 1) {
+		usage(stderr);
+		return 2;
+	}
+	ifname = argv[optind];
+	if (!*ifname || strlen(ifname) >= IF_NAMESIZE || strchr(ifname, '/')) {
+		fprintf(stderr, "xwgd: invalid interface name '%s' (1 to %d characters, no '/')\n",
+			ifname, IF_NAMESIZE - 1);
+		return 2;
+	}
+	if (!log_init_from_env(ifname))
+		fprintf(stderr, "xwgd: unknown LOG_LEVEL '%s' (silent, error, info, verbose, debug); using info\n",
+			getenv("LOG_LEVEL"));
+	if (choose_datapath())
+		return 1;
+	if (!crypto_init()) {
+		log_error("libsodium failed to initialise");
+		return 1;
+	}
+	/* Keys live in this process: no core dumps, no ptrace by others. */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+
+	d.epfd = d.sigfd = d.timerfd = d.inotify_fd = d.uapi_fd = -1;
+	if (setup_signals(&d)) {
+		log_error("cannot set up signal handling: %s", strerror(errno));
+		return 1;
+	}
+
+	/* What a caller waits for happens before we detach: the interface
+	 * and the configuration socket exist when the parent returns. */
+	ret = netdev_tun_create(ifname, &d.dev.ifindex);
+	if (ret < 0) {
+		log_error("cannot create interface %s: %s%s", ifname, strerror(-ret),
+			  ret == -EEXIST ? " (an interface of that name exists)" :
+			  ret == -EPERM ? " (needs CAP_NET_ADMIN)" : "");
+		return 1;
+	}
+	d.dev.tun_fd = ret;
+	netdev_link_set_mtu(d.dev.ifindex, DEFAULT_MTU);
+	d.uapi_fd = uapi_listen(UAPI_SOCKET_DIR, ifname, d.uapi_path, sizeof(d.uapi_path));
+	if (d.uapi_fd < 0) {
+		log_error("cannot create configuration socket in %s: %s", UAPI_SOCKET_DIR,
+			  strerror(-d.uapi_fd));
+		ret = 1;
+		goto out_tun;
+	}
+
+	if (!foreground)
+		detach();
+
+	{
+		/* device_init starts from a clean struct: keep the link. */
+		int tun_fd = d.dev.tun_fd, ifindex = d.dev.ifindex;
+
+		ret = device_init(&d.dev, ifname, thread_count());
+		d.dev.tun_fd = tun_fd;
+		d.dev.ifindex = ifindex;
+	}
+	if (ret) {
+		log_error("cannot initialise the device: %s", strerror(-ret));
+		goto out_uapi;
+	}
+	ret = udp_socks_open(&d.dev.udp, 0, 0);
+	if (ret) {
+		log_error("cannot open UDP sockets: %s", strerror(-ret));
+		goto out_device;
+	}
+	ret = netdev_monitor_create(&d.mon, d.dev.ifindex, d.dev.tun_fd);
+	if (ret) {
+		log_error("cannot watch netlink events: %s", strerror(-ret));
+		goto out_device;
+	}
+	d.epfd = epoll_create1(EPOLL_CLOEXEC);
+	d.timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	d.inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (d.epfd < 0 || d.timerfd < 0 || d.inotify_fd < 0 || alloc_buffers(&d)) {
+		log_error("cannot set up the event loop: %s", strerror(errno));
+		ret = 1;
+		goto out_device;
+	}
+	inotify_add_watch(d.inotify_fd, UAPI_SOCKET_DIR, IN_DELETE | IN_MOVED_FROM);
+	if (epoll_add(&d, &d.src_signal, d.sigfd, SRC_SIGNAL) ||
+	    epoll_add(&d, &d.src_uapi, d.uapi_fd, SRC_UAPI_LISTEN) ||
+	    epoll_add(&d, &d.src_tun, d.dev.tun_fd, SRC_TUN) ||
+	    epoll_add(&d, &d.src_timer, d.timerfd, SRC_TIMER) ||
+	    epoll_add(&d, &d.src_netlink, netdev_monitor_fd(d.mon), SRC_NETLINK) ||
+	    epoll_add(&d, &d.src_inotify, d.inotify_fd, SRC_INOTIFY) || register_udp(&d)) {
+		log_error("cannot set up the event loop: %s", strerror(errno));
+		ret = 1;
+		goto out_device;
+	}
+	log_info("interface %s is up: %u crypto threads, UDP port %u", ifname,
+		 crypto_pool_threads(d.dev.pool), udp_socks_port(&d.dev.udp));
+
+	run(&d);
+	ret = d.exit_code;
+
+out_device:
+	if (d.mon)
+		netdev_monitor_destroy(d.mon);
+	udp_socks_close(&d.dev.udp);
+	device_uninit(&d.dev);
+	free(d.tun_bufs);
+	free(d.udp_bufs);
+	if (d.epfd >= 0)
+		close(d.epfd);
+	if (d.timerfd >= 0)
+		close(d.timerfd);
+	if (d.inotify_fd >= 0)
+		close(d.inotify_fd);
+out_uapi:
+	uapi_unlisten(d.uapi_fd, d.uapi_path);
+out_tun:
+	netdev_tun_destroy(d.dev.tun_fd);
+	if (d.sigfd >= 0)
+		close(d.sigfd);
+	log_info("interface %s removed", ifname);
+	return ret ? 1 : 0;
+}

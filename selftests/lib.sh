@@ -1,0 +1,502 @@
+# SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=bash
+# Shared helpers for the network-namespace selftests, in the manner of the
+# kernel's tools/testing/selftests/wireguard/netns.sh. Source it after
+# `set -euo pipefail`; it installs the cleanup trap itself.
+#
+# Everything a test creates is named after this run ($$), so runs do not
+# collide: namespaces "xwg-$$-N", tunnel interfaces "xw$$nN" (tunnel names must
+# be unique across namespaces because /var/run/wireguard, where the daemons put
+# their sockets, is shared by all of them). Cleanup ends only the processes the
+# test started (and whatever runs inside the namespaces it created, such as a
+# daemon that wg-quick detached), deletes only its namespaces and removes only
+# its sockets.
+
+SELFTESTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(cd "$SELFTESTS_DIR/.." && pwd)
+WG_RUN_DIR=/var/run/wireguard
+RUN_ID=$$
+
+ns0="xwg-$RUN_ID-0"
+ns1="xwg-$RUN_ID-1"
+ns2="xwg-$RUN_ID-2"
+ns3="xwg-$RUN_ID-3"
+n0() { ip netns exec "$ns0" "$@"; }
+n1() { ip netns exec "$ns1" "$@"; }
+n2() { ip netns exec "$ns2" "$@"; }
+n3() { ip netns exec "$ns3" "$@"; }
+
+# tunnel_name N: this run's name for the tunnel interface of node N.
+tunnel_name() { echo "xw${RUN_ID}n$1"; }
+
+PASSED=0
+FAILED=0
+SKIPPED=0
+_pids=()		# background processes we started
+_namespaces=()		# namespaces we created
+_ifnames=()		# tunnel names whose sockets we may leave behind
+declare -A IMPL_PID=()	# tunnel name -> PID of the daemon serving it
+_reported=0
+TMP_DIR=$(mktemp -d /tmp/xwg-selftest.XXXXXX)
+LOG_DIR=$TMP_DIR/logs
+mkdir -p "$LOG_DIR"
+_out=$TMP_DIR/check-output
+_wait_out=$TMP_DIR/wait-output
+
+# ---------------------------------------------------------------------------
+# Assertions: one line per assertion, "PASS: ..." or "FAIL: ...: reason".
+
+pass() { PASSED=$((PASSED + 1)); echo "PASS: $1"; }
+fail() { FAILED=$((FAILED + 1)); echo "FAIL: $1${2:+: $2}"; }
+# skip DESC REASON: an assertion not made, for a known reason.
+skip() { SKIPPED=$((SKIPPED + 1)); echo "SKIP: $1: $2"; }
+
+# _reason FILE CMD...: why CMD failed: the command and the last line it
+# printed into FILE.
+_reason() {
+	local last file=$1; shift
+	last=$(grep -v '^[[:space:]]*$' "$file" 2>/dev/null | tail -n 1 || true)
+	echo "\`$*\` failed${last:+ ($last)}"
+}
+
+# check DESC CMD...: pass if CMD succeeds now.
+check() {
+	local desc=$1; shift
+	if "$@" >"$_out" 2>&1; then pass "$desc"; else fail "$desc" "$(_reason "$_out" "$@")"; fi
+}
+
+# check_not DESC CMD...: pass if CMD fails now (an expected failure).
+check_not() {
+	local desc=$1; shift
+	if "$@" >"$_out" 2>&1; then fail "$desc" "\`$*\` succeeded but must not"; else pass "$desc"; fi
+}
+
+# check_within SECONDS DESC CMD...: pass if CMD succeeds before the deadline.
+check_within() {
+	local secs=$1 desc=$2; shift 2
+	if wait_for "$secs" "$@"; then
+		pass "$desc"
+	else
+		fail "$desc" "not within $secs s: $(_reason "$_wait_out" "$@")"
+	fi
+}
+
+# ---------------------------------------------------------------------------
+# Waiting: poll a condition until a deadline; sleep only inside the loop.
+
+_now_us() { echo "${EPOCHREALTIME/./}"; }
+
+# wait_for SECONDS CMD...: run CMD every 0.1 s until it succeeds (return 0)
+# or SECONDS (whole seconds) have passed (return 1). The output of CMD's last
+# try is in $_wait_out.
+wait_for() {
+	local secs=$1; shift
+	local deadline=$(($(_now_us) + ${secs%.*} * 1000000))
+	while :; do
+		if "$@" >"$_wait_out" 2>&1; then
+			return 0
+		fi
+		if (($(_now_us) >= deadline)); then
+			return 1
+		fi
+		sleep 0.1
+	done
+}
+
+# pid_is_alive PID: true while PID runs (a zombie counts as gone).
+pid_is_alive() {
+	local stat
+	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	stat=${stat##*) }
+	[[ ${stat%% *} != Z ]]
+}
+
+# ---------------------------------------------------------------------------
+# Topology.
+
+# ns_create NS...: create namespaces with loopback up.
+ns_create() {
+	local ns
+	for ns in "$@"; do
+		ip netns add "$ns"
+		_namespaces+=("$ns")
+		ip -n "$ns" link set lo up
+	done
+}
+
+# veth_link NS_A IF_A NS_B IF_B: a veth pair from NS_A to NS_B, both ends up.
+veth_link() {
+	ip link add "$2" netns "$1" type veth peer name "$4" netns "$3"
+	ip -n "$1" link set "$2" up
+	ip -n "$3" link set "$4" up
+}
+
+# addr_add NS DEV ADDR/LEN...: add addresses (IPv6 without duplicate address
+# detection, so they are usable at once).
+addr_add() {
+	local ns=$1 dev=$2 a; shift 2
+	for a in "$@"; do
+		if [[ $a == *:* ]]; then
+			ip -n "$ns" -6 addr add "$a" dev "$dev" nodad
+		else
+			ip -n "$ns" -4 addr add "$a" dev "$dev"
+		fi
+	done
+}
+
+# ---------------------------------------------------------------------------
+# Implementations: a path such as build/xwgd (relative to the repository) or a
+# command in $PATH such as wireguard-go. Both follow one contract:
+# `IMPL -f IFNAME` creates the tunnel interface IFNAME in the current network
+# namespace, serves /var/run/wireguard/IFNAME.sock, stays in the foreground,
+# exits cleanly on SIGTERM and when the interface is deleted.
+
+# impl_path IMPL: the executable to run for IMPL.
+impl_path() {
+	local impl=$1
+	if [[ $impl == */* ]]; then
+		[[ $impl == /* ]] || impl=$REPO_ROOT/$impl
+		[[ -x $impl ]] || { echo "$1: no such executable" >&2; return 1; }
+		echo "$impl"
+	else
+		command -v "$impl" || { echo "$1: not in PATH" >&2; return 1; }
+	fi
+}
+
+# impl_is_wireguard_go IMPL: IMPL is wireguard-go (for its known limits).
+impl_is_wireguard_go() { [[ $(basename "$1") == wireguard-go ]]; }
+
+# impl_env: the environment every implementation runs with. wireguard-go
+# wants the first variable; LOG_LEVEL makes it log into our log files.
+impl_env() {
+	echo WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1 LOG_LEVEL=verbose
+}
+
+_impl_is_ready() {
+	local ns=$1 ifname=$2 pid=$3
+	pid_is_alive "$pid" || { _impl_exited=1; return 0; }
+	[[ -S $WG_RUN_DIR/$ifname.sock ]] && ip -n "$ns" link show dev "$ifname" >/dev/null 2>&1
+}
+
+# track_ifname IFNAME: have cleanup remove IFNAME's socket should its daemon
+# leave it behind (start_impl does this; call it for daemons started
+# otherwise, e.g. by wg-quick).
+track_ifname() { _ifnames+=("$1"); }
+
+# start_impl NS IMPL IFNAME: run IMPL in the foreground as a background job in
+# NS and wait until its interface and socket exist. Its PID is
+# ${IMPL_PID[IFNAME]}; its output goes to $LOG_DIR/IFNAME.log. A daemon that
+# does not come up ends the test (a FAIL line, cleanup, the summary).
+start_impl() {
+	local ns=$1 impl=$2 ifname=$3 exe pid log=$LOG_DIR/$3.log
+	exe=$(impl_path "$impl" 2>&1) ||
+		{ fail "start $impl for $ifname" "$exe"; exit 1; }
+	if [[ -e $WG_RUN_DIR/$ifname.sock ]]; then
+		fail "start $impl for $ifname" "$WG_RUN_DIR/$ifname.sock already exists"
+		exit 1
+	fi
+	track_ifname "$ifname"
+	echo "--- $(date +%T) $exe -f $ifname in $ns" >>"$log"
+	# shellcheck disable=SC2046 # impl_env is a list of words on purpose
+	ip netns exec "$ns" env $(impl_env) "$exe" -f "$ifname" >>"$log" 2>&1 &
+	pid=$!
+	_pids+=("$pid")
+	IMPL_PID[$ifname]=$pid
+	_impl_exited=0
+	if ! wait_for 10 _impl_is_ready "$ns" "$ifname" "$pid" || ((_impl_exited)); then
+		fail "start $impl for $ifname" "no interface and socket in $ns ($( ((_impl_exited)) &&
+			echo "it exited" || echo "after 10 s")); its log:"
+		tail -n 5 "$log" | sed 's/^/    /'
+		exit 1
+	fi
+}
+
+# stop_impl IFNAME: SIGTERM the daemon serving IFNAME, wait up to 5 s for it to
+# exit. Succeeds only if it exited with status 0 and removed its socket.
+stop_impl() {
+	local ifname=$1 pid rc=0
+	pid=${IMPL_PID[$ifname]:-}
+	[[ -n $pid ]] || { echo "stop_impl: no daemon for $ifname" >&2; return 1; }
+	unset "IMPL_PID[$ifname]"
+	kill -TERM "$pid" 2>/dev/null || true
+	if ! wait_for 5 eval "! pid_is_alive $pid"; then
+		kill -KILL "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+		echo "stop_impl: $ifname's daemon (PID $pid) ignored SIGTERM for 5 s" >&2
+		return 1
+	fi
+	wait "$pid" 2>/dev/null || rc=$?
+	if ((rc != 0)); then
+		echo "stop_impl: $ifname's daemon exited with status $rc after SIGTERM" >&2
+		return 1
+	fi
+	if [[ -e $WG_RUN_DIR/$ifname.sock ]]; then
+		rm -f "$WG_RUN_DIR/$ifname.sock"
+		echo "stop_impl: $ifname's daemon left its socket behind" >&2
+		return 1
+	fi
+}
+
+# impl_exits_within SECONDS IFNAME: the daemon serving IFNAME exits by itself
+# (e.g. after its interface was deleted) and leaves no socket behind.
+impl_exits_within() {
+	local secs=$1 ifname=$2 pid
+	pid=${IMPL_PID[$ifname]:-}
+	[[ -n $pid ]] || { echo "no daemon for $ifname" >&2; return 1; }
+	if ! wait_for "$secs" eval "! pid_is_alive $pid"; then
+		echo "$ifname's daemon (PID $pid) still runs after $secs s" >&2
+		return 1
+	fi
+	wait "$pid" 2>/dev/null || true
+	unset "IMPL_PID[$ifname]"
+	wait_for 1 test ! -e "$WG_RUN_DIR/$ifname.sock" ||
+		{ echo "$ifname's daemon left $WG_RUN_DIR/$ifname.sock behind" >&2; return 1; }
+}
+
+# bg_start LOG CMD...: run CMD in the background, output to LOG; the PID is
+# in $BG_PID and is ended by cleanup if the test does not end it first.
+bg_start() {
+	local log=$1; shift
+	"$@" >"$log" 2>&1 &
+	BG_PID=$!
+	_pids+=("$BG_PID")
+}
+
+# bg_stop PID: end a background job started with bg_start.
+bg_stop() {
+	kill -INT "$1" 2>/dev/null || true
+	wait_for 3 eval "! pid_is_alive $1" || kill -KILL "$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
+}
+
+# ---------------------------------------------------------------------------
+# `wg show` queries. Keys come from `wg genkey`, `wg pubkey` and `wg genpsk`.
+
+# wg_peer_value NS IFNAME PUBKEY WHAT: the value(s) `wg show IFNAME WHAT`
+# prints for one peer (WHAT: endpoints, latest-handshakes, transfer, ...).
+wg_peer_value() {
+	local out
+	out=$(ip netns exec "$1" wg show "$2" "$4") || return 1
+	awk -v k="$3" '$1 == k { $1 = ""; sub(/^ /, ""); print; found = 1 } END { exit !found }' <<<"$out"
+}
+
+# wg_peer_value_is NS IFNAME PUBKEY WHAT WANT
+wg_peer_value_is() {
+	local v
+	v=$(wg_peer_value "$1" "$2" "$3" "$4") && [[ $v == "$5" ]] ||
+		{ echo "$4 of ${3:0:8}... on $2 is '${v:-none}', want '$5'"; return 1; }
+}
+
+latest_handshake() { wg_peer_value "$1" "$2" "$3" latest-handshakes; }
+rx_bytes() { local t; t=$(wg_peer_value "$1" "$2" "$3" transfer) && echo "${t%% *}"; }
+tx_bytes() { local t; t=$(wg_peer_value "$1" "$2" "$3" transfer) && echo "${t##* }"; }
+
+# has_handshake NS IFNAME PUBKEY: the peer completed a handshake.
+has_handshake() {
+	local t
+	t=$(latest_handshake "$@") && [[ $t =~ ^[0-9]+$ ]] && ((t > 0)) ||
+		{ echo "latest handshake with ${3:0:8}... on $2 is '${t:-none}'"; return 1; }
+}
+
+# has_no_handshake NS IFNAME PUBKEY: the peer exists and never completed one.
+has_no_handshake() {
+	local t
+	t=$(latest_handshake "$@") && [[ $t == 0 ]] ||
+		{ echo "latest handshake with ${3:0:8}... on $2 is '${t:-none}'"; return 1; }
+}
+
+# endpoint_is NS IFNAME PUBKEY ENDPOINT
+endpoint_is() {
+	local e
+	e=$(wg_peer_value "$1" "$2" "$3" endpoints) && [[ $e == "$4" ]] ||
+		{ echo "endpoint of ${3:0:8}... on $2 is '${e:-none}', want '$4'"; return 1; }
+}
+
+# transfer_is_positive NS IFNAME PUBKEY: rx and tx bytes both > 0.
+transfer_is_positive() {
+	local rx tx
+	rx=$(rx_bytes "$@") && tx=$(tx_bytes "$@") && ((rx > 0 && tx > 0)) ||
+		{ echo "transfer with ${3:0:8}... on $2: rx '${rx:-?}' tx '${tx:-?}'"; return 1; }
+}
+
+# rx_grows_by NS IFNAME PUBKEY BEFORE MIN: rx bytes now >= BEFORE + MIN.
+rx_grows_by() {
+	local rx
+	rx=$(rx_bytes "$1" "$2" "$3") && ((rx >= $4 + $5)) ||
+		{ echo "rx bytes from ${3:0:8}... on $2: ${rx:-?}, want >= $4 + $5"; return 1; }
+}
+
+# tx_grows_by NS IFNAME PUBKEY BEFORE MIN: tx bytes now >= BEFORE + MIN.
+tx_grows_by() {
+	local tx
+	tx=$(tx_bytes "$1" "$2" "$3") && ((tx >= $4 + $5)) ||
+		{ echo "tx bytes to ${3:0:8}... on $2: ${tx:-?}, want >= $4 + $5"; return 1; }
+}
+
+# has_peer NS IFNAME PUBKEY
+has_peer() {
+	local peers
+	peers=$(ip netns exec "$1" wg show "$2" peers) && grep -qxF "$3" <<<"$peers"
+}
+
+# ---------------------------------------------------------------------------
+# Pings. One echo each with a 1 s timeout: wrap in check_within to allow for
+# the handshake.
+
+# pings NS ADDR [PING ARGS...]: one echo request to ADDR gets its reply.
+pings() {
+	local ns=$1 addr=$2; shift 2
+	ip netns exec "$ns" ping -q -n -c 1 -W 1 "$@" "$addr"
+}
+
+# ping_gets_nothing NS ADDR [PING ARGS...]: three requests, 1.5 s, no reply.
+ping_gets_nothing() {
+	local ns=$1 addr=$2; shift 2
+	! ip netns exec "$ns" ping -q -n -c 3 -i 0.5 -W 1 "$@" "$addr"
+}
+
+# A ping running in the background (bg_start LOG ip netns exec NS ping -n -O
+# -i 0.2 ADDR) writes one line per reply and, with -O, "no answer yet" lines
+# for requests left unanswered. MARK is a line count taken earlier with
+# `wc -l <LOG`: the helpers look only at what came after it.
+
+# ping_log_replies LOG MARK MIN: at least MIN replies after MARK.
+ping_log_replies() {
+	local n
+	n=$(tail -n +"$(($2 + 1))" "$1" | grep -c ' bytes from ' || true)
+	((n >= $3)) || { echo "$n replies after line $2 of the ping log, want >= $3"; return 1; }
+}
+
+# ping_log_stalled LOG MARK: a request after MARK went unanswered.
+ping_log_stalled() {
+	tail -n +"$(($2 + 1))" "$1" | grep -E 'no answer yet|Unreachable|not available' >/dev/null ||
+		{ echo "every request after line $2 of the ping log was answered"; return 1; }
+}
+
+# icmp_in_echos NS: how many ICMP echo requests the kernel of NS received.
+icmp_in_echos() {
+	ip netns exec "$1" awk '
+		$1 == "Icmp:" && !hdr { for (i = 2; i <= NF; i++) if ($i == "InEchos") col = i; hdr = 1; next }
+		$1 == "Icmp:" && hdr { print $col; exit }' /proc/net/snmp
+}
+
+# icmp_in_echos_is NS N: the kernel of NS received exactly N echo requests.
+icmp_in_echos_is() {
+	local n
+	n=$(icmp_in_echos "$1") && ((n == $2)) ||
+		{ echo "$1 received ${n:-?} ICMP echo requests in all, want $2"; return 1; }
+}
+
+# conf_without_peer PUBKEY <CONF >CONF: a `wg showconf` file without one peer.
+conf_without_peer() {
+	awk -v k="$1" '
+		/^\[/ { flush(); skip = 0 }
+		/^PublicKey *= */ { v = $0; sub(/^PublicKey *= */, "", v); if (v == k) skip = 1 }
+		{ sect = sect $0 "\n" }
+		function flush() { if (!skip) printf "%s", sect; sect = "" }
+		END { flush() }'
+}
+
+# ---------------------------------------------------------------------------
+# Cleanup and the report.
+
+_kill_all() {
+	local pid ns survivors=() deadline
+	# Our own background jobs, then anything left inside our namespaces
+	# (daemons that wg-quick started and that detached from us).
+	for pid in "${_pids[@]}"; do
+		pid_is_alive "$pid" && survivors+=("$pid")
+	done
+	for ns in "${_namespaces[@]}"; do
+		for pid in $(ip netns pids "$ns" 2>/dev/null); do
+			survivors+=("$pid")
+		done
+	done
+	((${#survivors[@]})) || return 0
+	kill -TERM "${survivors[@]}" 2>/dev/null
+	deadline=$(($(_now_us) + 5000000))
+	for pid in "${survivors[@]}"; do
+		while pid_is_alive "$pid" && (($(_now_us) < deadline)); do
+			sleep 0.05
+		done
+		if pid_is_alive "$pid"; then
+			echo "cleanup: PID $pid ignored SIGTERM for 5 s, sending SIGKILL" >&2
+			kill -KILL "$pid" 2>/dev/null
+		fi
+	done
+	for pid in "${_pids[@]}"; do
+		wait "$pid" 2>/dev/null
+	done
+}
+
+# cleanup: end our processes, delete our namespaces, remove our sockets and
+# temporary files. Idempotent; runs from the EXIT trap at the latest.
+cleanup() {
+	set +e
+	_kill_all
+	local ns ifname
+	for ns in "${_namespaces[@]}"; do
+		ip netns del "$ns" 2>/dev/null
+	done
+	_namespaces=()
+	for ifname in "${_ifnames[@]}"; do
+		rm -f "$WG_RUN_DIR/$ifname.sock"
+	done
+	_ifnames=()
+	_pids=()
+	if ((FAILED > 0)) && [[ -d $LOG_DIR ]] && compgen -G "$LOG_DIR/*" >/dev/null; then
+		# Keep the daemons' logs of a failed run to look at.
+		local keep
+		keep=$(mktemp -d /tmp/xwg-selftest-logs.XXXXXX)
+		cp -r "$LOG_DIR"/. "$keep"/
+		echo "daemon logs kept in $keep" >&2
+	fi
+	[[ -n ${TMP_DIR:-} ]] && rm -rf "$TMP_DIR"
+	TMP_DIR=
+}
+
+_summary() {
+	echo "$PASSED passed, $FAILED failed$( ((SKIPPED)) && echo ", $SKIPPED skipped")"
+}
+
+# report: clean up, print "N passed, N failed" as the last line, exit 1 if
+# anything failed.
+report() {
+	trap - ERR
+	_reported=1
+	cleanup
+	_summary
+	((FAILED == 0)) && exit 0
+	exit 1
+}
+
+_on_exit() {
+	local rc=$?
+	trap - ERR
+	((_reported)) && return
+	if ((rc != 0 && FAILED == 0)); then
+		fail "aborted" "exit status $rc before the report"
+	fi
+	cleanup
+	_summary
+	((FAILED == 0)) || exit 1
+}
+
+_on_error() {
+	fail "unexpected error" "\`$BASH_COMMAND\` exited $1 (in ${FUNCNAME[1]:-main}, line ${BASH_LINENO[0]} of ${BASH_SOURCE[1]:-?})"
+}
+
+set -E
+trap '_on_error $?' ERR
+trap _on_exit EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# require CMD...: abort the test with a clear message if a tool is missing.
+require() {
+	local c
+	for c in "$@"; do
+		command -v "$c" >/dev/null || { fail "prerequisite" "$c is not installed"; exit 1; }
+	done
+	[[ $(id -u) -eq 0 ]] || { fail "prerequisite" "network namespaces need root"; exit 1; }
+}

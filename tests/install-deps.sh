@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Install the Debian packages xwg needs to build and test, only those absent,
+# without recommended packages (they would pull in kernels).
+set -euo pipefail
+
+packages=(
+	build-essential pkg-config clang llvm libclang-rt-14-dev
+	libsodium-dev libb2-dev
+	libbpf-dev libxdp-dev bpftool
+	libnl-3-dev libnl-route-3-dev
+	iproute2 iputils-ping wireguard-tools wireguard-go iperf3 ethtool procps
+)
+
+missing=()
+for p in "${packages[@]}"; do
+	status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+	[[ $status == "install ok installed" ]] || missing+=("$p")
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+if [[ $(id -u) -ne 0 ]]; then
+	echo "install-deps: missing packages: ${missing[*]}" >&2
+	echo "install-deps: run as root, or: sudo apt-get install --no-install-recommends ${missing[*]}" >&2
+	exit 1
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+# A fresh machine has empty package lists.
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Every unit test suite, in run order. Add one SUITE() line per suite. */
+#ifndef XWG_TEST_SUITES_H
+#define XWG_TEST_SUITES_H
+
+/* tests/test_crypto.c */
+void test_crypto_blake2s(void);
+void test_crypto_hmac_kdf(void);
+void test_crypto_aead(void);
+void test_crypto_xaead(void);
+void test_crypto_x25519(void);
+void test_crypto_tai64n(void);
+/* tests/test_noise.c, tests/test_cookie.c */
+void test_noise_vector(void);
+void test_noise_handshake(void);
+void test_cookie(void);
+/* tests/test_ratelimiter.c, tests/test_replay.c */
+void test_ratelimiter(void);
+void test_replay(void);
+/* tests/test_allowedips.c */
+void test_allowedips(void);
+/* tests/test_udp.c */
+void test_udp(void);
+/* tests/test_timers.c */
+void test_timers(void);
+/* tests/test_uapi.c */
+void test_uapi(void);
+
+#define TEST_SUITES                    \
+	SUITE(crypto_blake2s)          \
+	SUITE(crypto_hmac_kdf)         \
+	SUITE(crypto_aead)             \
+	SUITE(crypto_xaead)            \
+	SUITE(crypto_x25519)           \
+	SUITE(crypto_tai64n)           \
+	SUITE(noise_vector)            \
+	SUITE(noise_handshake)         \
+	SUITE(cookie)                  \
+	SUITE(ratelimiter)             \
+	SUITE(replay)                  \
+	SUITE(udp)                     \
+	SUITE(allowedips)              \
+	SUITE(timers)                  \
+	SUITE(uapi)
+
+#endif

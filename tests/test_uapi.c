@@ -1,0 +1,1222 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Configuration socket tests. The expected errno values and outputs are
+ * wireguard-go's (device/uapi.go: IpcHandle, IpcSetOperation,
+ * handleDeviceLine, handlePeerLine; ipc/uapi_unix.go: -EIO, -EPROTO,
+ * -EINVAL, -EADDRINUSE) and those of the Go library calls it makes on
+ * values (net/netip ParsePrefix / ParseAddrPort / Addr.String,
+ * strconv.ParseUint, encoding/hex, bufio.Scanner).
+ *
+ *  - numbered tables: valid transactions and the staged result (dumped as
+ *    text), invalid ones and their errno, address formatting;
+ *  - the connection driver over a socketpair with fake daemon ops;
+ *  - a 300,000-line set, a large get to a slow reader, a reader that never
+ *    reads;
+ *  - the listening socket in a temporary directory.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ctl/uapi.h"
+#include "test.h"
+#include "tests/suites.h"
+
+#define K1 "1111111111111111111111111111111111111111111111111111111111111111"
+#define K2 "2222222222222222222222222222222222222222222222222222222222222222"
+#define KZ "0000000000000000000000000000000000000000000000000000000000000000"
+
+static double seconds_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A staged transaction as text: device values, then one line per entry
+ * with its flags and settings, then its allowed IPs. */
+static void dump_set(const struct uapi_set *s, struct uapi_buf *b)
+{
+	size_t i, j;
+
+	if (s->has_private_key)
+		uapi_buf_put_hex(b, "private_key", s->private_key, 32);
+	if (s->has_listen_port)
+		uapi_buf_printf(b, "listen_port=%u\n", s->listen_port);
+	if (s->has_fwmark)
+		uapi_buf_printf(b, "fwmark=%u\n", s->fwmark);
+	if (s->replace_peers)
+		uapi_buf_printf(b, "replace_peers\n");
+	for (i = 0; i < s->n_peers; i++) {
+		const struct uapi_peer *p = &s->peers[i];
+
+		uapi_buf_printf(b, "peer=%02x%02x%s%s%s\n", p->public_key[0],
+				p->public_key[1], p->remove ? " remove" : "",
+				p->update_only ? " update_only" : "",
+				p->replace_allowed_ips ? " replace" : "");
+		if (p->has_preshared_key)
+			uapi_buf_put_hex(b, "psk", p->preshared_key, 2);
+		if (p->has_endpoint)
+			uapi_buf_put_endpoint(b, &p->endpoint.sa);
+		if (p->has_persistent_keepalive_interval)
+			uapi_buf_printf(b, "keepalive=%u\n",
+					p->persistent_keepalive_interval);
+		for (j = 0; j < p->n_allowed_ips; j++) {
+			const struct uapi_allowed_ip *a = &p->allowed_ips[j];
+
+			if (a->remove)
+				uapi_buf_printf(b, "-");
+			uapi_buf_put_allowed_ip(b, a->family, a->addr, a->cidr);
+		}
+	}
+}
+
+struct valid_vector {
+	const char *in;
+	const char *want;  /* dump_set of the result */
+};
+
+static void test_uapi_valid(void)
+{
+	static const struct valid_vector v[] = {
+		/* 1: empty transactions */
+		{ "", "" },
+		{ "\n", "" },
+		{ "\r\n", "" },
+		/* 4: device keys, as wg(8) sends them */
+		{ "private_key=" KZ "\nlisten_port=51820\nfwmark=4294967295\n"
+		  "replace_peers=true\n\n",
+		  "private_key=" KZ "\nlisten_port=51820\n"
+		  "fwmark=4294967295\nreplace_peers\n" },
+		/* 5: a non-zero private key is stored clamped (FromMaybeZeroHex) */
+		{ "private_key=ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff\n\n",
+		  "private_key=f8ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f\n" },
+		/* 6: hex.DecodeString takes upper case */
+		{ "private_key=4142434445464748494A4B4C4D4E4F505152535455565758595A5B5C5D5E5F60\n\n",
+		  "private_key=4042434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f60\n" },
+		/* 7: ParseUint allows leading zeros; 0 means "any port" */
+		{ "listen_port=0051820\nfwmark=0\n\n",
+		  "listen_port=51820\nfwmark=0\n" },
+		{ "listen_port=0\nlisten_port=65535\n\n", "listen_port=65535\n" },
+		/* 9: a peer, every key once, as wg(8) orders them */
+		{ "public_key=" K1 "\npreshared_key=" K2 "\n"
+		  "endpoint=192.0.2.1:51820\npersistent_keepalive_interval=25\n"
+		  "replace_allowed_ips=true\nallowed_ip=10.0.0.0/24\n"
+		  "allowed_ip=2001:db8::/32\nprotocol_version=1\n\n",
+		  "peer=1111 replace\npsk=2222\nendpoint=192.0.2.1:51820\n"
+		  "keepalive=25\nallowed_ip=10.0.0.0/24\n"
+		  "allowed_ip=2001:db8::/32\n" },
+		/* 10: a bare public_key line creates the peer */
+		{ "public_key=" K1 "\n\n", "peer=1111\n" },
+		/* 11: host bits are masked, IPv4-mapped stays IPv6 */
+		{ "public_key=" K1 "\nallowed_ip=10.1.2.3/8\n"
+		  "allowed_ip=2001:db8::1/16\nallowed_ip=::ffff:10.1.2.3/104\n"
+		  "allowed_ip=0.0.0.0/0\nallowed_ip=::/0\n"
+		  "allowed_ip=192.0.2.77/32\nallowed_ip=::1.2.3.4/128\n"
+		  "allowed_ip=1:2:3:4:5:6:7.8.9.10/128\n"
+		  "allowed_ip=0001:02:003:0004::/64\n\n",
+		  "peer=1111\nallowed_ip=10.0.0.0/8\nallowed_ip=2001::/16\n"
+		  "allowed_ip=::ffff:10.0.0.0/104\nallowed_ip=0.0.0.0/0\n"
+		  "allowed_ip=::/0\nallowed_ip=192.0.2.77/32\n"
+		  "allowed_ip=::102:304/128\nallowed_ip=1:2:3:4:5:6:708:90a/128\n"
+		  "allowed_ip=1:2:3:4::/64\n" },
+		/* 13: "allowed_ip=-CIDR" removes one prefix */
+		{ "public_key=" K1 "\nallowed_ip=-10.0.0.1/24\n"
+		  "allowed_ip=-::/0\n\n",
+		  "peer=1111\n-allowed_ip=10.0.0.0/24\n-allowed_ip=::/0\n" },
+		/* 14: endpoints: IPv6 in brackets, zones, port 0, mapped */
+		{ "public_key=" K1 "\nendpoint=[2001:db8::1]:51820\n\n",
+		  "peer=1111\nendpoint=[2001:db8::1]:51820\n" },
+		{ "public_key=" K1 "\nendpoint=[fe80::1%lo]:51820\n\n",
+		  "peer=1111\nendpoint=[fe80::1%lo]:51820\n" },
+		{ "public_key=" K1 "\nendpoint=[fe80::1%1]:1\n\n",
+		  "peer=1111\nendpoint=[fe80::1%lo]:1\n" },
+		{ "public_key=" K1 "\nendpoint=[::ffff:192.0.2.1]:0\n\n",
+		  "peer=1111\nendpoint=[::ffff:192.0.2.1]:0\n" },
+		{ "public_key=" K1 "\nendpoint=192.0.2.1:000080\n\n",
+		  "peer=1111\nendpoint=192.0.2.1:80\n" },
+		/* 19: an unknown zone name: Go's fallback, its leading digits */
+		{ "public_key=" K1 "\nendpoint=[fe80::1%4000000xyz]:7\n\n",
+		  "peer=1111\nendpoint=[fe80::1%4000000]:7\n" },
+		{ "public_key=" K1 "\nendpoint=[fe80::1%nosuchif0]:7\n\n",
+		  "peer=1111\nendpoint=[fe80::1]:7\n" },
+		/* 21: later values win */
+		{ "public_key=" K1 "\nendpoint=192.0.2.1:1\n"
+		  "endpoint=192.0.2.2:2\npersistent_keepalive_interval=65535\n"
+		  "persistent_keepalive_interval=0\npreshared_key=" KZ "\n\n",
+		  "peer=1111\npsk=0000\nendpoint=192.0.2.2:2\nkeepalive=0\n" },
+		/* 22: remove=true: an entry of its own; later lines of the
+		 * section are checked but have no effect */
+		{ "public_key=" K1 "\nremove=true\n\n", "peer=1111 remove\n" },
+		{ "public_key=" K1 "\nallowed_ip=10.0.0.0/8\nremove=true\n"
+		  "allowed_ip=11.0.0.0/8\nendpoint=192.0.2.1:1\n"
+		  "remove=true\nupdate_only=true\n\n",
+		  "peer=1111\nallowed_ip=10.0.0.0/8\npeer=1111 remove\n" },
+		/* 24: removed, then added again in the same transaction */
+		{ "public_key=" K1 "\nremove=true\npublic_key=" K1 "\n"
+		  "allowed_ip=10.0.0.0/8\n\n",
+		  "peer=1111 remove\npeer=1111\nallowed_ip=10.0.0.0/8\n" },
+		/* 25: update_only, as wgctrl sends it */
+		{ "public_key=" K1 "\nupdate_only=true\nendpoint=192.0.2.1:1\n\n",
+		  "peer=1111 update_only\nendpoint=192.0.2.1:1\n" },
+		/* 26: replace_allowed_ips after allowed_ip lines keeps the order */
+		{ "public_key=" K1 "\nallowed_ip=10.0.0.0/8\n"
+		  "replace_allowed_ips=true\nallowed_ip=11.0.0.0/8\n\n",
+		  "peer=1111\nallowed_ip=10.0.0.0/8\npeer=1111 replace\n"
+		  "allowed_ip=11.0.0.0/8\n" },
+		/* 27: ... and a late update_only covers the whole section */
+		{ "public_key=" K1 "\nallowed_ip=10.0.0.0/8\n"
+		  "replace_allowed_ips=true\nallowed_ip=11.0.0.0/8\n"
+		  "update_only=true\nallowed_ip=12.0.0.0/8\n\n",
+		  "peer=1111 update_only\nallowed_ip=10.0.0.0/8\n"
+		  "peer=1111 update_only replace\nallowed_ip=11.0.0.0/8\n"
+		  "allowed_ip=12.0.0.0/8\n" },
+		/* 28: two peers; a replace before any allowed_ip does not split */
+		{ "replace_peers=true\npublic_key=" K1 "\n"
+		  "replace_allowed_ips=true\nreplace_allowed_ips=true\n"
+		  "allowed_ip=10.0.0.0/8\npublic_key=" K2 "\n"
+		  "allowed_ip=10.0.0.0/8\n\n",
+		  "replace_peers\npeer=1111 replace\nallowed_ip=10.0.0.0/8\n"
+		  "peer=2222\nallowed_ip=10.0.0.0/8\n" },
+		/* 29: CRLF lines (bufio.ScanLines drops one '\r'); a "\r\n"
+		 * line ends the transaction and what follows is ignored */
+		{ "listen_port=1\r\nfwmark=2\r\n\r\nbogus\n",
+		  "listen_port=1\nfwmark=2\n" },
+		/* 30: no blank line: the end of the text ends it (EOF) */
+		{ "listen_port=1\nfwmark=2", "listen_port=1\nfwmark=2\n" },
+		/* 31: the longest line bufio.Scanner takes is 65535 bytes */
+		{ NULL, NULL },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		struct uapi_buf got = { 0 };
+		struct uapi_set set;
+		char *line = NULL;
+		const char *in = v[i].in, *want = v[i].want;
+		int ret;
+
+		if (!in) {
+			/* "fwmark=" + zeros + "7": 65535 bytes in all. */
+			line = malloc(UAPI_LINE_MAX + 2);
+			memcpy(line, "fwmark=", 7);
+			memset(line + 7, '0', UAPI_LINE_MAX - 8);
+			line[UAPI_LINE_MAX - 1] = '7';
+			line[UAPI_LINE_MAX] = '\n';
+			line[UAPI_LINE_MAX + 1] = '\0';
+			in = line;
+			want = "fwmark=7\n";
+		}
+		ret = uapi_set_parse(&set, in, strlen(in));
+		CHECKF(ret == 0, "valid %zu: ret %d", i + 1, ret);
+		dump_set(&set, &got);
+		uapi_buf_printf(&got, "%s", "");
+		CHECKF(got.len == strlen(want) && !memcmp(got.data, want, got.len),
+		       "valid %zu:\nwant:\n%sgot:\n%.*s", i + 1, want,
+		       (int)got.len, got.data ? got.data : "");
+		uapi_buf_free(&got);
+		uapi_set_free(&set);
+		CHECK(set.n_peers == 0 && set.peers == NULL &&
+		      !set.has_private_key);
+		free(line);
+	}
+}
+
+/* Stands for an embedded NUL byte in the vectors below. */
+#define NUL "\x01"
+
+struct invalid_vector {
+	const char *in;
+	int err;
+};
+
+static void test_uapi_invalid(void)
+{
+	static const struct invalid_vector v[] = {
+		/* 1: strings.Cut finds no '=': IpcErrorProtocol */
+		{ "private_key\n\n", -EPROTO },
+		{ "listen_port=1\ngarbage\n\n", -EPROTO },
+		{ "public_key=" K1 "\n\r\r\n", -EPROTO },  /* only one \r goes */
+		/* 4: unknown keys: "invalid UAPI device key" / "peer key" */
+		{ "=\n\n", -EINVAL },
+		{ "foo=bar\n\n", -EINVAL },
+		{ "Listen_port=1\n\n", -EINVAL },
+		{ "listen_port =1\n\n", -EINVAL },
+		{ "endpoint=192.0.2.1:1\n\n", -EINVAL },   /* peer key first */
+		{ "protocol_version=1\n\n", -EINVAL },     /* peer-only key */
+		{ "public_key=" K1 "\nlisten_port=1\n\n", -EINVAL },
+		{ "public_key=" K1 "\nprivate_key=" KZ "\n\n", -EINVAL },
+		{ "public_key=" K1 "\nreplace_peers=true\n\n", -EINVAL },
+		{ "public_key=" K1 "\nfoo=1\n\n", -EINVAL },
+		{ "listen_port=1" NUL "\n\n", -EINVAL },
+		{ NUL "=1\n\n", -EINVAL },
+		/* 16: keys: exactly 64 hex digits */
+		{ "private_key=\n\n", -EINVAL },
+		{ "private_key=" KZ "0\n\n", -EINVAL },
+		{ "private_key=" KZ "00\n\n", -EINVAL },
+		{ "private_key=000000000000000000000000000000000000000000000000000000000000000g\n\n", -EINVAL },
+		{ "public_key=11111111111111111111111111111111111111111111111111111111111111\n\n", -EINVAL },
+		{ "public_key=" K1 " \n\n", -EINVAL },
+		{ "public_key=" K1 "\npreshared_key=" K1 "1\n\n", -EINVAL },
+		/* 23: numbers: strconv.ParseUint(v, 10, bits) */
+		{ "listen_port=\n\n", -EINVAL },
+		{ "listen_port=65536\n\n", -EINVAL },
+		{ "listen_port=-1\n\n", -EINVAL },
+		{ "listen_port=+1\n\n", -EINVAL },
+		{ "listen_port=0x10\n\n", -EINVAL },
+		{ "listen_port=1_0\n\n", -EINVAL },
+		{ "listen_port= 1\n\n", -EINVAL },
+		{ "fwmark=4294967296\n\n", -EINVAL },
+		{ "fwmark=99999999999999999999999999999\n\n", -EINVAL },
+		{ "public_key=" K1 "\npersistent_keepalive_interval=65536\n\n", -EINVAL },
+		{ "public_key=" K1 "\npersistent_keepalive_interval=\n\n", -EINVAL },
+		/* 34: flags must be exactly "true" */
+		{ "replace_peers=false\n\n", -EINVAL },
+		{ "replace_peers=True\n\n", -EINVAL },
+		{ "replace_peers=1\n\n", -EINVAL },
+		{ "public_key=" K1 "\nremove=false\n\n", -EINVAL },
+		{ "public_key=" K1 "\nupdate_only=\n\n", -EINVAL },
+		{ "public_key=" K1 "\nreplace_allowed_ips=yes\n\n", -EINVAL },
+		{ "public_key=" K1 "\nprotocol_version=2\n\n", -EINVAL },
+		{ "public_key=" K1 "\nprotocol_version=01\n\n", -EINVAL },
+		/* 42: allowed_ip: netip.ParsePrefix */
+		{ "public_key=" K1 "\nallowed_ip=10.0.0.0\n\n", -EINVAL },
+		{ "public_key=" K1 "\nallowed_ip=10.0.0.0/\n\n", -EINVAL },
+		{ "public_key=" K1 "\nallowed_ip=10.0.0.0/33\n\n", -EINVAL },
+		{ "public_key=" K1 "\nallowed_ip=::/129\n\n", -EINVAL },
+		{ "public_key=" K1 "\nallowed_ip=10.0.0.0/08\n\n", -EINVAL },
+		{ "public_key=" K1 "\nallowed_ip=10.0.0.0/+8\n\n", -EINVAL },
+		{ "public_key=" K1 "\nallowed_ip=10.0.0.0/-0\n\n", -EINVAL },
+		{ "public_key=" K1 "\nallowed_ip=10.0.0.0/ 8\n\n", -EINVAL },
+		{ "public_key=" K1 "\nallowed_ip=010.0.0.0/8\n\n", -EINVAL },
+		{ "public_key=" K1 "\nallowed_ip=10.0.0/8\n\n", -EINVAL },
+		{ "public_key=" K1 "\nallowed_ip=10.0.0.0.0/8\n\n", -EINVAL },
+		{ "public_key=" K1 "\nallowed_ip=10.0.0.256/8\n\n", -EINVAL },
+		{ "public_key=" K1 "\nallowed_ip=10..0.0/8\n\n", -EINVAL },
+		{ "public_key=" K1 "\nallowed_ip=10/8\n\n", -EINVAL },
+		{ "public_key=" K1 "\nallowed_ip=/8\n\n", -EINVAL },
+		{ "public_key=" K1 "\nallowed_ip=fe80::1%lo/64\n\n", -EINVAL },
+		{ "public_key=" K1 "\nallowed_ip=%lo/64\n\n", -EINVAL },
+		{ "public_key=" K1 "\nallowed_ip=1::2::3/64\n\n", -EINVAL },
+		{ "public_key=" K1 "\nallowed_ip=1:2:3:4:5:6:7:8:9/64\n\n", -EINVAL },
+		{ "public_key=" K1 "\nallowed_ip=1:2:3:4:5:6:7::8/64\n\n", -EINVAL },
+		{ "public_key=" K1 "\nallowed_ip=1:2:3:4:5:6:7/64\n\n", -EINVAL },
+		{ "public_key=" K1 "\nallowed_ip=00001::/64\n\n", -EINVAL },
+		{ "public_key=" K1 "\nallowed_ip=:1::/64\n\n", -EINVAL },
+		{ "public_key=" K1 "\nallowed_ip=1::2:/64\n\n", -EINVAL },
+		{ "public_key=" K1 "\nallowed_ip=1:2:3:4:5:6:7:1.2.3.4/64\n\n", -EINVAL },
+		{ "public_key=" K1 "\nallowed_ip=1.2.3.4::/64\n\n", -EINVAL },
+		{ "public_key=" K1 "\nallowed_ip=10.0.0.0/8 \n\n", -EINVAL },
+		{ "public_key=" K1 "\nallowed_ip=10.0.0.0/8,10.1.0.0/16\n\n", -EINVAL },
+		{ "public_key=" K1 "\nallowed_ip=-\n\n", -EINVAL },
+		{ "public_key=" K1 "\nallowed_ip=--10.0.0.0/8\n\n", -EINVAL },
+		{ "public_key=" K1 "\nallowed_ip=+10.0.0.0/8\n\n", -EINVAL },
+		/* 73: endpoint: netip.ParseAddrPort, numeric only */
+		{ "public_key=" K1 "\nendpoint=192.0.2.1\n\n", -EINVAL },
+		{ "public_key=" K1 "\nendpoint=192.0.2.1:\n\n", -EINVAL },
+		{ "public_key=" K1 "\nendpoint=:51820\n\n", -EINVAL },
+		{ "public_key=" K1 "\nendpoint=192.0.2.1:65536\n\n", -EINVAL },
+		{ "public_key=" K1 "\nendpoint=192.0.2.1:-1\n\n", -EINVAL },
+		{ "public_key=" K1 "\nendpoint=2001:db8::1:51820\n\n", -EINVAL },
+		{ "public_key=" K1 "\nendpoint=[192.0.2.1]:51820\n\n", -EINVAL },
+		{ "public_key=" K1 "\nendpoint=[2001:db8::1:51820\n\n", -EINVAL },
+		{ "public_key=" K1 "\nendpoint=[2001:db8::1]51820\n\n", -EINVAL },
+		{ "public_key=" K1 "\nendpoint=[]:51820\n\n", -EINVAL },
+		{ "public_key=" K1 "\nendpoint=[fe80::1%]:51820\n\n", -EINVAL },
+		{ "public_key=" K1 "\nendpoint=example.com:51820\n\n", -EINVAL },
+		{ "public_key=" K1 "\nendpoint=192.0.2.1%lo:51820\n\n", -EINVAL },
+		/* 86: values are checked even after remove=true */
+		{ "public_key=" K1 "\nremove=true\nallowed_ip=bogus\n\n", -EINVAL },
+		{ "public_key=" K1 "\nremove=true\nupdate_only=no\n\n", -EINVAL },
+		/* 88: a line over bufio.Scanner's 64 KiB: IpcErrorIO ... */
+		{ NULL, -EIO },
+		/* 89: ... unless an earlier line failed first */
+		{ "foo=1\n", -EINVAL },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		size_t len = v[i].in ? strlen(v[i].in) : 0;
+		char *in = NULL;
+		struct uapi_set set;
+		int ret;
+
+		if (v[i].in && strchr(v[i].in, NUL[0])) {
+			in = strdup(v[i].in);
+			*strchr(in, NUL[0]) = '\0';
+		}
+		if (!v[i].in || i == sizeof(v) / sizeof(v[0]) - 1) {
+			/* a 65536-byte line, after the vector's text */
+			free(in);
+			in = malloc(len + UAPI_LINE_MAX + 3);
+			memcpy(in, v[i].in ? v[i].in : "", len);
+			memcpy(in + len, "fwmark=", 7);
+			memset(in + len + 7, '1', UAPI_LINE_MAX - 6);
+			memcpy(in + len + UAPI_LINE_MAX + 1, "\n\n", 2);
+			len += UAPI_LINE_MAX + 3;
+		}
+		ret = uapi_set_parse(&set, in ? in : v[i].in, len);
+		CHECKF(ret == v[i].err, "invalid %zu: ret %d, want %d", i + 1,
+		       ret, v[i].err);
+		/* All or nothing: nothing is left to apply. */
+		CHECK(set.n_peers == 0 && !set.peers && !set.has_listen_port &&
+		      !set.has_private_key);
+		uapi_set_free(&set);
+		free(in);
+	}
+}
+
+/* A valid transaction whose last line is bad stages nothing. */
+static void test_uapi_transactional(void)
+{
+	static const char in[] =
+		"private_key=" K1 "\nlisten_port=51820\nreplace_peers=true\n"
+		"public_key=" K2 "\npreshared_key=" K1 "\n"
+		"allowed_ip=10.0.0.0/8\nallowed_ip=10.0.0.0/33\n\n";
+	struct uapi_set set;
+
+	CHECK(uapi_set_parse(&set, in, sizeof(in) - 1) == -EINVAL);
+	CHECK(!set.has_private_key && !set.has_listen_port &&
+	      !set.replace_peers && set.n_peers == 0 && !set.peers);
+	uapi_set_free(&set);
+}
+
+struct format_vector {
+	int family;
+	const char *hex;  /* address, network order */
+	uint32_t scope_id;
+	const char *want;
+};
+
+/* Go's netip.Addr.String / AddrPort.String, which is what wireguard-go's
+ * get prints; it differs from inet_ntop for "::a.b.c.d" and "::2". */
+static void test_uapi_format(void)
+{
+	static const struct format_vector v[] = {
+		/* 1 */
+		{ AF_INET, "c0000201", 0, "192.0.2.1" },
+		{ AF_INET, "00000000", 0, "0.0.0.0" },
+		{ AF_INET6, "00000000000000000000000000000000", 0, "::" },
+		{ AF_INET6, "00000000000000000000000000000001", 0, "::1" },
+		{ AF_INET6, "00010000000000000000000000000000", 0, "1::" },
+		{ AF_INET6, "20010db8000000000000000000000001", 0, "2001:db8::1" },
+		/* 7: one zero group is not compressed */
+		{ AF_INET6, "20010db8000000010001000100010001", 0,
+		  "2001:db8:0:1:1:1:1:1" },
+		/* 8: the longest run wins, the first of equal runs */
+		{ AF_INET6, "00010000000000020000000000000003", 0, "1:0:0:2::3" },
+		{ AF_INET6, "00010000000000020000000000030004", 0, "1::2:0:0:3:4" },
+		{ AF_INET6, "00000001000000000000000000000000", 0, "0:1::" },
+		{ AF_INET6, "00010000000100000001000000010000", 0,
+		  "1:0:1:0:1:0:1:0" },
+		{ AF_INET6, "abcdef0000000000000000000000abcd", 0, "abcd:ef00::abcd" },
+		{ AF_INET6, "00010002000300040005000600070008", 0, "1:2:3:4:5:6:7:8" },
+		/* 14: only ::ffff:0:0/96 is dotted */
+		{ AF_INET6, "00000000000000000000ffff01020304", 0, "::ffff:1.2.3.4" },
+		{ AF_INET6, "00000000000000000000ffff00000000", 0, "::ffff:0.0.0.0" },
+		{ AF_INET6, "00000000000000000000000001020304", 0, "::102:304" },
+		{ AF_INET6, "00000000000000000000000000000002", 0, "::2" },
+		{ AF_INET6, "0000000000000000000000000000ffff", 0, "::ffff" },
+		/* 19: zones (loopback is always ifindex 1) */
+		{ AF_INET6, "fe800000000000000000000000000001", 1, "fe80::1%lo" },
+		{ AF_INET6, "fe800000000000000000000000000001", 424242,
+		  "fe80::1%424242" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		union {
+			struct sockaddr sa;
+			struct sockaddr_in in4;
+			struct sockaddr_in6 in6;
+		} ep = { 0 };
+		struct uapi_buf got = { 0 };
+		uint8_t addr[16] = { 0 };
+		char want[160];
+
+		test_unhex(addr, sizeof(addr), v[i].hex);
+		if (!v[i].scope_id) {
+			snprintf(want, sizeof(want), "allowed_ip=%s/%u\n",
+				 v[i].want, v[i].family == AF_INET ? 32 : 128);
+			uapi_buf_put_allowed_ip(&got, v[i].family, addr,
+						v[i].family == AF_INET ? 32 : 128);
+		}
+		if (v[i].family == AF_INET) {
+			ep.in4.sin_family = AF_INET;
+			ep.in4.sin_port = htons(51820);
+			memcpy(&ep.in4.sin_addr, addr, 4);
+			snprintf(want + strlen(want), sizeof(want) - strlen(want),
+				 "endpoint=%s:51820\n", v[i].want);
+		} else {
+			if (v[i].scope_id)
+				want[0] = '\0';
+			ep.in6.sin6_family = AF_INET6;
+			ep.in6.sin6_port = htons(1);
+			ep.in6.sin6_scope_id = v[i].scope_id;
+			memcpy(&ep.in6.sin6_addr, addr, 16);
+			snprintf(want + strlen(want), sizeof(want) - strlen(want),
+				 "endpoint=[%s]:1\n", v[i].want);
+		}
+		uapi_buf_put_endpoint(&got, &ep.sa);
+		CHECKF(got.len == strlen(want) && !memcmp(got.data, want, got.len),
+		       "format %zu: want %sgot %.*s", i + 1, want, (int)got.len,
+		       got.data);
+		uapi_buf_free(&got);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* The connection driver against fake daemon ops                        */
+
+struct fake {
+	int sets, gets;
+	int set_ret, get_ret;
+	size_t get_bytes;  /* 0: the sample reply; else this much output */
+	struct uapi_buf last;  /* dump_set of the last set */
+	void (*check)(struct fake *f, const struct uapi_set *s);
+	bool check_ok;
+};
+
+static int fake_set(void *ctx, const struct uapi_set *s)
+{
+	struct fake *f = ctx;
+
+	f->sets++;
+	uapi_buf_free(&f->last);
+	dump_set(s, &f->last);
+	uapi_buf_printf(&f->last, "%s", "");
+	if (f->check)
+		f->check(f, s);
+	return f->set_ret;
+}
+
+/* What wireguard-go's IpcGetOperation prints for one peer. */
+static const char sample_get[] =
+	"private_key=" K1 "\n"
+	"listen_port=51820\n"
+	"public_key=" K2 "\n"
+	"preshared_key=" KZ "\n"
+	"protocol_version=1\n"
+	"endpoint=[2001:db8::1]:51820\n"
+	"last_handshake_time_sec=1700000000\n"
+	"last_handshake_time_nsec=5\n"
+	"tx_bytes=92\n"
+	"rx_bytes=212\n"
+	"persistent_keepalive_interval=0\n"
+	"allowed_ip=10.0.0.0/24\n"
+	"allowed_ip=fd00::/64\n";
+
+static int fake_get(void *ctx, struct uapi_buf *out)
+{
+	static const uint8_t v6[16] = { 0xfd };
+	static const uint8_t v4[4] = { 10 };
+	struct fake *f = ctx;
+	uint8_t k1[32], k2[32], kz[32] = { 0 };
+	struct sockaddr_in6 ep = { .sin6_family = AF_INET6,
+				   .sin6_port = htons(51820) };
+	uint32_t i = 0;
+
+	f->gets++;
+	if (f->get_ret)
+		return f->get_ret;
+	if (f->get_bytes) {
+		while (out->len < f->get_bytes && !out->oom) {
+			uint8_t a[16] = { 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+					  (uint8_t)(i >> 24), (uint8_t)(i >> 16),
+					  (uint8_t)(i >> 8), (uint8_t)i };
+
+			uapi_buf_put_allowed_ip(out, AF_INET6, a, 128);
+			i++;
+		}
+		return 0;
+	}
+	memset(k1, 0x11, sizeof(k1));
+	memset(k2, 0x22, sizeof(k2));
+	test_unhex(ep.sin6_addr.s6_addr, 16, "20010db8000000000000000000000001");
+	uapi_buf_put_hex(out, "private_key", k1, 32);
+	uapi_buf_printf(out, "listen_port=%u\n", 51820);
+	uapi_buf_put_hex(out, "public_key", k2, 32);
+	uapi_buf_put_hex(out, "preshared_key", kz, 32);
+	uapi_buf_printf(out, "protocol_version=1\n");
+	uapi_buf_put_endpoint(out, (const struct sockaddr *)&ep);
+	uapi_buf_printf(out, "last_handshake_time_sec=%llu\n", 1700000000ULL);
+	uapi_buf_printf(out, "last_handshake_time_nsec=%u\n", 5);
+	uapi_buf_printf(out, "tx_bytes=%llu\n", 92ULL);
+	uapi_buf_printf(out, "rx_bytes=%llu\n", 212ULL);
+	uapi_buf_printf(out, "persistent_keepalive_interval=%u\n", 0);
+	uapi_buf_put_allowed_ip(out, AF_INET, v4, 24);
+	uapi_buf_put_allowed_ip(out, AF_INET6, v6, 64);
+	return 0;
+}
+
+struct pair {
+	int client;
+	bool open;
+	struct uapi_conn conn;
+	struct fake fake;
+	struct uapi_ops ops;
+	char reply[64 * 1024];
+	size_t reply_len;
+};
+
+static void pair_open(struct pair *p)
+{
+	int sv[2];
+
+	memset(p, 0, sizeof(*p));
+	if (!CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0))
+		abort();
+	fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
+	uapi_conn_init(&p->conn, sv[0]);
+	p->client = sv[1];
+	p->open = true;
+	p->ops = (struct uapi_ops){ .set = fake_set, .get = fake_get,
+				    .ctx = &p->fake };
+}
+
+static void pair_close(struct pair *p)
+{
+	if (p->open)
+		uapi_conn_close(&p->conn);
+	close(p->client);
+	uapi_buf_free(&p->fake.last);
+}
+
+static int pair_handle(struct pair *p)
+{
+	int r;
+
+	if (!p->open)
+		return 0;
+	r = uapi_conn_on_readable(&p->conn, &p->ops);
+	if (!r) {
+		uapi_conn_close(&p->conn);
+		p->open = false;
+	}
+	return r;
+}
+
+/* Sends len bytes as the client, lets the server handle them, and
+ * collects what it answered: on_readable's result. */
+static int pair_send(struct pair *p, const char *in, size_t len)
+{
+	while (len) {
+		ssize_t n = send(p->client, in, len, MSG_NOSIGNAL);
+
+		if (n <= 0)
+			break;
+		in += n;
+		len -= (size_t)n;
+	}
+	return pair_handle(p);
+}
+
+static int pair_sends(struct pair *p, const char *in)
+{
+	return pair_send(p, in, strlen(in));
+}
+
+/* Collects the server's output so far; true when the server side has
+ * closed (EOF seen). */
+static bool pair_recv(struct pair *p)
+{
+	for (;;) {
+		ssize_t n = recv(p->client, p->reply + p->reply_len,
+				 sizeof(p->reply) - 1 - p->reply_len,
+				 MSG_DONTWAIT);
+
+		if (n > 0) {
+			p->reply_len += (size_t)n;
+			p->reply[p->reply_len] = '\0';
+			continue;
+		}
+		p->reply[p->reply_len] = '\0';
+		return n == 0;
+	}
+}
+
+#define CHECK_REPLY(p, want)                                              \
+	do {                                                              \
+		pair_recv(p);                                             \
+		CHECKF((p)->reply_len == strlen(want) &&                  \
+		       !memcmp((p)->reply, want, (p)->reply_len),          \
+		       "reply:\nwant: %s\ngot:  %s", want, (p)->reply);    \
+		(p)->reply_len = 0;                                       \
+	} while (0)
+
+static void test_uapi_conn(void)
+{
+	static const char get_reply[] = "private_key=" K1 "\n"; /* prefix */
+	char want[8192];
+	struct pair p;
+	size_t i;
+
+	(void)get_reply;
+	snprintf(want, sizeof(want), "%serrno=0\n\n", sample_get);
+
+	/* 1: get; the connection stays open */
+	pair_open(&p);
+	CHECK(pair_sends(&p, "get=1\n\n") == 1);
+	CHECK_REPLY(&p, want);
+	CHECK(p.fake.gets == 1);
+	/* 2: set on the same connection */
+	CHECK(pair_sends(&p, "set=1\nlisten_port=51820\n\n") == 1);
+	CHECK_REPLY(&p, "errno=0\n\n");
+	CHECK(p.fake.sets == 1 && !strcmp(p.fake.last.data, "listen_port=51820\n"));
+	/* 3: an empty transaction is a valid one */
+	CHECK(pair_sends(&p, "set=1\n\n") == 1);
+	CHECK_REPLY(&p, "errno=0\n\n");
+	CHECK(p.fake.sets == 2 && p.fake.last.len == 0);
+	pair_close(&p);
+
+	/* 4: a bad last line: -EINVAL, nothing applied, closed */
+	pair_open(&p);
+	CHECK(pair_sends(&p, "set=1\nlisten_port=51820\npublic_key=" K1 "\n"
+			 "allowed_ip=10.0.0.0/8\nallowed_ip=10.0.0.0/99\n\n") == 0);
+	CHECK_REPLY(&p, "errno=-22\n\n");
+	CHECK(p.fake.sets == 0);
+	CHECK(pair_recv(&p));  /* EOF */
+	pair_close(&p);
+
+	/* 5: a line without '=': -EPROTO */
+	pair_open(&p);
+	CHECK(pair_sends(&p, "set=1\nlisten_port\n\n") == 0);
+	CHECK_REPLY(&p, "errno=-71\n\n");
+	pair_close(&p);
+
+	/* 6: the daemon fails to apply (port in use): its errno, closed */
+	pair_open(&p);
+	p.fake.set_ret = -EADDRINUSE;
+	CHECK(pair_sends(&p, "set=1\nlisten_port=53\n\n") == 0);
+	CHECK_REPLY(&p, "errno=-98\n\n");
+	CHECK(p.fake.sets == 1);
+	pair_close(&p);
+
+	/* 7: two operations in one write, both ways round */
+	pair_open(&p);
+	CHECK(pair_sends(&p, "get=1\n\nget=1\n\n") == 1);
+	snprintf(want, sizeof(want), "%serrno=0\n\n%serrno=0\n\n", sample_get,
+		 sample_get);
+	CHECK_REPLY(&p, want);
+	CHECK(pair_sends(&p, "set=1\nfwmark=1\n\nget=1\n\n") == 1);
+	snprintf(want, sizeof(want), "errno=0\n\n%serrno=0\n\n", sample_get);
+	CHECK_REPLY(&p, want);
+	CHECK(p.fake.sets == 1 && p.fake.gets == 3);
+	pair_close(&p);
+
+	/* 8: operations split into 1-byte writes */
+	pair_open(&p);
+	{
+		static const char in[] =
+			"set=1\nlisten_port=1\r\npublic_key=" K1 "\n"
+			"allowed_ip=10.0.0.0/8\n\nget=1\n\n";
+		int r = 1;
+
+		for (i = 0; i < sizeof(in) - 1 && r == 1; i++)
+			r = pair_send(&p, in + i, 1);
+		CHECK(r == 1);
+		snprintf(want, sizeof(want), "errno=0\n\n%serrno=0\n\n",
+			 sample_get);
+		CHECK_REPLY(&p, want);
+		CHECK(p.fake.sets == 1 && !strcmp(p.fake.last.data,
+			"listen_port=1\npeer=1111\nallowed_ip=10.0.0.0/8\n"));
+	}
+	pair_close(&p);
+
+	/* 9: "get=1\n" then not '\n': -EINVAL for the byte, and on */
+	pair_open(&p);
+	CHECK(pair_sends(&p, "get=1\nxget=1\n\n") == 1);
+	snprintf(want, sizeof(want), "errno=-22\n\n%serrno=0\n\n", sample_get);
+	CHECK_REPLY(&p, want);
+	pair_close(&p);
+
+	/* 10: invalid operations close without a reply */
+	{
+		static const char *const bad[] = {
+			"foo=1\n", "get=1\r\n\n", "set=2\n\n", "get=1 \n\n",
+			"\n", "GET=1\n\n", "get=1\0\n\n",
+		};
+
+		for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			pair_open(&p);
+			CHECKF(pair_send(&p, bad[i], strlen(bad[i]) +
+					 (i == 6 ? 3 : 0)) == 0, "bad op %zu", i);
+			CHECK(pair_recv(&p) && p.reply_len == 0);
+			pair_close(&p);
+		}
+	}
+
+	/* 11: an invalid operation line is read up to its '\n' first */
+	pair_open(&p);
+	CHECK(pair_sends(&p, "hello world") == 1);
+	CHECK(pair_sends(&p, " and more") == 1);
+	CHECK(pair_sends(&p, "\nget=1\n\n") == 0);
+	CHECK(pair_recv(&p) && p.reply_len == 0);
+	pair_close(&p);
+
+	/* 12: EOF: after "get=1\n", or inside an operation line */
+	pair_open(&p);
+	CHECK(pair_sends(&p, "get=1\n") == 1);
+	shutdown(p.client, SHUT_WR);
+	CHECK(pair_handle(&p) == 0);
+	CHECK(pair_recv(&p) && p.reply_len == 0);
+	pair_close(&p);
+	pair_open(&p);
+	CHECK(pair_sends(&p, "se") == 1);
+	shutdown(p.client, SHUT_WR);
+	CHECK(pair_handle(&p) == 0);
+	CHECK(pair_recv(&p) && p.reply_len == 0);
+	pair_close(&p);
+
+	/* 13: a set waits for its blank line ... */
+	pair_open(&p);
+	CHECK(pair_sends(&p, "set=1\nlisten_port=5\n") == 1);
+	CHECK(p.fake.sets == 0);
+	CHECK(pair_sends(&p, "\n") == 1);
+	CHECK_REPLY(&p, "errno=0\n\n");
+	CHECK(p.fake.sets == 1);
+	pair_close(&p);
+	/* 14: ... but EOF ends it as wireguard-go's scanner does: applied,
+	 * answered, closed */
+	pair_open(&p);
+	CHECK(pair_sends(&p, "set=1\nlisten_port=5\nfwmark=7") == 1);
+	shutdown(p.client, SHUT_WR);
+	CHECK(pair_handle(&p) == 0);
+	CHECK_REPLY(&p, "errno=0\n\n");
+	CHECK(p.fake.sets == 1 &&
+	      !strcmp(p.fake.last.data, "listen_port=5\nfwmark=7\n"));
+	pair_close(&p);
+
+	/* 15: a line over 64 KiB: -EIO as soon as it is that long ... */
+	{
+		size_t n = 70000;
+		char *big = malloc(n + 64);
+
+		memcpy(big, "set=1\n", 6);
+		memset(big + 6, 'a', n);
+		pair_open(&p);
+		CHECK(pair_send(&p, big, n + 6) == 0);
+		CHECK_REPLY(&p, "errno=-5\n\n");
+		pair_close(&p);
+		/* 16: ... unless an earlier line was bad */
+		memcpy(big, "set=1\nfoo=bar\n", 14);
+		pair_open(&p);
+		CHECK(pair_send(&p, big, n + 6) == 0);
+		CHECK_REPLY(&p, "errno=-22\n\n");
+		CHECK(p.fake.sets == 0);
+		pair_close(&p);
+		free(big);
+	}
+
+	/* 17: a failing get answers its errno alone */
+	pair_open(&p);
+	p.fake.get_ret = -EIO;
+	CHECK(pair_sends(&p, "get=1\n\n") == 1);
+	CHECK_REPLY(&p, "errno=-5\n\n");
+	pair_close(&p);
+
+	/* 18: EOF at once */
+	pair_open(&p);
+	shutdown(p.client, SHUT_WR);
+	CHECK(pair_handle(&p) == 0);
+	pair_close(&p);
+
+	/* 19: many pipelined operations in one write */
+	pair_open(&p);
+	{
+		char in[40 * 32];
+		size_t len = 0;
+
+		for (i = 0; i < 40; i++)
+			len += (size_t)snprintf(in + len, sizeof(in) - len,
+						"set=1\nfwmark=%zu\n\n", i);
+		CHECK(pair_send(&p, in, len) == 1);
+		CHECK(p.fake.sets == 40 && !strcmp(p.fake.last.data,
+						   "fwmark=39\n"));
+		pair_recv(&p);
+		CHECK(p.reply_len == 40 * 9);
+	}
+	pair_close(&p);
+}
+
+/* ------------------------------------------------------------------ */
+/* Large transactions                                                  */
+
+#define BIG_PEERS 6000
+#define BIG_IPS_PER_PEER 50
+
+static void big_addr(size_t k, uint8_t out[16])
+{
+	memset(out, 0, 16);
+	out[0] = 0xfd;
+	out[12] = (uint8_t)(100 + k % 100);
+	out[13] = (uint8_t)(100 + k / 100 % 100);
+	out[14] = (uint8_t)(100 + k / 10000 % 100);
+	out[15] = 200;
+}
+
+static void big_check(struct fake *f, const struct uapi_set *s)
+{
+	size_t i, total = 0;
+	bool ok = s->n_peers == BIG_PEERS;
+
+	for (i = 0; ok && i < s->n_peers; i++) {
+		const struct uapi_peer *p = &s->peers[i];
+		size_t j;
+
+		total += p->n_allowed_ips;
+		ok = p->n_allowed_ips == BIG_IPS_PER_PEER &&
+		     p->replace_allowed_ips && p->has_endpoint &&
+		     p->has_preshared_key &&
+		     p->persistent_keepalive_interval == 25 &&
+		     p->public_key[31] == (uint8_t)(i + 1) &&
+		     p->public_key[30] == (uint8_t)((i + 1) >> 8) &&
+		     ntohs(p->endpoint.in6.sin6_port) == 51820;
+		for (j = 0; ok && j < p->n_allowed_ips; j += 7) {
+			uint8_t want[16];
+
+			big_addr(i * BIG_IPS_PER_PEER + j, want);
+			ok = p->allowed_ips[j].family == AF_INET6 &&
+			     p->allowed_ips[j].cidr == 128 &&
+			     !memcmp(p->allowed_ips[j].addr, want, 16);
+		}
+	}
+	f->check_ok = ok && total == BIG_PEERS * BIG_IPS_PER_PEER;
+}
+
+struct writer {
+	int fd;
+	const char *data;
+	size_t len;
+};
+
+static void *writer_main(void *arg)
+{
+	struct writer *w = arg;
+	size_t off = 0;
+
+	while (off < w->len) {
+		ssize_t n = send(w->fd, w->data + off, w->len - off,
+				 MSG_NOSIGNAL);
+
+		if (n <= 0)
+			break;
+		off += (size_t)n;
+	}
+	return NULL;
+}
+
+/* wg setconf with 300,000 allowed IPs (about 20 MB) in one transaction. */
+static void test_uapi_big_set(void)
+{
+	size_t cap = 24u << 20, len = 0, i, j;
+	char *in = malloc(cap);
+	struct writer w;
+	pthread_t thread;
+	struct pair p;
+	double t0, elapsed;
+	int r = 1;
+
+	if (!CHECK(in))
+		return;
+	len += (size_t)snprintf(in + len, cap - len,
+				"set=1\nprivate_key=" K1 "\nlisten_port=51820\n"
+				"replace_peers=true\n");
+	for (i = 0; i < BIG_PEERS; i++) {
+		len += (size_t)snprintf(in + len, cap - len,
+			"public_key=%064zx\npreshared_key=" K2 "\n"
+			"endpoint=[2001:0db8:0000:0000:0000:0000:%04zx:0001]:51820\n"
+			"persistent_keepalive_interval=25\n"
+			"replace_allowed_ips=true\nprotocol_version=1\n", i + 1, i);
+		for (j = 0; j < BIG_IPS_PER_PEER; j++) {
+			uint8_t a[16];
+
+			big_addr(i * BIG_IPS_PER_PEER + j, a);
+			len += (size_t)snprintf(in + len, cap - len,
+				"allowed_ip=fd00:0000:0000:0000:0000:0000:"
+				"%u.%u.%u.%u/128\n", a[12], a[13], a[14], a[15]);
+		}
+	}
+	len += (size_t)snprintf(in + len, cap - len, "\n");
+	CHECK(len >= 20000000 && len < cap);
+
+	pair_open(&p);
+	p.fake.check = big_check;
+	w = (struct writer){ .fd = p.client, .data = in, .len = len };
+	t0 = seconds_now();
+	pthread_create(&thread, NULL, writer_main, &w);
+	while (r == 1 && p.fake.sets == 0) {
+		struct pollfd pfd = { .fd = p.conn.fd, .events = POLLIN };
+
+		if (poll(&pfd, 1, 30000) <= 0)
+			break;
+		r = pair_handle(&p);
+	}
+	pthread_join(thread, NULL);
+	elapsed = seconds_now() - t0;
+	CHECK(r == 1);
+	CHECK(p.fake.sets == 1 && p.fake.check_ok);
+	CHECK_REPLY(&p, "errno=0\n\n");
+	/* Linear work: well under a second unsanitized. */
+	CHECKF(elapsed < 15.0, "20 MB set took %.2f s", elapsed);
+	printf("    %.1f MB set, 300000 allowed IPs: %.2f s\n", len / 1e6,
+	       elapsed);
+	pair_close(&p);
+	free(in);
+}
+
+struct stream_writer {
+	int fd;
+	size_t sent;
+};
+
+/* Sends "set=1\n" then "fwmark=1\n" lines without end, until the peer
+ * closes (or 256 MiB). */
+static void *stream_writer_main(void *arg)
+{
+	struct stream_writer *w = arg;
+	static char chunk[1 << 20];
+	size_t i;
+
+	for (i = 0; i + 9 <= sizeof(chunk); i += 9)
+		memcpy(chunk + i, "fwmark=1\n", 9);
+	if (send(w->fd, "set=1\n", 6, MSG_NOSIGNAL) != 6)
+		return NULL;
+	while (w->sent < (256u << 20)) {
+		ssize_t n = send(w->fd, chunk, i, MSG_NOSIGNAL);
+
+		if (n <= 0)
+			break;
+		w->sent += (size_t)n;
+	}
+	return NULL;
+}
+
+/* Test that a transaction over UAPI_SET_MAX_BYTES is refused with
+ * -EMSGSIZE (wireguard-go has no bound) and the connection closed,
+ * without the daemon growing past the bound. */
+static void test_uapi_too_big(void)
+{
+	struct stream_writer w = { 0 };
+	pthread_t thread;
+	size_t max_cap = 0;
+	struct pair p;
+	int r = 1;
+
+	pair_open(&p);
+	w.fd = p.client;
+	pthread_create(&thread, NULL, stream_writer_main, &w);
+	while (r == 1) {
+		struct pollfd pfd = { .fd = p.conn.fd, .events = POLLIN };
+
+		if (poll(&pfd, 1, 30000) <= 0)
+			break;
+		if (p.conn.cap > max_cap)
+			max_cap = p.conn.cap;
+		r = pair_handle(&p);
+	}
+	CHECK(r == 0);
+	CHECKF(max_cap <= UAPI_SET_MAX_BYTES + (1u << 20), "cap %zu", max_cap);
+	CHECK_REPLY(&p, "errno=-90\n\n");
+	shutdown(p.client, SHUT_RDWR);
+	pthread_join(thread, NULL);
+	CHECK(w.sent > UAPI_SET_MAX_BYTES && w.sent < (256u << 20));
+	CHECK(p.fake.sets == 0);
+	pair_close(&p);
+}
+
+struct reader {
+	int fd;
+	size_t total;
+	char tail[16];
+};
+
+static void *slow_reader_main(void *arg)
+{
+	struct reader *rd = arg;
+	static char buf[64 * 1024];
+	unsigned int reads = 0;
+
+	for (;;) {
+		ssize_t n = recv(rd->fd, buf, sizeof(buf), 0);
+
+		if (n <= 0)
+			break;
+		if (n >= 9) {
+			memcpy(rd->tail, buf + n - 9, 9);
+		} else {
+			memmove(rd->tail, rd->tail + n, (size_t)(9 - n));
+			memcpy(rd->tail + 9 - n, buf, (size_t)n);
+		}
+		rd->total += (size_t)n;
+		/* Slower than the writer, so that it meets EAGAIN. */
+		if (++reads % 32 == 0)
+			usleep(200);
+	}
+	return NULL;
+}
+
+/* A 30 MB get reply drains fully into a slow reader; a reader that never
+ * reads is given up on after the write timeout. */
+static void test_uapi_big_get(void)
+{
+	struct reader rd = { 0 };
+	pthread_t thread;
+	struct pair p;
+	double t0;
+
+	pair_open(&p);
+	p.fake.get_bytes = 30u << 20;
+	rd.fd = p.client;
+	pthread_create(&thread, NULL, slow_reader_main, &rd);
+	CHECK(pair_sends(&p, "get=1\n\n") == 1);
+	uapi_conn_close(&p.conn);  /* EOF for the reader */
+	p.open = false;
+	pthread_join(thread, NULL);
+	CHECKF(rd.total >= (30u << 20) + 9 && rd.total < (30u << 20) + 200,
+	       "got %zu bytes", rd.total);
+	CHECK(!memcmp(rd.tail, "errno=0\n\n", 9));
+	pair_close(&p);
+
+	pair_open(&p);
+	p.fake.get_bytes = 30u << 20;
+	p.conn.write_timeout_ms = 300;
+	t0 = seconds_now();
+	CHECK(pair_sends(&p, "get=1\n\n") == 0);
+	CHECK(seconds_now() - t0 < 5.0);
+	pair_close(&p);
+}
+
+/* ------------------------------------------------------------------ */
+/* The listening socket                                                */
+
+static void sun_set_path(struct sockaddr_un *sun, const char *path)
+{
+	size_t n = strlen(path);
+
+	if (n >= sizeof(sun->sun_path))
+		abort();
+	memcpy(sun->sun_path, path, n + 1);
+}
+
+static void test_uapi_listen(void)
+{
+	char base[] = "/tmp/xwg-uapi-XXXXXX";
+	char dir[64], path[128], other[128], longname[200];
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct stat st;
+	mode_t old_umask = umask(022);
+	int fd, fd2, client, conn_fd, stale;
+	struct pair p;
+
+	if (!CHECK(mkdtemp(base)))
+		return;
+	snprintf(dir, sizeof(dir), "%s/run/wireguard", base);
+
+	/* Test that the missing directories are made 0755 and the socket is
+	 * srwx------, non-blocking and close-on-exec. */
+	fd = uapi_listen(dir, "wgt0", path, sizeof(path));
+	CHECK(fd >= 0);
+	snprintf(other, sizeof(other), "%s/wgt0.sock", dir);
+	CHECK(!strcmp(path, other));
+	CHECK(stat(dir, &st) == 0 && S_ISDIR(st.st_mode) &&
+	      (st.st_mode & 07777) == 0755);
+	CHECK(stat(path, &st) == 0 && S_ISSOCK(st.st_mode) &&
+	      (st.st_mode & 07777) == 0700);
+	CHECK(fcntl(fd, F_GETFL) & O_NONBLOCK);
+	CHECK(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+	CHECK(umask(022) == 022);  /* restored */
+	CHECK(uapi_accept(fd) == -EAGAIN);
+
+	/* Test that it serves: connect, accept, get. */
+	client = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	sun_set_path(&sun, path);
+	CHECK(connect(client, (struct sockaddr *)&sun, sizeof(sun)) == 0);
+	conn_fd = uapi_accept(fd);
+	CHECK(conn_fd >= 0 && (fcntl(conn_fd, F_GETFL) & O_NONBLOCK) &&
+	      (fcntl(conn_fd, F_GETFD) & FD_CLOEXEC));
+	memset(&p, 0, sizeof(p));
+	uapi_conn_init(&p.conn, conn_fd);
+	p.client = client;
+	p.open = true;
+	p.ops = (struct uapi_ops){ .set = fake_set, .get = fake_get,
+				   .ctx = &p.fake };
+	CHECK(pair_sends(&p, "get=1\n\n") == 1);
+	pair_recv(&p);
+	CHECK(p.reply_len == strlen(sample_get) + 9);
+	pair_close(&p);
+
+	/* Test that a live socket is not taken over. The probe connection
+	 * (wireguard-go dials too) reaches the listener as an immediate
+	 * EOF, which a connection handles by closing. */
+	CHECK(uapi_listen(dir, "wgt0", NULL, 0) == -EADDRINUSE);
+	conn_fd = uapi_accept(fd);
+	CHECK(conn_fd >= 0);
+	uapi_conn_init(&p.conn, conn_fd);
+	CHECK(uapi_conn_on_readable(&p.conn, NULL) == 0);
+	uapi_conn_close(&p.conn);
+
+	/* Test that unlisten removes the socket file. */
+	uapi_unlisten(fd, path);
+	CHECK(stat(path, &st) < 0 && errno == ENOENT);
+
+	/* Test that a stale socket (its listener gone) is replaced. */
+	snprintf(other, sizeof(other), "%s/wgt1.sock", dir);
+	sun_set_path(&sun, other);
+	stale = socket(AF_UNIX, SOCK_STREAM, 0);
+	CHECK(bind(stale, (struct sockaddr *)&sun, sizeof(sun)) == 0);
+	close(stale);
+	CHECK(stat(other, &st) == 0 && S_ISSOCK(st.st_mode));
+	fd = uapi_listen(dir, "wgt1", path, sizeof(path));
+	CHECK(fd >= 0);
+	client = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK(connect(client, (struct sockaddr *)&sun, sizeof(sun)) == 0);
+	close(client);
+	/* ... and a leftover regular file too (os.Remove in wireguard-go) */
+	snprintf(other, sizeof(other), "%s/wgt2.sock", dir);
+	close(open(other, O_CREAT | O_WRONLY | O_CLOEXEC, 0600));
+	fd2 = uapi_listen(dir, "wgt2", NULL, 0);
+	CHECK(fd2 >= 0);
+	CHECK(stat(other, &st) == 0 && S_ISSOCK(st.st_mode));
+	uapi_unlisten(fd2, other);
+	uapi_unlisten(fd, path);
+
+	/* Test the errors: a path too long for sun_path, a file as dir. */
+	memset(longname, 'x', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	CHECK(uapi_listen(dir, longname, NULL, 0) == -ENAMETOOLONG);
+	CHECK(uapi_listen(dir, "wgt3", path, 4) == -ENAMETOOLONG);
+	snprintf(other, sizeof(other), "%s/file", base);
+	close(open(other, O_CREAT | O_WRONLY | O_CLOEXEC, 0600));
+	CHECK(uapi_listen(other, "wgt4", NULL, 0) == -ENOTDIR);
+	unlink(other);
+
+	rmdir(dir);
+	snprintf(other, sizeof(other), "%s/run", base);
+	rmdir(other);
+	CHECK(rmdir(base) == 0);
+	umask(old_umask);
+}
+
+void test_uapi(void)
+{
+	test_uapi_valid();
+	test_uapi_invalid();
+	test_uapi_transactional();
+	test_uapi_format();
+	test_uapi_conn();
+	test_uapi_big_set();
+	test_uapi_big_get();
+	test_uapi_too_big();
+	test_uapi_listen();
+}
