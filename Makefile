@@ -45,6 +45,7 @@ LIB_SRCS := $(filter-out $(PROG_MAINS), \
 	$(wildcard ctl/*.c ctl/handshake/*.c ctl/maps/*.c datapath/*.c))
 TEST_SRCS := $(wildcard tests/*.c)
 FUZZ_SRCS := $(wildcard tests/fuzz/*.c)
+TOOL_SRCS := $(wildcard tests/tools/*.c)
 BPF_SRCS := $(wildcard bpf/*.c)
 
 LIB_OBJS := $(LIB_SRCS:%.c=$(OUT)/%.o)
@@ -53,11 +54,13 @@ BPF_OBJS := $(BPF_SRCS:bpf/%.c=$(OUT)/bpf/%.bpf.o)
 BPF_SKELS := $(BPF_SRCS:bpf/%.c=$(OUT)/bpf/%.skel.h)
 PROGS := $(patsubst ctl/%.c,$(OUT)/%,$(wildcard $(PROG_MAINS)))
 FUZZERS := $(FUZZ_SRCS:tests/fuzz/%.c=$(OUT)/fuzz/%)
+TOOLS := $(TOOL_SRCS:tests/tools/%.c=$(OUT)/tools/%)
 
 .DELETE_ON_ERROR:
+.SECONDARY:
 .PHONY: all unit check deps demo fuzz fuzz-build selftests bench clean
 
-all: $(BPF_SKELS) $(PROGS) $(OUT)/unit_tests
+all: $(BPF_SKELS) $(PROGS) $(OUT)/unit_tests $(TOOLS)
 
 # BPF: clang -target bpf, then a skeleton header for userspace to include.
 $(OUT)/bpf/%.bpf.o: bpf/%.c | $(OUT)/bpf
@@ -78,6 +81,12 @@ $(OUT)/libxwg.a: $(LIB_OBJS)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
 $(OUT)/%: $(OUT)/ctl/%.o $(OUT)/libxwg.a
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+# Test helpers for the selftests (packet generators, probes).
+$(OUT)/tools/%: $(OUT)/tests/tools/%.o $(OUT)/libxwg.a
+	@mkdir -p $(@D)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 

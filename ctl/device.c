@@ -36,6 +36,22 @@ void device_count_drop(struct wg_device *dev, enum drop_reason r)
 	dev->drops[r]++;
 }
 
+void device_log_stats(struct wg_device *dev)
+{
+	unsigned int r;
+
+	log_info("%u peers, %u live indices, %zu allowed IPs; handshakes sent %llu, "
+		 "received %llu; cookie replies sent %llu", dev->peers.count,
+		 dev->indices.used, allowedips_count(&dev->allowedips),
+		 (unsigned long long)dev->handshakes_sent,
+		 (unsigned long long)dev->handshakes_received,
+		 (unsigned long long)dev->cookies_sent);
+	for (r = 0; r < DROP_REASON_COUNT; r++)
+		if (dev->drops[r])
+			log_info("dropped %s: %llu", drop_reason_name(r),
+				 (unsigned long long)dev->drops[r]);
+}
+
 /* ---- receiver indices: open addressing, linear probing ---- */
 
 static int index_table_resize(struct index_table *t, uint32_t size)
@@ -474,8 +490,9 @@ static int apply_peer(struct wg_device *dev, const struct uapi_peer *up)
 	}
 	if (apply_allowed_ips(dev, peer, up))
 		return -ENOMEM;
-	if (keepalive_changed && peer->persistent_keepalive_interval &&
-	    udp_endpoint_family(&peer->endpoint) != AF_UNSPEC)
+	/* On: a keepalive goes out at once (when there is an endpoint to
+	 * send it to); off: the timer stops. */
+	if (keepalive_changed)
 		timers_persistent_keepalive_changed(&peer->timers);
 	return 0;
 }

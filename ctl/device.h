@@ -134,6 +134,8 @@ void device_peer_remove(struct wg_device *dev, struct wg_peer *peer);
 struct index_entry *device_index_lookup(struct wg_device *dev, uint32_t index);
 void device_count_drop(struct wg_device *dev, enum drop_reason r);
 bool device_is_under_load(struct wg_device *dev);
+/* Log the device's counters (drops by reason, handshakes, cookies). */
+void device_log_stats(struct wg_device *dev);
 
 /* ctl/send.c */
 void send_handshake_initiation(struct wg_peer *peer, bool is_retry);

@@ -13,6 +13,7 @@
 #include "ctl/device.h"
 #include "ctl/log.h"
 #include "datapath/crypto_pool.h"
+#include "datapath/ip.h"
 #include "datapath/transport.h"
 #include "datapath/tun.h"
 
@@ -176,33 +177,17 @@ static void keep_key_fresh(struct wg_peer *peer)
 static size_t inner_packet_check(struct wg_device *dev, struct wg_peer *peer,
 				 const uint8_t *p, size_t len)
 {
-	size_t inner;
-	int family;
-	const uint8_t *src;
+	struct ip_packet_info ip;
 
-	if (len >= 20 && p[0] >> 4 == 4) {
-		inner = (size_t)p[2] << 8 | p[3];
-		if (inner < 20 || (p[0] & 0x0f) < 5)
-			goto bad;
-		family = AF_INET;
-		src = p + 12;
-	} else if (len >= 40 && p[0] >> 4 == 6) {
-		inner = 40 + ((size_t)p[4] << 8 | p[5]);
-		family = AF_INET6;
-		src = p + 8;
-	} else {
-		goto bad;
+	if (!ip_packet_parse(p, len, &ip)) {
+		device_count_drop(dev, DROP_RX_BAD_INNER);
+		return 0;
 	}
-	if (inner > len)
-		goto bad;
-	if (allowedips_lookup(&dev->allowedips, family, src) != peer) {
+	if (allowedips_lookup(&dev->allowedips, ip.family, ip.src) != peer) {
 		device_count_drop(dev, DROP_RX_SOURCE_NOT_ALLOWED);
 		return 0;
 	}
-	return inner;
-bad:
-	device_count_drop(dev, DROP_RX_BAD_INNER);
-	return 0;
+	return ip.len;
 }
 
 static void receive_data_done(struct wg_device *dev, struct crypto_job *job,

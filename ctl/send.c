@@ -12,6 +12,7 @@
 #include "ctl/device.h"
 #include "ctl/log.h"
 #include "datapath/crypto_pool.h"
+#include "datapath/ip.h"
 #include "datapath/transport.h"
 #include "datapath/tun.h"
 
@@ -37,13 +38,13 @@ void send_handshake_initiation(struct wg_peer *peer, bool is_retry)
 	struct wg_device *dev = peer->device;
 	struct message_handshake_initiation msg;
 
-	if (udp_endpoint_family(&peer->endpoint) == AF_UNSPEC)
-		return;
 	/* Retries come from the retransmit timer, already paced; anything
 	 * else is held to one initiation per REKEY_TIMEOUT. */
 	if (is_retry)
 		peer->timers.last_sent_handshake = platform_now();
 	else if (!timers_may_send_initiation(&peer->timers))
+		return;
+	if (udp_endpoint_family(&peer->endpoint) == AF_UNSPEC)
 		return;
 	if (!noise_handshake_create_initiation(&msg, &peer->handshake, &dev->noise_ops))
 		return;
@@ -181,16 +182,6 @@ void send_keepalive(struct wg_peer *peer)
 	send_staged_packets(peer);
 }
 
-/* The destination of an IP packet read from the tunnel. */
-static struct wg_peer *route_packet(struct wg_device *dev, const uint8_t *p, size_t len)
-{
-	if (len >= 20 && p[0] >> 4 == 4)
-		return allowedips_lookup(&dev->allowedips, AF_INET, p + 16);
-	if (len >= 40 && p[0] >> 4 == 6)
-		return allowedips_lookup(&dev->allowedips, AF_INET6, p + 24);
-	return NULL;
-}
-
 void send_tunnel_packets(struct wg_device *dev, struct tun_packet *pkts, unsigned int n)
 {
 	struct send_item items[DATAPATH_BATCH];
@@ -199,14 +190,16 @@ void send_tunnel_packets(struct wg_device *dev, struct tun_packet *pkts, unsigne
 
 	for (i = 0; i < n && i < DATAPATH_BATCH; i++) {
 		uint8_t *p = pkts[i].buf;
+		struct ip_packet_info ip;
 		struct wg_peer *peer;
 
-		if (pkts[i].truncated || (pkts[i].len && p[0] >> 4 != 4 && p[0] >> 4 != 6) ||
-		    pkts[i].len < 20) {
+		if (pkts[i].truncated || !ip_packet_parse(p, pkts[i].len, &ip)) {
 			device_count_drop(dev, DROP_TX_BAD_PACKET);
 			continue;
 		}
-		peer = route_packet(dev, p, pkts[i].len);
+		/* Cryptokey routing: the peer whose allowed IPs hold the
+		 * destination (whitepaper 2). */
+		peer = allowedips_lookup(&dev->allowedips, ip.family, ip.dst);
 		if (!peer) {
 			device_count_drop(dev, DROP_TX_NO_PEER);
 			continue;

@@ -20,6 +20,7 @@
 #include <sys/epoll.h>
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -70,7 +71,8 @@ static void usage(FILE *f)
 		"Creates the WireGuard interface INTERFACE-NAME and serves its\n"
 		"configuration socket %s/INTERFACE-NAME.sock for wg(8) and\n"
 		"wg-quick(8). Detaches unless --foreground is given; exits on SIGINT or\n"
-		"SIGTERM, or when the interface or the socket is removed.\n"
+		"SIGTERM, or when the interface or the socket is removed. SIGUSR1 logs\n"
+		"the counters (drops by reason, handshakes, cookie replies).\n"
 		"\n"
 		"Options:\n"
 		"  -f, --foreground  stay in the foreground, log to stderr\n"
@@ -321,10 +323,14 @@ static void signal_received(struct daemon *d)
 {
 	struct signalfd_siginfo si;
 
-	if (read(d->sigfd, &si, sizeof(si)) == sizeof(si)) {
-		log_info("received %s, shutting down", strsignal((int)si.ssi_signo));
-		d->running = false;
+	if (read(d->sigfd, &si, sizeof(si)) != sizeof(si))
+		return;
+	if (si.ssi_signo == SIGUSR1) {
+		device_log_stats(&d->dev);
+		return;
 	}
+	log_info("received %s, shutting down", strsignal((int)si.ssi_signo));
+	d->running = false;
 }
 
 static void run(struct daemon *d)
@@ -450,6 +456,7 @@ static int setup_signals(struct daemon *d)
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGUSR1);
 	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
 		return -errno;
 	signal(SIGPIPE, SIG_IGN);
@@ -528,8 +535,11 @@ int main(int argc, char **argv)
 		log_error("libsodium failed to initialise");
 		return 1;
 	}
-	/* Keys live in this process: no core dumps, no ptrace by others. */
+	/* Keys live in this process: no core dumps, no ptrace by others, and
+	 * no swapping out (pages are locked as they are touched). */
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	if (mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT))
+		log_info("cannot lock memory (%s): keys may be swapped out", strerror(errno));
 
 	d.epfd = d.sigfd = d.timerfd = d.inotify_fd = d.uapi_fd = -1;
 	if (setup_signals(&d)) {
@@ -604,6 +614,7 @@ int main(int argc, char **argv)
 		 crypto_pool_threads(d.dev.pool), udp_socks_port(&d.dev.udp));
 
 	run(&d);
+	device_log_stats(&d.dev);
 	ret = d.exit_code;
 
 out_device:

@@ -17,6 +17,8 @@ void test_cookie(void);
 /* tests/test_ratelimiter.c, tests/test_replay.c */
 void test_ratelimiter(void);
 void test_replay(void);
+/* tests/test_ip.c */
+void test_ip(void);
 /* tests/test_allowedips.c */
 void test_allowedips(void);
 /* tests/test_udp.c */
@@ -38,6 +40,7 @@ void test_uapi(void);
 	SUITE(cookie)                  \
 	SUITE(ratelimiter)             \
 	SUITE(replay)                  \
+	SUITE(ip)                      \
 	SUITE(udp)                     \
 	SUITE(allowedips)              \
 	SUITE(timers)                  \

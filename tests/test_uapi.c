@@ -656,12 +656,10 @@ static bool pair_recv(struct pair *p)
 
 static void test_uapi_conn(void)
 {
-	static const char get_reply[] = "private_key=" K1 "\n"; /* prefix */
 	char want[8192];
 	struct pair p;
 	size_t i;
 
-	(void)get_reply;
 	snprintf(want, sizeof(want), "%serrno=0\n\n", sample_get);
 
 	/* 1: get; the connection stays open */
