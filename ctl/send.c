@@ -82,6 +82,9 @@ static void seal_and_send(struct wg_device *dev, struct send_item *items, unsign
 {
 	struct udp_tx tx[DATAPATH_BATCH];
 	struct crypto_job *jobs = dev->jobs;
+	/* Padding never pushes a message past the largest UDP payload. */
+	unsigned int pad_limit = dev->mtu < UDP_PAYLOAD_MAX - MESSAGE_MINIMUM_LENGTH ?
+				 dev->mtu : UDP_PAYLOAD_MAX - MESSAGE_MINIMUM_LENGTH;
 	unsigned int i, m = 0;
 
 	for (i = 0; i < n; i++) {
@@ -92,7 +95,7 @@ static void seal_and_send(struct wg_device *dev, struct send_item *items, unsign
 			.keypair = noise_keypair_get(items[i].peer->keypairs.current),
 			.in = items[i].buf + DATAPATH_HEADROOM,
 			.len = items[i].len,
-			.padded_len = transport_padded_len(items[i].len, dev->mtu),
+			.padded_len = transport_padded_len(items[i].len, pad_limit),
 			.out = items[i].buf,
 		};
 	}

@@ -14,6 +14,7 @@ void test_crypto_tai64n(void);
 void test_noise_vector(void);
 void test_noise_handshake(void);
 void test_cookie(void);
+void test_transport(void);
 /* tests/test_ratelimiter.c, tests/test_replay.c */
 void test_ratelimiter(void);
 void test_replay(void);
@@ -38,6 +39,7 @@ void test_uapi(void);
 	SUITE(noise_vector)            \
 	SUITE(noise_handshake)         \
 	SUITE(cookie)                  \
+	SUITE(transport)               \
 	SUITE(ratelimiter)             \
 	SUITE(replay)                  \
 	SUITE(ip)                      \

@@ -639,3 +639,65 @@ void test_cookie(void)
 	device_uninit(&a);
 	device_uninit(&b);
 }
+
+void test_transport(void)
+{
+	static const struct {
+		size_t len;
+		unsigned int mtu;
+		size_t padded;
+	} pad[] = {
+		/* 1 */ { 0, 1420, 0 },        /* keepalive stays empty */
+		/* 2 */ { 1, 1420, 16 },
+		/* 3 */ { 16, 1420, 16 },
+		/* 4 */ { 17, 1420, 32 },
+		/* 5 */ { 1410, 1420, 1420 },  /* rounding stops at the MTU */
+		/* 6 */ { 1420, 1420, 1420 },
+		/* 7 */ { 1421, 1420, 1421 },  /* past the MTU: never padded */
+		/* 8 */ { 100, 0, 100 },
+	};
+	struct noise_keypair kp = { 0 };
+	uint8_t msg[64], plain[64];
+	uint64_t counter;
+	size_t i, len;
+
+	for (i = 0; i < sizeof(pad) / sizeof(pad[0]); i++)
+		CHECKF(transport_padded_len(pad[i].len, pad[i].mtu) == pad[i].padded,
+		       "padding case %zu", i + 1);
+
+	test_clock_install(1000 * NSEC_PER_SEC);
+	kp.birthdate = platform_now();
+	memset(kp.sending_key, 1, 32);
+	memcpy(kp.receiving_key, kp.sending_key, 32);
+	atomic_init(&kp.refcount, 1);
+
+	/* The last usable counter is REJECT_AFTER_MESSAGES - 1; after it the
+	 * keypair refuses to seal, and never wraps. */
+	atomic_store(&kp.sending_counter, REJECT_AFTER_MESSAGES - 1);
+	len = transport_seal(&kp, NULL, 0, 0, msg);
+	CHECK(len == MESSAGE_MINIMUM_LENGTH);
+	CHECK(transport_open(&kp, msg, len, plain, &counter) &&
+	      counter == REJECT_AFTER_MESSAGES - 1);
+	CHECK(transport_seal(&kp, NULL, 0, 0, msg) == 0);
+	CHECK(transport_seal(&kp, NULL, 0, 0, msg) == 0);
+	CHECK(atomic_load(&kp.sending_counter) == REJECT_AFTER_MESSAGES);
+
+	/* A counter at the limit is refused on receipt even with a good tag. */
+	{
+		struct message_data *hdr = (struct message_data *)msg;
+
+		crypto_aead_seal(msg + 16, NULL, 0, NULL, 0, REJECT_AFTER_MESSAGES, kp.sending_key);
+		hdr->counter = htole64(REJECT_AFTER_MESSAGES);
+		CHECK(!transport_open(&kp, msg, MESSAGE_MINIMUM_LENGTH, plain, &counter));
+	}
+
+	/* Past REJECT_AFTER_TIME the keypair neither seals nor opens. */
+	atomic_store(&kp.sending_counter, 0);
+	len = transport_seal(&kp, NULL, 0, 0, msg);
+	CHECK(len == MESSAGE_MINIMUM_LENGTH);
+	test_clock_advance(REJECT_AFTER_TIME * NSEC_PER_SEC);
+	CHECK(transport_seal(&kp, NULL, 0, 0, msg) == 0);
+	CHECK(!transport_open(&kp, msg, len, plain, &counter));
+	/* Too short to be a data message. */
+	CHECK(!transport_open(&kp, msg, MESSAGE_MINIMUM_LENGTH - 1, plain, &counter));
+}
