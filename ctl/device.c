@@ -458,9 +458,9 @@ static int apply_peer(struct wg_device *dev, const struct uapi_peer *up)
 	struct wg_peer *peer;
 	bool keepalive_changed = false;
 
-	/* A peer with our own public key is ignored, whatever follows. */
-	if (dev->static_identity.has_identity &&
-	    !memcmp(up->public_key, dev->static_identity.static_public, NOISE_PUBLIC_KEY_LEN))
+	/* A peer with our own public key is ignored, whatever follows (with
+	 * no private key set, "our own" is all zeros, as in wireguard-go). */
+	if (!memcmp(up->public_key, dev->static_identity.static_public, NOISE_PUBLIC_KEY_LEN))
 		return 0;
 
 	peer = device_peer_lookup(dev, up->public_key);
@@ -497,11 +497,39 @@ static int apply_peer(struct wg_device *dev, const struct uapi_peer *up)
 	return 0;
 }
 
+/* How many peers the device would hold after set: refused up front so a
+ * transaction is applied whole or not at all. */
+static size_t peers_after(struct wg_device *dev, const struct uapi_set *set)
+{
+	size_t count = set->replace_peers ? 0 : dev->peers.count, i, j;
+
+	for (i = 0; i < set->n_peers; i++) {
+		const struct uapi_peer *up = &set->peers[i];
+		bool seen = false;
+
+		if (up->remove || up->update_only)
+			continue;
+		if (!set->replace_peers && device_peer_lookup(dev, up->public_key))
+			continue;
+		/* The same key may appear in several sections. */
+		for (j = 0; j < i && !seen; j++)
+			seen = !set->peers[j].remove &&
+			       !memcmp(set->peers[j].public_key, up->public_key, NOISE_PUBLIC_KEY_LEN);
+		count += !seen;
+	}
+	return count;
+}
+
 int device_config_set(struct wg_device *dev, const struct uapi_set *set)
 {
 	uint32_t old_fwmark = dev->udp.fwmark;
 	size_t i;
 	int ret;
+
+	if (peers_after(dev, set) > MAX_PEERS_PER_DEVICE) {
+		log_error("refusing configuration: more than %u peers", MAX_PEERS_PER_DEVICE);
+		return -ENOSPC;
+	}
 
 	/* What can fail on the outside comes first, so a refused port or
 	 * mark leaves everything as it was. */

@@ -1117,8 +1117,10 @@ static void test_uapi_listen(void)
 	int fd, fd2, client, conn_fd, stale;
 	struct pair p;
 
-	if (!CHECK(mkdtemp(base)))
+	if (!CHECK(mkdtemp(base))) {
+		umask(old_umask);
 		return;
+	}
 	snprintf(dir, sizeof(dir), "%s/run/wireguard", base);
 
 	/* Test that the missing directories are made 0755 and the socket is

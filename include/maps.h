@@ -1,0 +1,167 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The one header BPF programs (bpf/) and userspace (ctl/maps/, datapath/)
+ * share: the key and value of every map of the fast path. Fixed-width
+ * types, explicit padding, size asserts, so both sides agree byte for byte
+ * and `bpftool map dump` prints named fields (BTF).
+ *
+ * Maps are pinned under /sys/fs/bpf/xwg/<ifname>/<map name>. Each comment
+ * says who writes the map and who reads it.
+ */
+#ifndef XWG_MAPS_H
+#define XWG_MAPS_H
+
+#include <linux/types.h>
+
+#define XWG_PIN_ROOT "/sys/fs/bpf/xwg"
+
+#define XWG_MAX_PEERS 65536          /* peer ids are 1 .. XWG_MAX_PEERS-1 */
+#define XWG_MAX_INDICES (XWG_MAX_PEERS * 4)
+#define XWG_MAX_ALLOWED_IPS 1048576  /* per family */
+#define XWG_KEYPAIR_SLOTS 3          /* previous, current, next */
+#define XWG_MAX_QUEUES 64            /* AF_XDP sockets per interface */
+#define XWG_EVENTS_BYTES (256 * 1024)
+
+/* ---- allowed_ips_v4, allowed_ips_v6 (LPM tries) ----
+ * Written by the daemon (ctl/maps) from the configuration socket; read by
+ * tc_tx (destination -> peer) and the workers (source check on receive). */
+struct xwg_lpm_v4_key {
+	__u32 prefixlen;
+	__u8 addr[4];
+};
+struct xwg_lpm_v6_key {
+	__u32 prefixlen;
+	__u8 addr[16];
+};
+struct xwg_peer_ref {
+	__u32 peer_id;
+};
+
+/* ---- indices (hash: receiver index -> peer and keypair slot) ----
+ * Written by the daemon when a session starts or ends; read by xdp_rx to
+ * steer data messages with a known index to AF_XDP, and by the workers to
+ * find the keypair. */
+enum xwg_keypair_slot {
+	XWG_SLOT_PREVIOUS = 0,
+	XWG_SLOT_CURRENT = 1,
+	XWG_SLOT_NEXT = 2,
+};
+struct xwg_index_value {
+	__u32 peer_id;
+	__u32 slot;              /* enum xwg_keypair_slot */
+};
+
+/* ---- keypairs (mmapable array, XWG_MAX_PEERS * XWG_KEYPAIR_SLOTS) ----
+ * Written by the daemon; read by the workers through mmap, without
+ * syscalls. A writer makes seq odd, writes, makes seq even (a seqlock): a
+ * reader copies the keys and retries while seq is odd or changed. The send
+ * counter is the exception: workers take nonces from it with an atomic
+ * fetch-and-add. Keys are secret: the map is pinned root-only (0600). */
+struct xwg_keypair {
+	__u32 seq;
+	__u32 flags;             /* XWG_KEYPAIR_* */
+	__u64 birthdate_ns;      /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
+	__u64 sending_counter;   /* next nonce; atomically incremented */
+	__u32 local_index;       /* receiver index of incoming data */
+	__u32 remote_index;      /* receiver index we put on outgoing data */
+	__u8 sending_key[32];
+	__u8 receiving_key[32];
+};
+#define XWG_KEYPAIR_VALID (1U << 0)
+#define XWG_KEYPAIR_INITIATOR (1U << 1)
+
+/* ---- peers (array indexed by peer id) ----
+ * Written by the daemon (endpoint on roaming, flags on session changes);
+ * read by tc_tx (is there a usable session?) and the workers (where to
+ * send). */
+struct xwg_endpoint {
+	__u16 family;            /* AF_INET, AF_INET6, 0 = none */
+	__u16 port;              /* network order */
+	__u32 ifindex;           /* sticky source's interface, 0 = any */
+	__u8 addr[16];           /* IPv4 in the first 4 bytes */
+	__u8 src[16];            /* sticky source address, zero = none */
+};
+struct xwg_peer {
+	struct xwg_endpoint endpoint;
+	__u32 flags;             /* XWG_PEER_* */
+	__u32 pad;
+	__u64 last_event_ns;     /* tc_tx: last "handshake needed" event */
+};
+#define XWG_PEER_ACTIVE (1U << 0)      /* slot in use */
+#define XWG_PEER_CAN_SEND (1U << 1)    /* current keypair usable */
+
+/* ---- peer_stats (per-CPU array indexed by peer id) ----
+ * Written by BPF programs and workers, each on its own CPU's copy; read by
+ * the daemon (wg show transfer) and operators (bpftool map dump). */
+struct xwg_peer_stats {
+	__u64 rx_packets;
+	__u64 rx_bytes;
+	__u64 tx_packets;
+	__u64 tx_bytes;
+	__u64 rx_dropped;
+	__u64 tx_dropped;
+	__u64 handshakes_sent;
+	__u64 handshakes_received;
+	__u64 cookies_sent;
+};
+
+/* ---- drops (per-CPU array indexed by enum xwg_drop_reason) ----
+ * Written by every program and worker that drops a packet; read by the
+ * daemon and operators. */
+enum xwg_drop_reason {
+	XWG_DROP_NONE = 0,
+	XWG_DROP_RX_MALFORMED,       /* to our port but not a WireGuard message */
+	XWG_DROP_RX_BAD_LENGTH,      /* wrong length for its type */
+	XWG_DROP_RX_UNKNOWN_INDEX,   /* data for no live receiver index */
+	XWG_DROP_RX_NO_SOCKET,       /* no AF_XDP socket on that queue */
+	XWG_DROP_RX_DECRYPT,         /* bad tag, expired keypair */
+	XWG_DROP_RX_REPLAY,
+	XWG_DROP_RX_BAD_INNER,
+	XWG_DROP_RX_SOURCE_NOT_ALLOWED,
+	XWG_DROP_TX_NO_PEER,         /* no allowed IPs match the destination */
+	XWG_DROP_TX_MALFORMED,
+	XWG_DROP_TX_NO_KEYPAIR,      /* staged while a handshake runs */
+	XWG_DROP_TX_NO_ENDPOINT,
+	XWG_DROP_TX_SEND_FAILED,
+	XWG_DROP_REASONS
+};
+struct xwg_counter {
+	__u64 packets;
+};
+
+/* ---- config (array of one) ----
+ * Written by the daemon at start and on listen_port changes; read by the
+ * programs. */
+struct xwg_config {
+	__u16 listen_port;       /* network order */
+	__u16 pad;
+	__u32 wg_ifindex;        /* the tunnel interface users see (wg0) */
+	__u32 twin_ifindex;      /* its hidden twin (wg0x) */
+	__u32 event_interval_ms; /* min gap between events per peer */
+};
+
+/* ---- events (ring buffer) ----
+ * Written by tc_tx; read by the daemon's epoll loop. */
+enum xwg_event_type {
+	XWG_EVENT_HANDSHAKE_NEEDED = 1,  /* packet for a peer without a session */
+	XWG_EVENT_UNKNOWN_PEER = 2,      /* packet for no peer (rate-limited) */
+};
+struct xwg_event {
+	__u32 type;
+	__u32 peer_id;
+	__u64 time_ns;
+};
+
+#ifndef __bpf__
+_Static_assert(sizeof(struct xwg_lpm_v4_key) == 8, "lpm v4 key");
+_Static_assert(sizeof(struct xwg_lpm_v6_key) == 20, "lpm v6 key");
+_Static_assert(sizeof(struct xwg_index_value) == 8, "index value");
+_Static_assert(sizeof(struct xwg_keypair) == 96, "keypair");
+_Static_assert(sizeof(struct xwg_endpoint) == 40, "endpoint");
+_Static_assert(sizeof(struct xwg_peer) == 56, "peer");
+_Static_assert(sizeof(struct xwg_peer_stats) == 72, "peer stats");
+_Static_assert(sizeof(struct xwg_config) == 16, "config");
+_Static_assert(sizeof(struct xwg_event) == 16, "event");
+#endif
+
+#endif
