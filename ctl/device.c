@@ -6,6 +6,7 @@
 #include "device.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -497,27 +498,43 @@ static int apply_peer(struct wg_device *dev, const struct uapi_peer *up)
 	return 0;
 }
 
+static int key_cmp(const void *a, const void *b)
+{
+	return memcmp(*(const uint8_t *const *)a, *(const uint8_t *const *)b,
+		      NOISE_PUBLIC_KEY_LEN);
+}
+
 /* How many peers the device would hold after set: refused up front so a
- * transaction is applied whole or not at all. */
+ * transaction is applied whole or not at all. A key may appear in several
+ * sections; the exact (sorted) count is needed only near the limit. */
 static size_t peers_after(struct wg_device *dev, const struct uapi_set *set)
 {
-	size_t count = set->replace_peers ? 0 : dev->peers.count, i, j;
+	size_t base = set->replace_peers ? 0 : dev->peers.count, n = 0, i, unique;
+	const uint8_t **keys;
 
 	for (i = 0; i < set->n_peers; i++) {
 		const struct uapi_peer *up = &set->peers[i];
-		bool seen = false;
 
-		if (up->remove || up->update_only)
-			continue;
-		if (!set->replace_peers && device_peer_lookup(dev, up->public_key))
-			continue;
-		/* The same key may appear in several sections. */
-		for (j = 0; j < i && !seen; j++)
-			seen = !set->peers[j].remove &&
-			       !memcmp(set->peers[j].public_key, up->public_key, NOISE_PUBLIC_KEY_LEN);
-		count += !seen;
+		n += !up->remove && !up->update_only &&
+		     (set->replace_peers || !device_peer_lookup(dev, up->public_key));
 	}
-	return count;
+	if (base + n <= MAX_PEERS_PER_DEVICE)
+		return base + n;
+	keys = malloc(n * sizeof(*keys));
+	if (!keys)
+		return SIZE_MAX;
+	for (i = 0, n = 0; i < set->n_peers; i++) {
+		const struct uapi_peer *up = &set->peers[i];
+
+		if (!up->remove && !up->update_only &&
+		    (set->replace_peers || !device_peer_lookup(dev, up->public_key)))
+			keys[n++] = up->public_key;
+	}
+	qsort(keys, n, sizeof(*keys), key_cmp);
+	for (i = 0, unique = 0; i < n; i++)
+		unique += !i || key_cmp(&keys[i - 1], &keys[i]);
+	free(keys);
+	return base + unique;
 }
 
 int device_config_set(struct wg_device *dev, const struct uapi_set *set)
