@@ -20,6 +20,8 @@ void test_ratelimiter(void);
 void test_replay(void);
 /* tests/test_ip.c */
 void test_ip(void);
+/* tests/test_device.c */
+void test_device(void);
 /* tests/test_allowedips.c */
 void test_allowedips(void);
 /* tests/test_udp.c */
@@ -45,6 +47,7 @@ void test_uapi(void);
 	SUITE(ip)                      \
 	SUITE(udp)                     \
 	SUITE(allowedips)              \
+	SUITE(device)                  \
 	SUITE(timers)                  \
 	SUITE(uapi)
 
