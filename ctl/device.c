@@ -371,9 +371,10 @@ int device_init(struct wg_device *dev, const char *ifname, unsigned int nthreads
 	ret = timers_init(&dev->timers, &timer_actions);
 	if (ret)
 		goto err;
-	dev->jobs = calloc(DATAPATH_BATCH, sizeof(*dev->jobs));
+	dev->rx_jobs = calloc(DATAPATH_BATCH, sizeof(*dev->rx_jobs));
+	dev->tx_jobs = calloc(DATAPATH_BATCH, sizeof(*dev->tx_jobs));
 	dev->pool = crypto_pool_create(nthreads > 1 ? nthreads - 1 : 0);
-	if (!dev->jobs || !dev->pool) {
+	if (!dev->rx_jobs || !dev->tx_jobs || !dev->pool) {
 		ret = -ENOMEM;
 		goto err;
 	}
@@ -389,8 +390,9 @@ void device_uninit(struct wg_device *dev)
 		remove_all_peers(dev);
 	crypto_pool_destroy(dev->pool);
 	dev->pool = NULL;
-	free(dev->jobs);
-	dev->jobs = NULL;
+	free(dev->rx_jobs);
+	free(dev->tx_jobs);
+	dev->rx_jobs = dev->tx_jobs = NULL;
 	timers_uninit(&dev->timers);
 	allowedips_free(&dev->allowedips);
 	ratelimiter_destroy(dev->ratelimiter);

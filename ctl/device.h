@@ -112,8 +112,11 @@ struct wg_device {
 	unsigned int load_window_count;
 	xwg_time_t under_load_until;
 
-	/* Scratch for one batch of the data path (control thread only). */
-	struct crypto_job *jobs;
+	/* Scratch for one batch of the data path (control thread only).
+	 * Receiving a batch can send (a keepalive after a handshake
+	 * response, staged packets on key confirmation) before its own jobs
+	 * are done, so each direction has its own array. */
+	struct crypto_job *rx_jobs, *tx_jobs;
 
 	uint64_t next_peer_id;
 	uint64_t drops[DROP_REASON_COUNT];

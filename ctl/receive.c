@@ -232,7 +232,7 @@ static void receive_data_done(struct wg_device *dev, struct crypto_job *job,
 
 void receive_datagrams(struct wg_device *dev, struct udp_rx *rx, unsigned int n)
 {
-	struct crypto_job *jobs = dev->jobs;
+	struct crypto_job *jobs = dev->rx_jobs;
 	unsigned int from[DATAPATH_BATCH];
 	unsigned int i, m = 0;
 

@@ -81,14 +81,16 @@ struct send_item {
 static void seal_and_send(struct wg_device *dev, struct send_item *items, unsigned int n)
 {
 	struct udp_tx tx[DATAPATH_BATCH];
-	struct crypto_job *jobs = dev->jobs;
-	/* Padding never pushes a message past the largest UDP payload. */
-	unsigned int pad_limit = dev->mtu < UDP_PAYLOAD_MAX - MESSAGE_MINIMUM_LENGTH ?
-				 dev->mtu : UDP_PAYLOAD_MAX - MESSAGE_MINIMUM_LENGTH;
+	struct crypto_job *jobs = dev->tx_jobs;
 	unsigned int i, m = 0;
 
 	for (i = 0; i < n; i++) {
 		struct crypto_job *job = &jobs[i];
+		/* Padding never pushes a message past the largest payload
+		 * of a UDP datagram to this peer. */
+		unsigned int room = udp_payload_max(udp_endpoint_family(&items[i].peer->endpoint)) -
+				    MESSAGE_MINIMUM_LENGTH;
+		unsigned int pad_limit = dev->mtu < room ? dev->mtu : room;
 
 		*job = (struct crypto_job){
 			.op = CRYPTO_SEAL,
@@ -207,7 +209,8 @@ void send_tunnel_packets(struct wg_device *dev, struct tun_packet *pkts, unsigne
 			device_count_drop(dev, DROP_TX_NO_PEER);
 			continue;
 		}
-		if (pkts[i].len + MESSAGE_MINIMUM_LENGTH > UDP_PAYLOAD_MAX) {
+		if (pkts[i].len + MESSAGE_MINIMUM_LENGTH >
+		    udp_payload_max(udp_endpoint_family(&peer->endpoint))) {
 			device_count_drop(dev, DROP_TX_TOO_BIG);
 			continue;
 		}

@@ -22,6 +22,13 @@
 /* The largest UDP payload over IPv4 (65535 - 20 - 8); over IPv6 it is 8
  * bytes more, without jumbograms. */
 #define UDP_PAYLOAD_MAX 65507U
+#define UDP6_PAYLOAD_MAX 65527U
+
+/* The largest datagram payload for an address family. */
+static inline unsigned int udp_payload_max(int family)
+{
+	return family == AF_INET6 ? UDP6_PAYLOAD_MAX : UDP_PAYLOAD_MAX;
+}
 
 /*
  * A peer's endpoint: where to send (addr; sin6_scope_id included for

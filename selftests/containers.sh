@@ -32,8 +32,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 require ip wg ping ss
 
 echo "== containers.sh: XWGD=$XWGD"
-impl_path "$XWGD" >/dev/null && impl_path "$WGGO" >/dev/null ||
-	{ fail "prerequisite" "$XWGD or $WGGO cannot be run"; exit 1; }
+require_impls "$XWGD" "$WGGO"
 
 if1=$(tunnel_name 1)
 if2=$(tunnel_name 2)
@@ -129,14 +128,33 @@ check "wg: \`wg set\` from C changes the daemon" \
 check "wg: the change shows from A" wg_peer_value_is "$ns1" "$if1" "$pub2" persistent-keepalive 25
 n1 wg set "$if1" peer "$pub2" persistent-keepalive off
 
-# Test that a changed MTU inside C is picked up: a ping that fits the new,
-# larger MTU gets through (the daemon's netlink monitor stays in A, so it
-# must learn this another way or not depend on it).
+# Test that a new listen port set from inside C opens the new UDP socket in
+# A, the daemon's own namespace, and traffic follows it.
+ip netns exec "$ns3" wg set "$if1" listen-port 10011
+check "port: the new UDP socket is in A" udp_port_in "$ns1" 10011
+check "port: the old one is closed" no_udp_port_in "$ns1" 10001
+check "port: C still has no UDP socket of xwgd" no_udp_port_in "$ns3" 10011
+n2 wg set "$if2" peer "$pub1" endpoint 192.0.2.1:10011
+check_within 5 "port: the peer pings $if1 in C through the new port" pings "$ns2" 10.0.0.1
+check "port: $if1 in C pings the peer" pings "$ns3" 10.0.0.2
+
+# Test that another interface of the same name in A, created and deleted
+# there after the move, is none of the daemon's business: it keeps running
+# and the moved interface keeps working.
+ip -n "$ns1" link add "$if1" type veth peer name samename-peer
+ip -n "$ns1" link set "$if1" up
+ip -n "$ns1" link del "$if1"
+check "same name: xwgd ignores the deletion of another $if1 in A" stays_alive 2 "$pid"
+check "same name: $if1 in C still pings the peer" pings "$ns3" 10.0.0.2
+
+# Test that an MTU raised inside C works: 1560-byte pings, unfragmented
+# inside, cross both ways (the daemon's netlink monitor stays in A and does
+# not see the change; the packets must not depend on it).
 ip -n "$ns3" link set "$if1" mtu 1600
 ip -n "$ns2" link set "$if2" mtu 1600
 check "mtu: $if1 in C with MTU 1600 pings the peer with 1560 bytes" \
-	pings "$ns3" 10.0.0.2 -s 1560 -M do
-check "mtu: the peer pings $if1 with 1560 bytes" pings "$ns2" 10.0.0.1 -s 1560 -M do
+	pings "$ns3" 10.0.0.2 -s 1560 -M "do"
+check "mtu: the peer pings $if1 with 1560 bytes" pings "$ns2" 10.0.0.1 -s 1560 -M "do"
 ip -n "$ns2" link set "$if2" mtu 1420
 
 # Test that deleting the interface inside C ends the daemon (it cannot see

@@ -500,3 +500,19 @@ require() {
 	done
 	[[ $(id -u) -eq 0 ]] || { fail "prerequisite" "network namespaces need root"; exit 1; }
 }
+
+# require_impls IMPL...: end the test unless every implementation can be
+# run: with a FAIL, or with a SKIP when it is xwgd that is missing and
+# SELFTEST_ALLOW_MISSING_XWGD=1 (run.sh has then said so already).
+require_impls() {
+	local impl
+	for impl in "$@"; do
+		impl_path "$impl" >/dev/null 2>&1 && continue
+		if ! impl_is_wireguard_go "$impl" && [[ ${SELFTEST_ALLOW_MISSING_XWGD:-0} == 1 ]]; then
+			skip "this whole test" "$impl is missing (SELFTEST_ALLOW_MISSING_XWGD=1)"
+			report
+		fi
+		fail "prerequisite" "$impl cannot be run"
+		exit 1
+	done
+}

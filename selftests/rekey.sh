@@ -35,8 +35,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 require ip wg ping
 
 echo "== rekey.sh: XWGD=$XWGD"
-impl_path "$XWGD" >/dev/null && impl_path "$WGGO" >/dev/null ||
-	{ fail "prerequisite" "$XWGD or $WGGO cannot be run"; exit 1; }
+require_impls "$XWGD" "$WGGO"
 
 REKEY_AFTER_TIME=120
 # How long after the first handshake the rekey must have happened on both
@@ -150,6 +149,7 @@ echo "second handshakes (unix time): a: ${second[0]}/${second[1]}  b: ${second[2
 # REKEY_TIMEOUT). The responders follow the same handshake.
 rekey_interval_ok() {
 	local d=$(($2 - $1))
+	(($2 > 0)) || { echo "no second handshake seen"; return 1; }
 	((d >= REKEY_AFTER_TIME - 1 && d <= REKEY_AFTER_TIME + 6)) ||
 		{ echo "handshakes $d s apart, want $((REKEY_AFTER_TIME - 1))..$((REKEY_AFTER_TIME + 6))"; return 1; }
 }
@@ -175,6 +175,23 @@ grep -F 'packets transmitted' "$TMP_DIR/ping-a.log" | sed 's/^/    pair a: /'
 check "pair b: the ping through wireguard-go -> xwgd lost nothing across the rekey" \
 	ping_lost_nothing "$TMP_DIR/ping-b.log" $((REKEY_AFTER_TIME * 5))
 grep -F 'packets transmitted' "$TMP_DIR/ping-b.log" | sed 's/^/    pair b: /'
+
+# log_count IFNAME TEXT N: TEXT occurs exactly N times in the log of the
+# daemon serving IFNAME.
+log_count() {
+	local n
+	n=$(grep -cF -- "$2" "$LOG_DIR/$1.log" || true)
+	((n == $3)) || { echo "'$2' $n times in $1's log, want $3"; return 1; }
+}
+
+# Test, through wireguard-go's log as the observer, that xwgd sent exactly
+# two initiations as the initiator (the first handshake and the rekey, no
+# extra ones) and none as the responder (only the initiator of a session
+# rekeys on time; both doing it would mean crossing handshakes).
+check "pair a: xwgd (initiator) sent exactly 2 handshake initiations" \
+	log_count "${ifn[1]}" "Received handshake initiation" 2
+check "pair b: xwgd (responder) sent no handshake initiation" \
+	log_count "${ifn[2]}" "Received handshake initiation" 0
 
 for i in 0 3; do
 	check "xwgd on node $i exits cleanly on SIGTERM" stop_impl "${ifn[i]}"

@@ -312,9 +312,12 @@ static void generate_ephemeral(uint8_t private_key[NOISE_PRIVATE_KEY_LEN])
 void noise_static_identity_set(struct noise_static_identity *id,
 			       const uint8_t private_key[NOISE_PRIVATE_KEY_LEN])
 {
+	/* All zeros means "no key" (wg set private-key /dev/null); it must
+	 * be judged before clamping, which would make it a valid key. */
 	memcpy(id->static_private, private_key, NOISE_PRIVATE_KEY_LEN);
 	crypto_clamp(id->static_private);
-	id->has_identity = crypto_public_key(id->static_public, id->static_private);
+	id->has_identity = !crypto_is_zero(private_key, NOISE_PRIVATE_KEY_LEN) &&
+			   crypto_public_key(id->static_public, id->static_private);
 	if (!id->has_identity) {
 		crypto_wipe(id->static_private, NOISE_PRIVATE_KEY_LEN);
 		memset(id->static_public, 0, NOISE_PUBLIC_KEY_LEN);
