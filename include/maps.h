@@ -123,6 +123,7 @@ enum xwg_drop_reason {
 	XWG_DROP_TX_NO_KEYPAIR,      /* staged while a handshake runs */
 	XWG_DROP_TX_NO_ENDPOINT,
 	XWG_DROP_TX_SEND_FAILED,
+	XWG_DROP_TX_NO_SOCKET,       /* xdp_twin: no AF_XDP socket on that queue */
 	XWG_DROP_REASONS
 };
 struct xwg_counter {
