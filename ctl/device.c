@@ -373,8 +373,11 @@ int device_init(struct wg_device *dev, const char *ifname, unsigned int nthreads
 		goto err;
 	dev->rx_jobs = calloc(DATAPATH_BATCH, sizeof(*dev->rx_jobs));
 	dev->tx_jobs = calloc(DATAPATH_BATCH, sizeof(*dev->tx_jobs));
+	dev->cookie_replies = calloc(DATAPATH_BATCH, sizeof(*dev->cookie_replies));
+	dev->cookie_tx = calloc(DATAPATH_BATCH, sizeof(*dev->cookie_tx));
 	dev->pool = crypto_pool_create(nthreads > 1 ? nthreads - 1 : 0);
-	if (!dev->rx_jobs || !dev->tx_jobs || !dev->pool) {
+	if (!dev->rx_jobs || !dev->tx_jobs || !dev->cookie_replies || !dev->cookie_tx ||
+	    !dev->pool) {
 		ret = -ENOMEM;
 		goto err;
 	}
@@ -393,6 +396,10 @@ void device_uninit(struct wg_device *dev)
 	free(dev->rx_jobs);
 	free(dev->tx_jobs);
 	dev->rx_jobs = dev->tx_jobs = NULL;
+	free(dev->cookie_replies);
+	free(dev->cookie_tx);
+	dev->cookie_replies = NULL;
+	dev->cookie_tx = NULL;
 	timers_uninit(&dev->timers);
 	allowedips_free(&dev->allowedips);
 	ratelimiter_destroy(dev->ratelimiter);

@@ -54,6 +54,7 @@ struct uapi_buf;
 	X(DROP_TX_STAGED_OVERFLOW, "tx_staged_overflow")                   \
 	X(DROP_TX_STAGED_EXPIRED, "tx_staged_expired")                     \
 	X(DROP_TX_SEND_FAILED, "tx_send_failed")                           \
+	X(DROP_TX_PEER_UNUSABLE, "tx_peer_unusable")                       \
 	X(DROP_TX_TOO_BIG, "tx_too_big")
 
 #define DROP_ENUM(name, str) name,
@@ -117,6 +118,10 @@ struct wg_device {
 	 * response, staged packets on key confirmation) before its own jobs
 	 * are done, so each direction has its own array. */
 	struct crypto_job *rx_jobs, *tx_jobs;
+	/* Cookie replies of one receive batch, sent together. */
+	struct message_handshake_cookie *cookie_replies;
+	struct udp_tx *cookie_tx;
+	unsigned int n_cookie_replies;
 
 	uint64_t next_peer_id;
 	uint64_t drops[DROP_REASON_COUNT];

@@ -62,7 +62,7 @@ struct netdev_monitor {
 
 /* libnl reports its own failures as NLE_* codes; the few that can happen
  * outside the kernel's replies, as errno values. */
-static int nle_to_errno(int nle)
+int netdev_nl_errno(int nle)
 {
 	switch (nle < 0 ? -nle : nle) {
 	case NLE_NOMEM:
@@ -116,8 +116,7 @@ static int on_error(struct sockaddr_nl *nla, struct nlmsgerr *e, void *arg)
 	return NL_STOP;
 }
 
-/* Sends one request and waits for its acknowledgement. */
-static int request_sync(struct nl_sock *sk, struct nl_msg *msg)
+int netdev_nl_request(struct nl_sock *sk, struct nl_msg *msg)
 {
 	int result = 1, ret;
 
@@ -126,14 +125,14 @@ static int request_sync(struct nl_sock *sk, struct nl_msg *msg)
 		ret = nl_socket_modify_err_cb(sk, NL_CB_CUSTOM, on_error,
 					      &result);
 	if (ret < 0)
-		return nle_to_errno(ret);
+		return netdev_nl_errno(ret);
 	ret = nl_send_auto(sk, msg);
 	if (ret < 0)
-		return nle_to_errno(ret);
+		return netdev_nl_errno(ret);
 	while (result == 1) {
 		ret = nl_recvmsgs_default(sk);
 		if (ret < 0 && result == 1)
-			return nle_to_errno(ret);
+			return netdev_nl_errno(ret);
 	}
 	return result;
 }
@@ -158,16 +157,16 @@ static int link_change(int ifindex, struct rtnl_link *changes)
 	}
 	ret = nl_connect(sk, NETLINK_ROUTE);
 	if (ret < 0) {
-		ret = nle_to_errno(ret);
+		ret = netdev_nl_errno(ret);
 		goto err_link;
 	}
 	rtnl_link_set_ifindex(orig, ifindex);
 	ret = rtnl_link_build_change_request(orig, changes, 0, &msg);
 	if (ret < 0) {
-		ret = nle_to_errno(ret);
+		ret = netdev_nl_errno(ret);
 		goto err_link;
 	}
-	ret = request_sync(sk, msg);
+	ret = netdev_nl_request(sk, msg);
 	nlmsg_free(msg);
 err_link:
 	rtnl_link_put(orig);
@@ -340,7 +339,7 @@ int netdev_monitor_create(struct netdev_monitor **out, int ifindex, int tun_fd)
 	return 0;
 
 err_nle:
-	ret = nle_to_errno(ret);
+	ret = netdev_nl_errno(ret);
 err_sock:
 	nl_socket_free(mon->sk);
 err_free:

@@ -88,4 +88,13 @@ int netdev_monitor_process(struct netdev_monitor *mon,
 			   const struct netdev_events *ev);
 void netdev_monitor_destroy(struct netdev_monitor *mon);
 
+/* rtnetlink plumbing shared with ctl/maps/twin.c. */
+struct nl_sock;
+struct nl_msg;
+/* A libnl NLE_* code as a -errno value. */
+int netdev_nl_errno(int nle);
+/* Send one request and wait for its acknowledgement: 0 or the kernel's own
+ * -errno (libnl would fold it into coarser NLE_* codes). msg is not freed. */
+int netdev_nl_request(struct nl_sock *sk, struct nl_msg *msg);
+
 #endif

@@ -48,19 +48,33 @@ static void update_endpoint(struct wg_peer *peer, const struct udp_endpoint *ep)
 	peer->endpoint = *ep;
 }
 
-static void send_cookie_reply(struct wg_device *dev, const uint8_t *msg, size_t len,
-			      const struct udp_endpoint *from)
+/* Under load, answer with a cookie reply (whitepaper 5.4.7). Replies of a
+ * batch are queued and leave in one sendmmsg at its end: a flood of
+ * initiations must not cost a syscall each. */
+static void queue_cookie_reply(struct wg_device *dev, const uint8_t *msg, size_t len,
+			       const struct udp_endpoint *from)
 {
-	struct message_handshake_cookie reply;
-	struct udp_tx tx = { .buf = &reply, .len = sizeof(reply), .ep = *from };
+	struct message_handshake_cookie *reply;
 	uint32_t sender;
 
+	if (dev->n_cookie_replies >= DATAPATH_BATCH)
+		return;
+	reply = &dev->cookie_replies[dev->n_cookie_replies];
 	/* Both handshake messages carry their sender index at offset 4. */
 	memcpy(&sender, msg + 4, sizeof(sender));
-	cookie_message_create(&reply, &dev->cookie_checker, msg, len, le32toh(sender),
+	cookie_message_create(reply, &dev->cookie_checker, msg, len, le32toh(sender),
 			      &from->addr.sa);
-	udp_send_batch(&dev->udp, &tx, 1);
-	dev->cookies_sent++;
+	dev->cookie_tx[dev->n_cookie_replies++] =
+		(struct udp_tx){ .buf = reply, .len = sizeof(*reply), .ep = *from };
+}
+
+static void flush_cookie_replies(struct wg_device *dev)
+{
+	if (!dev->n_cookie_replies)
+		return;
+	dev->cookies_sent += (uint64_t)udp_send_batch(&dev->udp, dev->cookie_tx,
+						      dev->n_cookie_replies);
+	dev->n_cookie_replies = 0;
 }
 
 static void send_handshake_response(struct wg_peer *peer)
@@ -108,7 +122,7 @@ static void receive_handshake(struct wg_device *dev, const uint8_t *msg, size_t 
 	mac_state = cookie_validate_packet(&dev->cookie_checker, msg, len, &from->addr.sa,
 					   under_load);
 	if (under_load && mac_state == VALID_MAC_BUT_NO_COOKIE) {
-		send_cookie_reply(dev, msg, len, from);
+		queue_cookie_reply(dev, msg, len, from);
 		return;
 	}
 	if (mac_state == VALID_MAC_WITH_COOKIE_BUT_RATELIMITED) {
@@ -276,6 +290,7 @@ void receive_datagrams(struct wg_device *dev, struct udp_rx *rx, unsigned int n)
 		};
 		from[m++] = i;
 	}
+	flush_cookie_replies(dev);
 	crypto_pool_run(dev->pool, jobs, m);
 	for (i = 0; i < m; i++) {
 		receive_data_done(dev, &jobs[i], &rx[from[i]].ep);

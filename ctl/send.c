@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "ctl/device.h"
+#include "ctl/handshake/crypto.h"
 #include "ctl/log.h"
 #include "datapath/crypto_pool.h"
 #include "datapath/ip.h"
@@ -154,6 +155,16 @@ void send_staged_packets(struct wg_peer *peer)
 	if (!peer->staged_count)
 		return;
 	if (!peer_sending_keypair(peer)) {
+		/* A peer whose key gives no valid DH (a low-order point), or
+		 * a device without a private key, can never complete a
+		 * handshake: nothing waits for it. */
+		if (!peer->device->static_identity.has_identity ||
+		    crypto_is_zero(peer->handshake.precomputed_static_static,
+				   NOISE_PUBLIC_KEY_LEN)) {
+			dev->drops[DROP_TX_PEER_UNUSABLE] += peer->staged_count;
+			peer_staged_purge(peer);
+			return;
+		}
 		send_handshake_initiation(peer, false);
 		return;
 	}

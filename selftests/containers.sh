@@ -66,7 +66,7 @@ stays_alive() {
 
 # udp_port_in NS PORT: a UDP socket is bound to PORT in NS.
 udp_port_in() {
-	ip netns exec "$1" ss -Hlun "sport = :$2" | grep -q . ||
+	ip netns exec "$1" ss -Hlun "sport = :$2" | grep . >/dev/null ||
 		{ echo "no UDP socket on port $2 in $1"; return 1; }
 }
 no_udp_port_in() { ! udp_port_in "$@" >/dev/null; }

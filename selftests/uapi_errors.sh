@@ -206,7 +206,7 @@ restore "$if2"
 # same command is not applied either.
 bad_set "listen port in use" nonzero yes listen-port 10009
 check "listen port in use: xwgd still has its UDP socket on port 10001" \
-	eval "n1 ss -Hlun 'sport = :10001' | grep -q ."
+	eval "n1 ss -Hlun 'sport = :10001' | grep . >/dev/null"
 bad_set "new private key with a listen port in use" nonzero yes \
 	private-key "$TMP_DIR/key-new" listen-port 10009
 

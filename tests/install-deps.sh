@@ -9,7 +9,7 @@ packages=(
 	libsodium-dev libb2-dev
 	libbpf-dev libxdp-dev bpftool
 	libnl-3-dev libnl-route-3-dev
-	iproute2 iputils-ping wireguard-tools wireguard-go iperf3 ethtool procps
+	iproute2 iputils-ping tcpdump wireguard-tools wireguard-go iperf3 ethtool procps
 )
 
 missing=()
