@@ -209,7 +209,7 @@ static struct wg_peer *peer_create(struct wg_device *dev,
 	struct wg_peer *peer;
 	uint32_t h;
 
-	if (t->count >= MAX_PEERS_PER_DEVICE)
+	if (t->count >= dev->max_peers)
 		return NULL;
 	if (t->count + 1 > t->mask + 1 && peer_table_grow(t))
 		return NULL;
@@ -347,6 +347,7 @@ int device_init(struct wg_device *dev, const char *ifname, unsigned int nthreads
 	dev->tun_fd = -1;
 	dev->udp.fd4 = dev->udp.fd6 = -1;
 	dev->mtu = DEFAULT_MTU;
+	dev->max_peers = MAX_PEERS_PER_DEVICE;
 	allowedips_init(&dev->allowedips);
 	randombytes_buf(dev->peers.hash_key, sizeof(dev->peers.hash_key));
 	dev->peers.buckets = calloc(64, sizeof(*dev->peers.buckets));
@@ -527,7 +528,7 @@ static size_t peers_after(struct wg_device *dev, const struct uapi_set *set)
 		n += !up->remove && !up->update_only &&
 		     (set->replace_peers || !device_peer_lookup(dev, up->public_key));
 	}
-	if (base + n <= MAX_PEERS_PER_DEVICE)
+	if (base + n <= dev->max_peers)
 		return base + n;
 	keys = malloc(n * sizeof(*keys));
 	if (!keys)
@@ -552,8 +553,8 @@ int device_config_set(struct wg_device *dev, const struct uapi_set *set)
 	size_t i;
 	int ret;
 
-	if (peers_after(dev, set) > MAX_PEERS_PER_DEVICE) {
-		log_error("refusing configuration: more than %u peers", MAX_PEERS_PER_DEVICE);
+	if (peers_after(dev, set) > dev->max_peers) {
+		log_error("refusing configuration: more than %u peers", dev->max_peers);
 		return -ENOSPC;
 	}
 

@@ -123,6 +123,7 @@ struct wg_device {
 	struct udp_tx *cookie_tx;
 	unsigned int n_cookie_replies;
 
+	uint32_t max_peers;       /* MAX_PEERS_PER_DEVICE; tests lower it */
 	uint64_t next_peer_id;
 	uint64_t drops[DROP_REASON_COUNT];
 	uint64_t handshakes_sent, handshakes_received, cookies_sent;

@@ -4,6 +4,7 @@
  * transaction is parsed by uapi.c, applied by device_config_set, read back
  * by device_config_get, and compared with what wireguard-go prints.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -170,4 +171,32 @@ void test_device(void)
 		free(out);
 	}
 	device_uninit(&dev);
+
+	/* The peer limit, at its edge: a transaction that would exceed it is
+	 * refused whole, duplicates and removals counted right. */
+	{
+		static const char *const keys[] = { P1, P2, K0,
+			"0101010101010101010101010101010101010101010101010101010101010101" };
+		char set[1024];
+
+		CHECK(device_init(&dev, "test1", 1) == 0);
+		dev.max_peers = 3;
+		snprintf(set, sizeof(set), "public_key=%s\npublic_key=%s\npublic_key=%s\n"
+			 "public_key=%s\n\n", keys[0], keys[1], keys[0], keys[2]);
+		CHECK(apply(&dev, set) == 0);           /* 3 distinct: at the limit */
+		CHECK(dev.peers.count == 3);
+		snprintf(set, sizeof(set), "public_key=%s\nallowed_ip=10.0.0.0/8\n"
+			 "public_key=%s\n\n", keys[0], keys[3]);
+		CHECK(apply(&dev, set) == -ENOSPC);     /* a 4th: refused whole */
+		CHECK(dev.peers.count == 3 && allowedips_count(&dev.allowedips) == 0);
+		snprintf(set, sizeof(set), "public_key=%s\nremove=true\npublic_key=%s\n"
+			 "update_only=true\n\n", keys[0], keys[3]);
+		CHECK(apply(&dev, set) == 0);
+		snprintf(set, sizeof(set), "public_key=%s\n\n", keys[3]);
+		CHECK(apply(&dev, set) == 0 && dev.peers.count == 3);
+		snprintf(set, sizeof(set), "replace_peers=true\npublic_key=%s\npublic_key=%s\n"
+			 "public_key=%s\n\n", keys[0], keys[1], keys[3]);
+		CHECK(apply(&dev, set) == 0 && dev.peers.count == 3);
+		device_uninit(&dev);
+	}
 }
