@@ -535,11 +535,8 @@ int main(int argc, char **argv)
 		log_error("libsodium failed to initialise");
 		return 1;
 	}
-	/* Keys live in this process: no core dumps, no ptrace by others, and
-	 * no swapping out (pages are locked as they are touched). */
+	/* Keys live in this process: no core dumps, no ptrace by others. */
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-	if (mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT))
-		log_info("cannot lock memory (%s): keys may be swapped out", strerror(errno));
 
 	d.epfd = d.sigfd = d.timerfd = d.inotify_fd = d.uapi_fd = -1;
 	if (setup_signals(&d)) {
@@ -568,6 +565,10 @@ int main(int argc, char **argv)
 
 	if (!foreground)
 		detach();
+	/* No swapping out of keys: pages are locked as they are touched.
+	 * After detach(): memory locks do not survive fork. */
+	if (mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT))
+		log_info("cannot lock memory (%s): keys may be swapped out", strerror(errno));
 
 	{
 		/* device_init starts from a clean struct: keep the link. */
