@@ -5,6 +5,7 @@
 #   make check      install missing Debian packages, build, run the unit
 #                   tests plainly and under ASan+UBSan, then the selftests
 #   make demo       (root) two namespaces, xwgd <-> wireguard-go, a ping
+#   make bench      (root) throughput, latency, CPU/GB vs wireguard-go
 #   make fuzz       build the libFuzzer targets and run each FUZZ_SECONDS
 #   V=1             show full commands
 
@@ -128,6 +129,10 @@ selftests: all
 demo: deps
 	$(Q)$(MAKE) -s all
 	$(Q)selftests/demo.sh
+
+# xwgd against wireguard-go (and the bare veth) in the same run.
+bench: all
+	$(Q)bench/run.sh
 
 clean:
 	rm -rf $(OUT)
