@@ -77,6 +77,10 @@ $(OUT)/%.o: %.c | $(BPF_SKELS)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -I$(OUT) -c $< -o $@
 
+# The loader embeds the skeletons: rebuild it when they change (its .d
+# file lists them only once they existed at its first compile).
+$(OUT)/ctl/maps/loader.o: $(BPF_SKELS)
+
 $(OUT)/libxwg.a: $(LIB_OBJS)
 	$(call msg,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^
