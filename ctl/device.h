@@ -124,6 +124,9 @@ struct wg_device {
 	unsigned int n_cookie_replies;
 
 	uint32_t max_peers;       /* MAX_PEERS_PER_DEVICE; tests lower it */
+	/* ICMP unreachable for packets with no peer: a token bucket. */
+	xwg_time_t icmp_refill;
+	unsigned int icmp_tokens;
 	uint64_t next_peer_id;
 	uint64_t drops[DROP_REASON_COUNT];
 	uint64_t handshakes_sent, handshakes_received, cookies_sent;

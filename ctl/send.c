@@ -13,6 +13,7 @@
 #include "ctl/handshake/crypto.h"
 #include "ctl/log.h"
 #include "datapath/crypto_pool.h"
+#include "datapath/icmp.h"
 #include "datapath/ip.h"
 #include "datapath/transport.h"
 #include "datapath/tun.h"
@@ -198,6 +199,31 @@ void send_keepalive(struct wg_peer *peer)
 	send_staged_packets(peer);
 }
 
+/* Like the kernel's WireGuard: tell the sender that no peer routes its
+ * destination, at most ICMP_BURST at once and one per ICMP_INTERVAL_NS. */
+#define ICMP_BURST 10U
+#define ICMP_INTERVAL_NS (50 * NSEC_PER_MSEC)
+
+static void send_unreachable(struct wg_device *dev, const uint8_t *pkt, size_t len)
+{
+	uint8_t err[ICMP_ERROR_MAX];
+	xwg_time_t now = platform_now();
+	size_t n;
+
+	if (now - dev->icmp_refill >= ICMP_INTERVAL_NS) {
+		uint64_t add = (now - dev->icmp_refill) / ICMP_INTERVAL_NS;
+
+		dev->icmp_tokens = add >= ICMP_BURST || dev->icmp_tokens + add >= ICMP_BURST ?
+				   ICMP_BURST : dev->icmp_tokens + (unsigned int)add;
+		dev->icmp_refill = now;
+	}
+	if (!dev->icmp_tokens)
+		return;
+	n = icmp_unreachable_build(pkt, len, err);
+	if (n && !tun_write(dev->tun_fd, err, n))
+		dev->icmp_tokens--;
+}
+
 void send_tunnel_packets(struct wg_device *dev, struct tun_packet *pkts, unsigned int n)
 {
 	struct send_item items[DATAPATH_BATCH];
@@ -218,6 +244,7 @@ void send_tunnel_packets(struct wg_device *dev, struct tun_packet *pkts, unsigne
 		peer = allowedips_lookup(&dev->allowedips, ip.family, ip.dst);
 		if (!peer) {
 			device_count_drop(dev, DROP_TX_NO_PEER);
+			send_unreachable(dev, p, pkts[i].len);
 			continue;
 		}
 		if (pkts[i].len + MESSAGE_MINIMUM_LENGTH >

@@ -20,6 +20,8 @@ void test_ratelimiter(void);
 void test_replay(void);
 /* tests/test_ip.c */
 void test_ip(void);
+/* tests/test_icmp.c */
+void test_icmp(void);
 /* tests/test_device.c */
 void test_device(void);
 /* tests/test_allowedips.c */
@@ -45,6 +47,7 @@ void test_uapi(void);
 	SUITE(ratelimiter)             \
 	SUITE(replay)                  \
 	SUITE(ip)                      \
+	SUITE(icmp)                    \
 	SUITE(udp)                     \
 	SUITE(allowedips)              \
 	SUITE(device)                  \
