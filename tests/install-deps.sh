@@ -10,6 +10,7 @@ packages=(
 	libbpf-dev libxdp-dev bpftool
 	libnl-3-dev libnl-route-3-dev
 	iproute2 iputils-ping tcpdump wireguard-tools wireguard-go iperf3 ethtool procps
+	python3 jq valgrind util-linux
 )
 
 missing=()
