@@ -86,9 +86,10 @@ int netdev_nl_errno(int nle)
 	}
 }
 
-static bool ifname_is_valid(const char *name)
+bool netdev_ifname_is_valid(const char *name)
 {
-	if (!*name || !strcmp(name, ".") || !strcmp(name, ".."))
+	if (!*name || strlen(name) >= IF_NAMESIZE || !strcmp(name, ".") ||
+	    !strcmp(name, ".."))
 		return false;
 	/* '%' would make the kernel treat the name as a template. */
 	for (; *name; name++)
@@ -222,7 +223,7 @@ int netdev_tun_create(const char *ifname, int *ifindex)
 	size_t len;
 	int fd, ret, idx;
 
-	if (!ifname || !ifname_is_valid(ifname))
+	if (!ifname || !netdev_ifname_is_valid(ifname))
 		return -EINVAL;
 	len = strlen(ifname);
 	if (len >= IFNAMSIZ)

@@ -88,6 +88,10 @@ int netdev_monitor_process(struct netdev_monitor *mon,
 			   const struct netdev_events *ev);
 void netdev_monitor_destroy(struct netdev_monitor *mon);
 
+/* A name the kernel accepts for a new interface: 1 to IF_NAMESIZE-1
+ * characters, no '/', ':', '%' or whitespace, not "." or "..". */
+bool netdev_ifname_is_valid(const char *name);
+
 /* rtnetlink plumbing shared with ctl/maps/twin.c. */
 struct nl_sock;
 struct nl_msg;

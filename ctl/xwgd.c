@@ -521,9 +521,9 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	ifname = argv[optind];
-	if (!*ifname || strlen(ifname) >= IF_NAMESIZE || strchr(ifname, '/')) {
-		fprintf(stderr, "xwgd: invalid interface name '%s' (1 to %d characters, no '/')\n",
-			ifname, IF_NAMESIZE - 1);
+	if (!netdev_ifname_is_valid(ifname)) {
+		fprintf(stderr, "xwgd: invalid interface name '%s' (1 to %d characters; "
+			"no '/', ':', '%%' or spaces)\n", ifname, IF_NAMESIZE - 1);
 		return 2;
 	}
 	if (!log_init_from_env(ifname))

@@ -90,16 +90,6 @@ static int link_delete(struct nl_sock *sk, int ifindex)
 
 /* --- names --------------------------------------------------------------- */
 
-static bool ifname_is_valid(const char *name)
-{
-	if (!*name || !strcmp(name, ".") || !strcmp(name, ".."))
-		return false;
-	for (; *name; name++)
-		if (*name == '/' || *name == ':' || *name == '%' ||
-		    *name == ' ' || (*name >= '\t' && *name <= '\r'))
-			return false;
-	return true;
-}
 
 static uint32_t fnv1a(const char *s)
 {
@@ -114,7 +104,7 @@ int twin_name_derive(const char *ifname, char twin_name[IFNAMSIZ])
 {
 	size_t len;
 
-	if (!ifname || !ifname_is_valid(ifname))
+	if (!ifname || !netdev_ifname_is_valid(ifname))
 		return -EINVAL;
 	len = strlen(ifname);
 	if (len >= IFNAMSIZ)
