@@ -494,8 +494,7 @@ static int apply_peer(struct wg_device *dev, const struct uapi_peer *up)
 		memcpy(&peer->endpoint.addr, &up->endpoint, sizeof(up->endpoint));
 	}
 	if (up->has_persistent_keepalive_interval &&
-	    peer->persistent_keepalive_interval != up->persistent_keepalive_interval) {
-		peer->persistent_keepalive_interval = up->persistent_keepalive_interval;
+	    peer->timers.persistent_keepalive_interval != up->persistent_keepalive_interval) {
 		peer->timers.persistent_keepalive_interval = up->persistent_keepalive_interval;
 		keepalive_changed = true;
 	}
@@ -577,7 +576,6 @@ int device_config_set(struct wg_device *dev, const struct uapi_set *set)
 		}
 		dev->listen_port = set->listen_port;
 	}
-	dev->fwmark = dev->udp.fwmark;
 	if (set->has_private_key)
 		set_private_key(dev, set->private_key);
 	if (set->replace_peers)
@@ -607,8 +605,8 @@ int device_config_get(struct wg_device *dev, struct uapi_buf *out)
 				 NOISE_PRIVATE_KEY_LEN);
 	if (udp_socks_port(&dev->udp))
 		uapi_buf_printf(out, "listen_port=%u\n", udp_socks_port(&dev->udp));
-	if (dev->fwmark)
-		uapi_buf_printf(out, "fwmark=%u\n", dev->fwmark);
+	if (dev->udp.fwmark)
+		uapi_buf_printf(out, "fwmark=%u\n", dev->udp.fwmark);
 	for (peer = dev->peers.first; peer; peer = peer->next) {
 		uapi_buf_put_hex(out, "public_key", peer->public_key, NOISE_PUBLIC_KEY_LEN);
 		uapi_buf_put_hex(out, "preshared_key", peer->handshake.preshared_key,
@@ -622,7 +620,7 @@ int device_config_get(struct wg_device *dev, struct uapi_buf *out)
 		uapi_buf_printf(out, "tx_bytes=%llu\n", (unsigned long long)peer->tx_bytes);
 		uapi_buf_printf(out, "rx_bytes=%llu\n", (unsigned long long)peer->rx_bytes);
 		uapi_buf_printf(out, "persistent_keepalive_interval=%u\n",
-				peer->persistent_keepalive_interval);
+				peer->timers.persistent_keepalive_interval);
 		allowedips_walk_by_peer(&dev->allowedips, peer, put_allowed_ip, out);
 	}
 	return out->oom ? -ENOMEM : 0;

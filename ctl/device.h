@@ -94,8 +94,8 @@ struct wg_device {
 	unsigned int mtu;
 
 	struct udp_socks udp;
-	uint16_t listen_port;     /* as configured (0 = random) */
-	uint32_t fwmark;
+	uint16_t listen_port;     /* as configured (0 = random); udp has the
+				   * bound port and the fwmark */
 
 	struct noise_static_identity static_identity;
 	struct cookie_checker cookie_checker;

@@ -39,7 +39,6 @@ struct wg_peer {
 	uint64_t rx_bytes, tx_bytes;
 	uint64_t last_handshake_sec;   /* wall clock of the last completed handshake */
 	uint32_t last_handshake_nsec;
-	uint16_t persistent_keepalive_interval;
 
 	/* Peers in configuration order, and the public-key hash chain. */
 	struct wg_peer *next, *prev, *hash_next;
