@@ -47,6 +47,17 @@ LIB_SRCS := $(filter-out $(PROG_MAINS), \
 TEST_SRCS := $(wildcard tests/*.c)
 FUZZ_SRCS := $(wildcard tests/fuzz/*.c)
 TOOL_SRCS := $(wildcard tests/tools/*.c)
+# The Kubernetes node agent (mesh/) and CNI plugin (cni/): each folder's
+# main.c is the program, the rest is library code the unit tests and fuzzers
+# link too. They add libcurl (Kubernetes API over HTTPS) and json-c.
+K8S_PKGS = libcurl json-c
+K8S_CFLAGS := $(shell pkg-config --cflags $(K8S_PKGS) 2>/dev/null)
+K8S_LIBS := $(shell pkg-config --libs $(K8S_PKGS) 2>/dev/null)
+K8S_LIB_SRCS := $(filter-out mesh/main.c cni/main.c, \
+	$(wildcard mesh/*.c cni/*.c))
+K8S_LIB_OBJS := $(K8S_LIB_SRCS:%.c=$(OUT)/%.o)
+K8S_PROGS := $(if $(wildcard mesh/main.c),$(OUT)/xwg-mesh) \
+	$(if $(wildcard cni/main.c),$(OUT)/xwg-cni)
 BPF_SRCS := $(wildcard bpf/*.c)
 
 LIB_OBJS := $(LIB_SRCS:%.c=$(OUT)/%.o)
@@ -61,7 +72,7 @@ TOOLS := $(TOOL_SRCS:tests/tools/%.c=$(OUT)/tools/%)
 .SECONDARY:
 .PHONY: all unit check deps demo fuzz fuzz-build selftests bench clean
 
-all: $(BPF_SKELS) $(PROGS) $(OUT)/unit_tests $(TOOLS)
+all: $(BPF_SKELS) $(PROGS) $(K8S_PROGS) $(OUT)/unit_tests $(TOOLS)
 
 # BPF: clang -target bpf, then a skeleton header for userspace to include.
 $(OUT)/bpf/%.bpf.o: bpf/%.c | $(OUT)/bpf
@@ -85,6 +96,17 @@ $(OUT)/libxwg.a: $(LIB_OBJS)
 	$(call msg,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
+$(OUT)/mesh/%.o $(OUT)/cni/%.o: override CFLAGS += $(K8S_CFLAGS)
+$(OUT)/libxwg-k8s.a: $(K8S_LIB_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+$(OUT)/xwg-mesh: $(OUT)/mesh/main.o $(OUT)/libxwg-k8s.a $(OUT)/libxwg.a
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ $(K8S_LIBS) $(LDLIBS) -o $@
+$(OUT)/xwg-cni: $(OUT)/cni/main.o $(OUT)/libxwg-k8s.a $(OUT)/libxwg.a
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ $(K8S_LIBS) $(LDLIBS) -o $@
+
 $(OUT)/%: $(OUT)/ctl/%.o $(OUT)/libxwg.a
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
@@ -95,9 +117,9 @@ $(OUT)/tools/%: $(OUT)/tests/tools/%.o $(OUT)/libxwg.a
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(OUT)/unit_tests: $(TEST_OBJS) $(OUT)/libxwg.a
+$(OUT)/unit_tests: $(TEST_OBJS) $(OUT)/libxwg-k8s.a $(OUT)/libxwg.a
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	$(Q)$(CC) $(LDFLAGS) $^ $(K8S_LIBS) $(LDLIBS) -o $@
 
 $(OUT)/bpf:
 	@mkdir -p $@
@@ -107,12 +129,13 @@ unit: $(OUT)/unit_tests
 
 # libFuzzer targets: clang, ASan+UBSan, each linking the sources it needs
 # directly (the archive is built with gcc flags).
-FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -I. -Iinclude $(PKG_CFLAGS) \
+FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -I. -Iinclude $(PKG_CFLAGS) $(K8S_CFLAGS) \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
-$(OUT)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS)
+$(OUT)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(K8S_LIB_SRCS)
 	@mkdir -p $(@D)
 	$(call msg,FUZZ,$@)
-	$(Q)$(CLANG) $(FUZZ_CFLAGS) $< $(LIB_SRCS) $(LDLIBS) -o $@
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) $< $(LIB_SRCS) $(K8S_LIB_SRCS) $(K8S_LIBS) \
+		$(LDLIBS) -o $@
 fuzz-build: $(FUZZERS)
 fuzz: fuzz-build
 	$(Q)for f in $(FUZZERS); do \

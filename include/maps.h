@@ -86,6 +86,7 @@ struct xwg_peer {
 	__u32 flags;             /* XWG_PEER_* */
 	__u32 pad;
 	__u64 last_event_ns;     /* tc_tx: last "handshake needed" event */
+	__u8 public_key[32];     /* who this peer id is (for operators) */
 };
 #define XWG_PEER_ACTIVE (1U << 0)      /* slot in use */
 #define XWG_PEER_CAN_SEND (1U << 1)    /* current keypair usable */
@@ -159,7 +160,7 @@ _Static_assert(sizeof(struct xwg_lpm_v6_key) == 20, "lpm v6 key");
 _Static_assert(sizeof(struct xwg_index_value) == 8, "index value");
 _Static_assert(sizeof(struct xwg_keypair) == 96, "keypair");
 _Static_assert(sizeof(struct xwg_endpoint) == 40, "endpoint");
-_Static_assert(sizeof(struct xwg_peer) == 56, "peer");
+_Static_assert(sizeof(struct xwg_peer) == 88, "peer");
 _Static_assert(sizeof(struct xwg_peer_stats) == 72, "peer stats");
 _Static_assert(sizeof(struct xwg_config) == 16, "config");
 _Static_assert(sizeof(struct xwg_event) == 16, "event");

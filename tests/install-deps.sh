@@ -10,7 +10,8 @@ packages=(
 	libbpf-dev libxdp-dev bpftool
 	libnl-3-dev libnl-route-3-dev
 	iproute2 iputils-ping tcpdump wireguard-tools wireguard-go iperf3 ethtool procps
-	python3 jq valgrind util-linux
+	libcurl4-openssl-dev libjson-c-dev containernetworking-plugins openssl libssl-dev
+	python3 jq valgrind util-linux gnuplot-nox
 )
 
 missing=()

@@ -85,6 +85,7 @@ static void *percpu_alloc(size_t value_size, int *ncpus)
 /* ---- peers ---------------------------------------------------------- */
 
 int fastpath_peer_set(struct fastpath *fp, uint32_t peer_id,
+		      const uint8_t public_key[32],
 		      const struct xwg_endpoint *ep, uint32_t flags)
 {
 	int fd = map_fd(fp, FASTPATH_MAP_PEERS);
@@ -106,6 +107,8 @@ int fastpath_peer_set(struct fastpath *fp, uint32_t peer_id,
 		memset(&peer.endpoint, 0, sizeof(peer.endpoint));
 	peer.flags = flags | XWG_PEER_ACTIVE;
 	peer.pad = 0;
+	if (public_key)
+		memcpy(peer.public_key, public_key, sizeof(peer.public_key));
 	if (bpf_map_update_elem(fd, &peer_id, &peer, BPF_ANY))
 		return map_error();
 	return 0;

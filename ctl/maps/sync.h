@@ -44,11 +44,13 @@ struct fastpath;
 
 /* ---- peers ---- */
 
-/* peers[peer_id] = { *ep (NULL: no endpoint), flags | XWG_PEER_ACTIVE },
- * keeping last_event_ns, which tc_tx owns. The read-modify-write is not
+/* peers[peer_id] = { *ep (NULL: no endpoint), flags | XWG_PEER_ACTIVE,
+ * public_key (NULL: keep the one there) }, keeping last_event_ns, which
+ * tc_tx owns. The read-modify-write is not
  * atomic against tc_tx: an event time tc_tx writes in between is lost,
  * which costs at most one extra "handshake needed" event. */
 int fastpath_peer_set(struct fastpath *fp, uint32_t peer_id,
+		      const uint8_t public_key[32],
 		      const struct xwg_endpoint *ep, uint32_t flags);
 /* A removed peer: its peers slot, its XWG_KEYPAIR_SLOTS keypairs (keys
  * wiped) and its peer_stats on every CPU, all zero, so that a new peer

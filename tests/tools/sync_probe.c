@@ -120,7 +120,7 @@ static void test_peers(struct fastpath *fp)
 	uint32_t id = 5;
 	int ret;
 
-	ret = fastpath_peer_set(fp, 5, &ep4, XWG_PEER_CAN_SEND);
+	ret = fastpath_peer_set(fp, 5, NULL, &ep4, XWG_PEER_CAN_SEND);
 	expect(!ret && peer_lookup(fp, 5, &p) && !memcmp(&p.endpoint, &ep4, sizeof(ep4)) &&
 	       p.flags == (XWG_PEER_ACTIVE | XWG_PEER_CAN_SEND),
 	       "peer-set-reads-back", "ret %d flags %u family %u", ret, p.flags,
@@ -130,25 +130,25 @@ static void test_peers(struct fastpath *fp)
 	peer_lookup(fp, 5, &tc);
 	tc.last_event_ns = 12345;
 	bpf_map_update_elem(fastpath_map_fd(fp, FASTPATH_MAP_PEERS), &id, &tc, BPF_ANY);
-	ret = fastpath_peer_set(fp, 5, &ep6, XWG_PEER_CAN_SEND);
+	ret = fastpath_peer_set(fp, 5, NULL, &ep6, XWG_PEER_CAN_SEND);
 	expect(!ret && peer_lookup(fp, 5, &p) && !memcmp(&p.endpoint, &ep6, sizeof(ep6)) &&
 	       p.last_event_ns == 12345,
 	       "peer-set-keeps-last-event", "ret %d last_event_ns %llu", ret,
 	       (unsigned long long)p.last_event_ns);
 
-	ret = fastpath_peer_set(fp, 7, NULL, 0);
+	ret = fastpath_peer_set(fp, 7, NULL, NULL, 0);
 	expect(!ret && peer_lookup(fp, 7, &p) && p.flags == XWG_PEER_ACTIVE &&
 	       p.endpoint.family == 0, "peer-set-without-endpoint", "ret %d flags %u", ret,
 	       p.flags);
 	fastpath_peer_clear(fp, 7);
 
-	expect(fastpath_peer_set(fp, 0, &ep4, 0) == -EINVAL &&
-	       fastpath_peer_set(fp, XWG_MAX_PEERS, &ep4, 0) == -EINVAL &&
+	expect(fastpath_peer_set(fp, 0, NULL, &ep4, 0) == -EINVAL &&
+	       fastpath_peer_set(fp, XWG_MAX_PEERS, NULL, &ep4, 0) == -EINVAL &&
 	       fastpath_peer_clear(fp, 0) == -EINVAL,
 	       "peer-id-out-of-range-einval", "peer 0 or %u accepted", XWG_MAX_PEERS);
-	expect(fastpath_peer_set(fp, 8, &bad, 0) == -EAFNOSUPPORT,
+	expect(fastpath_peer_set(fp, 8, NULL, &bad, 0) == -EAFNOSUPPORT,
 	       "peer-bad-family-eafnosupport", "family 99 accepted");
-	expect(fastpath_peer_set(fp, 8, &ep4, 1U << 7) == -EINVAL,
+	expect(fastpath_peer_set(fp, 8, NULL, &ep4, 1U << 7) == -EINVAL,
 	       "peer-unknown-flags-einval", "flag bit 7 accepted");
 }
 
@@ -168,7 +168,7 @@ static void test_peer_clear(struct fastpath *fp)
 		return;
 	memset(kp.sending_key, 0xaa, sizeof(kp.sending_key));
 	memset(kp.receiving_key, 0xbb, sizeof(kp.receiving_key));
-	fastpath_peer_set(fp, 6, &ep, XWG_PEER_CAN_SEND);
+	fastpath_peer_set(fp, 6, NULL, &ep, XWG_PEER_CAN_SEND);
 	for (s = 0; s < XWG_KEYPAIR_SLOTS; s++)
 		fastpath_keypair_write(fp, 6, (enum xwg_keypair_slot)s, &kp);
 	for (c = 0; c < ncpus; c++)
