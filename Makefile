@@ -24,7 +24,7 @@ Q = @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-PKGS = libsodium libb2 libnl-3.0 libnl-route-3.0 libbpf libxdp
+PKGS = libsodium libb2 libnl-3.0 libnl-route-3.0 libbpf libxdp libcrypto
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

@@ -32,6 +32,10 @@ void test_udp(void);
 void test_timers(void);
 /* tests/test_uapi.c */
 void test_uapi(void);
+/* tests/test_mesh.c, tests/test_k8s.c, tests/test_cni.c */
+void test_mesh(void);
+void test_k8s(void);
+void test_cni(void);
 
 #define TEST_SUITES                    \
 	SUITE(crypto_blake2s)          \
@@ -52,6 +56,9 @@ void test_uapi(void);
 	SUITE(allowedips)              \
 	SUITE(device)                  \
 	SUITE(timers)                  \
-	SUITE(uapi)
+	SUITE(uapi)                    \
+	SUITE(mesh)                    \
+	SUITE(k8s)                     \
+	SUITE(cni)
 
 #endif
