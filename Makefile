@@ -49,8 +49,9 @@ FUZZ_SRCS := $(wildcard tests/fuzz/*.c)
 TOOL_SRCS := $(wildcard tests/tools/*.c)
 # The Kubernetes node agent (mesh/) and CNI plugin (cni/): each folder's
 # main.c is the program, the rest is library code the unit tests and fuzzers
-# link too. They add libcurl (Kubernetes API over HTTPS) and json-c.
-K8S_PKGS = libcurl json-c
+# link too. They add libcurl (Kubernetes API over HTTPS), json-c and
+# libmicrohttpd (the agent's /metrics endpoint).
+K8S_PKGS = libcurl json-c libmicrohttpd
 K8S_CFLAGS := $(shell pkg-config --cflags $(K8S_PKGS) 2>/dev/null)
 K8S_LIBS := $(shell pkg-config --libs $(K8S_PKGS) 2>/dev/null)
 K8S_LIB_SRCS := $(filter-out mesh/main.c cni/main.c, \
