@@ -113,10 +113,10 @@ $(OUT)/%: $(OUT)/ctl/%.o $(OUT)/libxwg.a
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 # Test helpers for the selftests (packet generators, probes).
-$(OUT)/tools/%: $(OUT)/tests/tools/%.o $(OUT)/libxwg.a
+$(OUT)/tools/%: $(OUT)/tests/tools/%.o $(OUT)/libxwg-k8s.a $(OUT)/libxwg.a
 	@mkdir -p $(@D)
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	$(Q)$(CC) $(LDFLAGS) $^ $(K8S_LIBS) $(LDLIBS) -o $@
 
 $(OUT)/unit_tests: $(TEST_OBJS) $(OUT)/libxwg-k8s.a $(OUT)/libxwg.a
 	$(call msg,LD,$@)
