@@ -641,6 +641,20 @@ int allowedips_remove(struct allowedips *t, int family, const void *addr,
 	return 0;
 }
 
+struct wg_peer *allowedips_owner(const struct allowedips *t, int family,
+				 const void *addr, uint8_t cidr)
+{
+	unsigned int bits = family_bits(family);
+	uint32_t key[4], i;
+
+	if (!bits || cidr > bits)
+		return NULL;
+	key_load(key, bits, addr);
+	key_mask(key, cidr);
+	i = find_exact(t, family, key, cidr);
+	return i ? node_at(t, i)->peer : NULL;
+}
+
 void allowedips_remove_by_peer(struct allowedips *t, struct wg_peer *peer)
 {
 	struct allowedips_peer_slot *s = peer_find(t, peer);

@@ -60,6 +60,9 @@ int allowedips_insert(struct allowedips *t, int family, const void *addr,
 int allowedips_remove(struct allowedips *t, int family, const void *addr,
 		      uint8_t cidr, struct wg_peer *peer);
 void allowedips_remove_by_peer(struct allowedips *t, struct wg_peer *peer);
+/* The peer owning exactly addr/cidr (host bits ignored), or NULL. */
+struct wg_peer *allowedips_owner(const struct allowedips *t, int family,
+				 const void *addr, uint8_t cidr);
 
 /* Longest-prefix match of a full address (4 or 16 bytes, network order);
  * NULL when no prefix covers it or family is not AF_INET/AF_INET6. */

@@ -267,6 +267,23 @@ static void test_allowedips_tables(void)
 	CHECK(allowedips_lookup(&t, AF_UNSPEC, addr) == NULL);
 	CHECK(allowedips_lookup(&t, AF_INET, addr) == PEER(A));
 	CHECK(allowedips_count(&t) == 1);
+	/* Exact owners: 10/8 is A's; 10.0/16 under it is nobody's until
+	 * inserted, and host bits do not matter. */
+	{
+		uint8_t host[16] = { 10, 1, 2, 3 };
+
+		CHECK(allowedips_owner(&t, AF_INET, addr, 8) == PEER(A));
+		CHECK(allowedips_owner(&t, AF_INET, host, 8) == PEER(A));
+		CHECK(allowedips_owner(&t, AF_INET, addr, 16) == NULL);
+		CHECK(allowedips_owner(&t, AF_INET, addr, 33) == NULL);
+		CHECK(allowedips_owner(&t, AF_INET6, addr, 8) == NULL);
+		CHECK(allowedips_insert(&t, AF_INET, addr, 16, PEER(B)) == 0);
+		CHECK(allowedips_owner(&t, AF_INET, addr, 16) == PEER(B));
+		CHECK(allowedips_owner(&t, AF_INET, addr, 8) == PEER(A));
+		CHECK(allowedips_remove(&t, AF_INET, addr, 8, PEER(A)) == 0);
+		CHECK(allowedips_owner(&t, AF_INET, addr, 8) == NULL);
+		CHECK(allowedips_owner(&t, AF_UNSPEC, addr, 8) == NULL);
+	}
 	allowedips_free(&t);
 }
 
