@@ -212,10 +212,12 @@ static int addr_add(struct nl_sock *sk, int ifindex, const char *ifname,
 	return r < 0 && r != -NLE_EXIST ? nl_fail(err, r, "adding an address", ifname) : 0;
 }
 
-/* dst via gw (NULL: directly on the link) dev ifindex. */
+/* dst via gw (NULL: directly on the link) dev ifindex. A route that exists
+ * already is fine when shared (two IPs with one gateway), an error when not:
+ * on the node it means another pod has this address. */
 static int route_add(struct nl_sock *sk, int ifindex, const char *ifname,
 		     const struct cni_prefix *dst, const uint8_t *gw,
-		     struct cni_error *err)
+		     bool shared, struct cni_error *err)
 {
 	struct rtnl_route *route = rtnl_route_alloc();
 	struct rtnl_nexthop *nh = rtnl_route_nh_alloc();
@@ -235,13 +237,22 @@ static int route_add(struct nl_sock *sk, int ifindex, const char *ifname,
 			rtnl_route_nh_set_gateway(nh, g);
 		rtnl_route_add_nexthop(route, nh);
 		nh = NULL;	/* the route owns it now */
-		r = rtnl_route_add(sk, route, NLM_F_CREATE);
+		r = rtnl_route_add(sk, route, NLM_F_CREATE | NLM_F_EXCL);
 	}
 	if (nh)
 		rtnl_route_nh_free(nh);
 	nl_addr_put(g);
 	nl_addr_put(d);
 	rtnl_route_put(route);
+	if (r == -NLE_EXIST && !shared) {
+		char a[INET6_ADDRSTRLEN] = "?";
+
+		inet_ntop(dst->family, dst->addr, a, sizeof(a));
+		return cni_error_set(err, CNI_ERR_INVALID_CONFIG,
+				     "the pod's address is routed elsewhere already",
+				     "%s/%u exists in the main table of the node; do two networks' IPAM ranges overlap?",
+				     a, dst->len);
+	}
 	return r < 0 && r != -NLE_EXIST ? nl_fail(err, r, "adding a route", ifname) : 0;
 }
 
@@ -415,12 +426,12 @@ static int setup_pod_side(const struct cni_pod *pod, struct cni_result *plan,
 		memcpy(gw.addr, ip->gateway, sizeof(gw.addr));
 		if (addr_add(sk, ifindex, pod->ifname, ip->address.family,
 			     ip->address.addr, err) ||
-		    route_add(sk, ifindex, pod->ifname, &gw, NULL, err))
+		    route_add(sk, ifindex, pod->ifname, &gw, NULL, true, err))
 			goto out;
 	}
 	for (i = 0; i < plan->n_routes; i++)
 		if (route_add(sk, ifindex, pod->ifname, &plan->routes[i].dst,
-			      plan->routes[i].gw, err))
+			      plan->routes[i].gw, true, err))
 			goto out;
 	r = 0;
 out:
@@ -442,7 +453,8 @@ static int setup_host_side(struct nl_sock *sk, const struct cni_pod *pod,
 
 		if (addr_add(sk, ifindex, pod->host_ifname, ip->address.family,
 			     ip->gateway, err) ||
-		    route_add(sk, ifindex, pod->host_ifname, &ip->address, NULL, err))
+		    route_add(sk, ifindex, pod->host_ifname, &ip->address, NULL,
+			      false, err))
 			return -1;
 		v4 |= ip->address.family == AF_INET;
 		v6 |= ip->address.family == AF_INET6;
