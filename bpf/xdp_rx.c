@@ -4,8 +4,10 @@
  * Traffic not for the listen port passes untouched. To the port, the
  * message type and length decide (protocol.md, "Messages"):
  *   type 4, >= 32 bytes, live receiver index -> AF_XDP socket of this RX
- *       queue (xsks_rx); with no socket bound there the frame passes to the
- *       stack, where the daemon's UDP socket receives it
+ *       queue (xsks_rx) if this is the underlay the sockets are bound to
+ *       (config.xsk_ifindex); elsewhere, or with no socket bound there,
+ *       the frame passes to the stack, where the daemon's UDP socket
+ *       receives it
  *   type 4, unknown index                    -> drop (RX_UNKNOWN_INDEX)
  *   types 1, 2, 3 of exactly 148, 92, 64     -> pass to the daemon's socket
  *   a known type of another length           -> drop (RX_BAD_LENGTH)
@@ -29,8 +31,9 @@
 #define MESSAGE_DATA_HEADER_LEN 8 /* type word and receiver index */
 
 /* Sets *reason for a message that must be dropped; returns the verdict. */
-static __always_inline int message_verdict(struct xdp_md *ctx, const __u8 *msg,
-					   const void *end, __u32 len, __u32 *reason)
+static __always_inline int message_verdict(struct xdp_md *ctx, const struct xwg_config *cfg,
+					   const __u8 *msg, const void *end, __u32 len,
+					   __u32 *reason)
 {
 	__u32 type, index;
 
@@ -63,6 +66,8 @@ static __always_inline int message_verdict(struct xdp_md *ctx, const __u8 *msg,
 			*reason = XWG_DROP_RX_UNKNOWN_INDEX;
 			return XDP_DROP;
 		}
+		if (ctx->ingress_ifindex != cfg->xsk_ifindex)
+			return XDP_PASS;
 		return bpf_redirect_map(&xsks_rx, ctx->rx_queue_index, XDP_PASS);
 	default:
 		*reason = XWG_DROP_RX_MALFORMED;
@@ -112,7 +117,7 @@ int xwg_xdp_rx(struct xdp_md *ctx)
 		action = XDP_DROP;
 		goto out;
 	}
-	action = message_verdict(ctx, c.pos, c.end, len, &reason);
+	action = message_verdict(ctx, cfg, c.pos, c.end, len, &reason);
 out:
 	if (reason != XWG_DROP_NONE)
 		drop_count(reason);

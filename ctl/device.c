@@ -11,11 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ctl/fastpath.h"
 #include "ctl/handshake/crypto.h"
 #include "ctl/handshake/ratelimiter.h"
 #include "ctl/log.h"
 #include "ctl/uapi.h"
 #include "datapath/crypto_pool.h"
+#include "datapath/tun.h"
 
 #define INDEX_EMPTY 0U
 #define INDEX_DELETED UINT32_MAX
@@ -35,6 +37,13 @@ const char *drop_reason_name(enum drop_reason r)
 void device_count_drop(struct wg_device *dev, enum drop_reason r)
 {
 	dev->drops[r]++;
+}
+
+int device_deliver(struct wg_device *dev, const void *pkt, size_t len)
+{
+	if (dev->fast)
+		return fastpath_deliver(dev, pkt, len);
+	return tun_write(dev->tun_fd, pkt, len);
 }
 
 void device_log_stats(struct wg_device *dev)
@@ -103,6 +112,8 @@ static void index_remove(void *ctx, uint32_t index)
 
 	if (!e)
 		return;
+	if (e->is_keypair)
+		fastpath_index_removed(dev, index);
 	memset(e, 0, sizeof(*e));
 	e->index = INDEX_DELETED;
 	dev->indices.used--;
@@ -145,6 +156,7 @@ static void index_to_keypair(void *ctx, struct noise_handshake *hs, struct noise
 	if (e) {
 		e->is_keypair = true;
 		e->keypair = kp;
+		fastpath_index_keypair(ctx, e->index, e->peer);
 	}
 }
 
@@ -239,6 +251,7 @@ static struct wg_peer *peer_create(struct wg_device *dev,
 		t->first = peer;
 	t->last = peer;
 	t->count++;
+	fastpath_peer_added(dev, peer);
 	log_debug("peer %llu created", (unsigned long long)peer->internal_id);
 	return peer;
 }
@@ -253,6 +266,7 @@ void device_peer_remove(struct wg_device *dev, struct wg_peer *peer)
 	noise_keypairs_clear(&peer->keypairs, &dev->noise_ops);
 	noise_handshake_clear(&peer->handshake, &dev->noise_ops);
 	peer_staged_purge(peer);
+	fastpath_peer_removed(dev, peer);
 
 	for (pp = &t->buckets[peer_hash(t, peer->public_key)]; *pp; pp = &(*pp)->hash_next)
 		if (*pp == peer) {
@@ -309,6 +323,7 @@ static void timer_zero_key_material(void *owner)
 		  (unsigned long long)peer->internal_id, ZERO_KEYS_AFTER_TIME);
 	noise_keypairs_clear(&peer->keypairs, &peer->device->noise_ops);
 	noise_handshake_clear(&peer->handshake, &peer->device->noise_ops);
+	fastpath_peer_refresh(peer->device, peer);
 }
 
 static const struct timers_actions timer_actions = {
@@ -439,6 +454,7 @@ static void set_private_key(struct wg_device *dev, const uint8_t key[NOISE_PRIVA
 		noise_handshake_clear(&peer->handshake, &dev->noise_ops);
 		noise_keypairs_clear(&peer->keypairs, &dev->noise_ops);
 		noise_handshake_precompute(&peer->handshake);
+		fastpath_peer_refresh(dev, peer);
 	}
 }
 
@@ -500,6 +516,9 @@ static int apply_peer(struct wg_device *dev, const struct uapi_peer *up)
 	}
 	if (apply_allowed_ips(dev, peer, up))
 		return -ENOMEM;
+	if (up->replace_allowed_ips || up->n_allowed_ips)
+		fastpath_allowedips_changed(dev, peer);
+	fastpath_peer_refresh(dev, peer);
 	/* On: a keepalive goes out at once (when there is an endpoint to
 	 * send it to); off: the timer stops. */
 	if (keepalive_changed)

@@ -48,6 +48,7 @@ struct uapi_buf;
 	X(DROP_RX_SOURCE_NOT_ALLOWED, "rx_source_not_allowed")             \
 	X(DROP_RX_TRUNCATED, "rx_truncated")                               \
 	X(DROP_RX_TUN_WRITE, "rx_tun_write_failed")                        \
+	X(DROP_RX_BAD_FRAME, "rx_bad_frame")                               \
 	X(DROP_TX_NO_PEER, "tx_no_peer")                                   \
 	X(DROP_TX_BAD_PACKET, "tx_bad_packet")                             \
 	X(DROP_TX_NO_ENDPOINT, "tx_no_endpoint")                           \
@@ -89,7 +90,8 @@ struct peer_table {
 
 struct wg_device {
 	char ifname[IF_NAMESIZE];
-	int tun_fd;
+	int tun_fd;               /* portable path; -1 on the fast path */
+	struct fastpath_dp *fast; /* fast path (ctl/fastpath.h); NULL: portable */
 	int ifindex;
 	unsigned int mtu;
 
@@ -145,6 +147,10 @@ void device_peer_remove(struct wg_device *dev, struct wg_peer *peer);
 /* The entry of a receiver index, or NULL. */
 struct index_entry *device_index_lookup(struct wg_device *dev, uint32_t index);
 void device_count_drop(struct wg_device *dev, enum drop_reason r);
+/* A decrypted (or locally made) inner packet into the interface's receive
+ * path: the TUN fd, or the fast path's twin (batched until
+ * fastpath_flush). 0 or -errno. */
+int device_deliver(struct wg_device *dev, const void *pkt, size_t len);
 bool device_is_under_load(struct wg_device *dev);
 /* Log the device's counters (drops by reason, handshakes, cookies). */
 void device_log_stats(struct wg_device *dev);

@@ -63,4 +63,5 @@ void peer_handshake_completed(struct wg_peer *peer)
 	platform_wall_clock(&sec, &nsec);
 	peer->last_handshake_sec = sec;
 	peer->last_handshake_nsec = nsec;
+	fastpath_peer_refresh(peer->device, peer);
 }

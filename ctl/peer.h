@@ -10,10 +10,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "ctl/fastpath.h"
 #include "ctl/handshake/cookie.h"
 #include "ctl/handshake/noise.h"
 #include "ctl/timers.h"
 #include "datapath/udp.h"
+#include "maps.h"
 
 struct wg_device;
 
@@ -39,6 +41,22 @@ struct wg_peer {
 	uint64_t rx_bytes, tx_bytes;
 	uint64_t last_handshake_sec;   /* wall clock of the last completed handshake */
 	uint32_t last_handshake_nsec;
+
+	/* What wg show does not show, for the fast path's peer_stats. */
+	struct {
+		uint64_t rx_packets, tx_packets, rx_dropped, tx_dropped;
+		uint64_t handshakes_sent, handshakes_received;
+	} stats;
+
+	/* The fast path (ctl/fastpath.c): the peer's id in the BPF maps (0:
+	 * none) and what was last written there, so only changes are. */
+	uint32_t fp_id;
+	uint32_t fp_flags;
+	bool fp_written;
+	struct xwg_endpoint fp_endpoint;
+	struct xwg_peer_stats fp_stats;
+	struct fastpath_prefix *fp_prefixes;   /* sorted */
+	size_t fp_n_prefixes;
 
 	/* Peers in configuration order, and the public-key hash chain. */
 	struct wg_peer *next, *prev, *hash_next;

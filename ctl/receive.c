@@ -46,6 +46,7 @@ static bool has_valid_length(uint32_t type, size_t len)
 static void update_endpoint(struct wg_peer *peer, const struct udp_endpoint *ep)
 {
 	peer->endpoint = *ep;
+	fastpath_peer_refresh(peer->device, peer);
 }
 
 /* Under load, answer with a cookie reply (whitepaper 5.4.7). Replies of a
@@ -92,6 +93,7 @@ static void send_handshake_response(struct wg_peer *peer)
 	timers_any_authenticated_packet_sent(&peer->timers);
 	log_debug("peer %llu: sending handshake response", (unsigned long long)peer->internal_id);
 	send_buffer_to_peer(peer, &msg, sizeof(msg));
+	peer->stats.handshakes_sent++;
 }
 
 static void receive_cookie(struct wg_device *dev, const uint8_t *msg)
@@ -144,6 +146,7 @@ static void receive_handshake(struct wg_device *dev, const uint8_t *msg, size_t 
 		}
 		peer = hs->peer;
 		dev->handshakes_received++;
+		peer->stats.handshakes_received++;
 		log_debug("peer %llu: received handshake initiation",
 			  (unsigned long long)peer->internal_id);
 		update_endpoint(peer, from);
@@ -157,6 +160,7 @@ static void receive_handshake(struct wg_device *dev, const uint8_t *msg, size_t 
 		}
 		peer = hs->peer;
 		dev->handshakes_received++;
+		peer->stats.handshakes_received++;
 		log_debug("peer %llu: received handshake response",
 			  (unsigned long long)peer->internal_id);
 		update_endpoint(peer, from);
@@ -218,11 +222,13 @@ static void receive_data_done(struct wg_device *dev, struct crypto_job *job,
 	}
 	if (!replay_counter_validate(&kp->receiving_counter, job->counter)) {
 		device_count_drop(dev, DROP_RX_REPLAY);
+		peer->stats.rx_dropped++;
 		return;
 	}
 	/* Authenticated and new. */
 	update_endpoint(peer, from);
 	peer->rx_bytes += job->len;
+	peer->stats.rx_packets++;
 	if (noise_keypairs_received_with(&peer->keypairs, kp, &dev->noise_ops)) {
 		peer_handshake_completed(peer);
 		send_staged_packets(peer);
@@ -234,11 +240,14 @@ static void receive_data_done(struct wg_device *dev, struct crypto_job *job,
 	if (!plain_len)
 		return;  /* keepalive */
 	inner = inner_packet_check(dev, peer, job->out, plain_len);
-	if (!inner)
+	if (!inner) {
+		peer->stats.rx_dropped++;
 		return;
-	ret = tun_write(dev->tun_fd, job->out, inner);
+	}
+	ret = device_deliver(dev, job->out, inner);
 	if (ret) {
 		device_count_drop(dev, DROP_RX_TUN_WRITE);
+		peer->stats.rx_dropped++;
 		return;
 	}
 	timers_data_received(&peer->timers);
@@ -296,4 +305,5 @@ void receive_datagrams(struct wg_device *dev, struct udp_rx *rx, unsigned int n)
 		receive_data_done(dev, &jobs[i], &rx[from[i]].ep);
 		noise_keypair_put(jobs[i].keypair);
 	}
+	fastpath_flush(dev);
 }

@@ -57,6 +57,7 @@ void send_handshake_initiation(struct wg_peer *peer, bool is_retry)
 	timers_any_authenticated_packet_sent(&peer->timers);
 	send_buffer_to_peer(peer, &msg, sizeof(msg));
 	dev->handshakes_sent++;
+	peer->stats.handshakes_sent++;
 	timers_handshake_initiated(&peer->timers);
 }
 
@@ -133,8 +134,10 @@ static void seal_and_send(struct wg_device *dev, struct send_item *items, unsign
 			udp_endpoint_clear_src(&peer->endpoint);
 		if (tx[m].err) {
 			device_count_drop(dev, DROP_TX_SEND_FAILED);
+			peer->stats.tx_dropped++;
 		} else {
 			peer->tx_bytes += tx[m].len;
+			peer->stats.tx_packets++;
 			timers_any_authenticated_packet_traversal(&peer->timers);
 			timers_any_authenticated_packet_sent(&peer->timers);
 			if (items[i].len)
@@ -220,7 +223,7 @@ static void send_unreachable(struct wg_device *dev, const uint8_t *pkt, size_t l
 	if (!dev->icmp_tokens)
 		return;
 	n = icmp_unreachable_build(pkt, len, err);
-	if (n && !tun_write(dev->tun_fd, err, n))
+	if (n && !device_deliver(dev, err, n))
 		dev->icmp_tokens--;
 }
 
@@ -267,4 +270,5 @@ void send_tunnel_packets(struct wg_device *dev, struct tun_packet *pkts, unsigne
 	seal_and_send(dev, items, m);
 	for (i = 0; i < w; i++)
 		send_staged_packets(waiting[i]);
+	fastpath_flush(dev);
 }

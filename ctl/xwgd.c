@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "ctl/device.h"
+#include "ctl/fastpath.h"
 #include "ctl/handshake/crypto.h"
 #include "ctl/log.h"
 #include "ctl/netdev.h"
@@ -40,13 +41,19 @@
 #define MAX_BATCHES_PER_WAKE 8
 
 enum source_kind { SRC_SIGNAL, SRC_UAPI_LISTEN, SRC_UAPI_CONN, SRC_UDP, SRC_TUN,
-		   SRC_TIMER, SRC_NETLINK, SRC_INOTIFY };
+		   SRC_TIMER, SRC_NETLINK, SRC_INOTIFY, SRC_FASTPATH };
 
 struct source {
 	enum source_kind kind;
 	int fd;
 	struct uapi_conn *conn;   /* SRC_UAPI_CONN */
+	enum fastpath_fd_kind fp_kind;  /* SRC_FASTPATH */
+	void *fp_ctx;
 };
+
+#define MAX_FASTPATH_FDS 32
+
+enum datapath_choice { DATAPATH_PORTABLE, DATAPATH_XDP, DATAPATH_AUTO };
 
 struct daemon {
 	struct wg_device dev;
@@ -54,7 +61,7 @@ struct daemon {
 	char uapi_path[PATH_MAX];
 	struct netdev_monitor *mon;
 	struct source src_signal, src_uapi, src_udp4, src_udp6, src_tun, src_timer,
-		src_netlink, src_inotify;
+		src_netlink, src_inotify, src_fast[MAX_FASTPATH_FDS];
 	struct tun_packet tun_pkts[DATAPATH_BATCH];
 	struct udp_rx udp_rx[DATAPATH_BATCH];
 	uint8_t *tun_bufs, *udp_bufs;
@@ -81,7 +88,10 @@ static void usage(FILE *f)
 		"\n"
 		"Environment:\n"
 		"  LOG_LEVEL=silent|error|info|verbose|debug   (default info)\n"
-		"  XWG_DATAPATH=portable|xdp|auto              (default auto)\n"
+		"  XWG_DATAPATH=portable|xdp|auto              (default auto: xdp where it\n"
+		"                loads, else portable, saying why in one line)\n"
+		"  XWG_XDP_IFACES=eth0,...  underlays for the fast path (default: those\n"
+		"                of the default routes)\n"
 		"  XWG_THREADS=N    crypto threads (default: one per online CPU)\n"
 		"\n"
 		"Example: WG_QUICK_USERSPACE_IMPLEMENTATION=xwgd wg-quick up wg0\n",
@@ -119,6 +129,7 @@ static int uapi_set(void *ctx, const struct uapi_set *set)
 	/* A new listen port means new sockets: watch those instead. */
 	if (d->dev.udp.fd4 != fd4 || d->dev.udp.fd6 != fd6) {
 		ret = ret ? ret : register_udp(d);
+		fastpath_listen_port(&d->dev, udp_socks_port(&d->dev.udp));
 		log_info("listening on UDP port %u", udp_socks_port(&d->dev.udp));
 	}
 	return ret;
@@ -342,7 +353,8 @@ static void run(struct daemon *d)
 		int n, i;
 
 		arm_timerfd(d);
-		n = epoll_wait(d->epfd, events, 32, -1);
+		/* The fast path's counters go to their map once a second. */
+		n = epoll_wait(d->epfd, events, 32, d->dev.fast ? 1000 : -1);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -382,8 +394,12 @@ static void run(struct daemon *d)
 			case SRC_INOTIFY:
 				inotify_readable(d);
 				break;
+			case SRC_FASTPATH:
+				fastpath_dp_readable(&d->dev, s->fp_kind, s->fp_ctx);
+				break;
 			}
 		}
+		fastpath_dp_tick(&d->dev);
 	}
 }
 
@@ -426,26 +442,46 @@ static unsigned int thread_count(void)
 	return n > 0 ? (unsigned int)n : 1;
 }
 
-/* XWG_DATAPATH: only the portable path exists so far. */
+/* XWG_DATAPATH: portable, xdp or auto (the default); -1 if unknown. */
 static int choose_datapath(void)
 {
 	const char *v = getenv("XWG_DATAPATH");
 
-	if (!v || !*v || !strcmp(v, "auto")) {
-		log_info("data path: portable (TUN + UDP); the XDP fast path is not built into this version");
-		return 0;
-	}
-	if (!strcmp(v, "portable")) {
-		log_info("data path: portable (TUN + UDP)");
-		return 0;
-	}
-	if (!strcmp(v, "xdp")) {
-		log_error("XWG_DATAPATH=xdp: the XDP fast path is not available in this version; "
-			  "use XWG_DATAPATH=portable or auto");
-		return -1;
-	}
+	if (!v || !*v || !strcmp(v, "auto"))
+		return DATAPATH_AUTO;
+	if (!strcmp(v, "portable"))
+		return DATAPATH_PORTABLE;
+	if (!strcmp(v, "xdp"))
+		return DATAPATH_XDP;
 	log_error("XWG_DATAPATH=%s: expected portable, xdp or auto", v);
 	return -1;
+}
+
+/* The fast path, where it loads: NULL for the portable path (or on an
+ * error with XWG_DATAPATH=xdp: *fatal). Says which in one line. */
+static struct fastpath_dp *load_fast_path(const char *ifname, int choice, bool *fatal)
+{
+	struct fastpath_dp *f;
+	char err[600];
+
+	*fatal = false;
+	if (choice == DATAPATH_PORTABLE) {
+		log_info("data path: portable (TUN + UDP), as XWG_DATAPATH says");
+		return NULL;
+	}
+	f = fastpath_dp_load(ifname, err, sizeof(err));
+	if (f) {
+		log_info("data path: xdp (XDP/TC programs pinned under %s/%s, AF_XDP)",
+			 XWG_PIN_ROOT, ifname);
+		return f;
+	}
+	if (choice == DATAPATH_XDP) {
+		log_error("XWG_DATAPATH=xdp: the fast path cannot load: %s", err);
+		*fatal = true;
+		return NULL;
+	}
+	log_info("data path: portable (TUN + UDP): the fast path cannot load: %s", err);
+	return NULL;
 }
 
 static int setup_signals(struct daemon *d)
@@ -496,9 +532,10 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct daemon d;
-	bool foreground = false;
+	bool foreground = false, fatal;
+	struct fastpath_dp *fast;
 	const char *ifname;
-	int c, ret;
+	int c, ret, choice;
 
 	while ((c = getopt_long(argc, argv, "fhv", opts, NULL)) != -1) {
 		switch (c) {
@@ -529,7 +566,8 @@ int main(int argc, char **argv)
 	if (!log_init_from_env(ifname))
 		fprintf(stderr, "xwgd: unknown LOG_LEVEL '%s' (silent, error, info, verbose, debug); using info\n",
 			getenv("LOG_LEVEL"));
-	if (choose_datapath())
+	choice = choose_datapath();
+	if (choice < 0)
 		return 1;
 	if (!crypto_init()) {
 		log_error("libsodium failed to initialise");
@@ -546,15 +584,23 @@ int main(int argc, char **argv)
 
 	/* What a caller waits for happens before we detach: the interface
 	 * and the configuration socket exist when the parent returns. */
-	ret = netdev_tun_create(ifname, &d.dev.ifindex);
-	if (ret < 0) {
-		log_error("cannot create interface %s: %s%s", ifname, strerror(-ret),
-			  ret == -EEXIST ? " (an interface of that name exists)" :
-			  ret == -EPERM ? " (needs CAP_NET_ADMIN)" : "");
+	fast = load_fast_path(ifname, choice, &fatal);
+	if (fatal)
 		return 1;
+	if (fast) {
+		d.dev.tun_fd = -1;
+		d.dev.ifindex = fastpath_dp_ifindex(fast);
+	} else {
+		ret = netdev_tun_create(ifname, &d.dev.ifindex);
+		if (ret < 0) {
+			log_error("cannot create interface %s: %s%s", ifname, strerror(-ret),
+				  ret == -EEXIST ? " (an interface of that name exists)" :
+				  ret == -EPERM ? " (needs CAP_NET_ADMIN)" : "");
+			return 1;
+		}
+		d.dev.tun_fd = ret;
+		netdev_link_set_mtu(d.dev.ifindex, DEFAULT_MTU);
 	}
-	d.dev.tun_fd = ret;
-	netdev_link_set_mtu(d.dev.ifindex, DEFAULT_MTU);
 	d.uapi_fd = uapi_listen(UAPI_SOCKET_DIR, ifname, d.uapi_path, sizeof(d.uapi_path));
 	if (d.uapi_fd < 0) {
 		log_error("cannot create configuration socket in %s: %s", UAPI_SOCKET_DIR,
@@ -582,11 +628,23 @@ int main(int argc, char **argv)
 		log_error("cannot initialise the device: %s", strerror(-ret));
 		goto out_uapi;
 	}
+	if (fast) {
+		d.dev.fast = fast;
+		if (d.dev.max_peers > fastpath_max_peers())
+			d.dev.max_peers = fastpath_max_peers();
+		ret = fastpath_dp_start(fast, &d.dev);
+		if (ret) {
+			log_error("the fast path cannot start its AF_XDP sockets: %s "
+				  "(XWG_DATAPATH=portable runs without them)", strerror(-ret));
+			goto out_device;
+		}
+	}
 	ret = udp_socks_open(&d.dev.udp, 0, 0);
 	if (ret) {
 		log_error("cannot open UDP sockets: %s", strerror(-ret));
 		goto out_device;
 	}
+	fastpath_listen_port(&d.dev, udp_socks_port(&d.dev.udp));
 	ret = netdev_monitor_create(&d.mon, d.dev.ifindex, d.dev.tun_fd);
 	if (ret) {
 		log_error("cannot watch netlink events: %s", strerror(-ret));
@@ -603,13 +661,29 @@ int main(int argc, char **argv)
 	inotify_add_watch(d.inotify_fd, UAPI_SOCKET_DIR, IN_DELETE | IN_MOVED_FROM);
 	if (epoll_add(&d, &d.src_signal, d.sigfd, SRC_SIGNAL) ||
 	    epoll_add(&d, &d.src_uapi, d.uapi_fd, SRC_UAPI_LISTEN) ||
-	    epoll_add(&d, &d.src_tun, d.dev.tun_fd, SRC_TUN) ||
+	    (d.dev.tun_fd >= 0 && epoll_add(&d, &d.src_tun, d.dev.tun_fd, SRC_TUN)) ||
 	    epoll_add(&d, &d.src_timer, d.timerfd, SRC_TIMER) ||
 	    epoll_add(&d, &d.src_netlink, netdev_monitor_fd(d.mon), SRC_NETLINK) ||
 	    epoll_add(&d, &d.src_inotify, d.inotify_fd, SRC_INOTIFY) || register_udp(&d)) {
 		log_error("cannot set up the event loop: %s", strerror(errno));
 		ret = 1;
 		goto out_device;
+	}
+	if (fast) {
+		int fds[MAX_FASTPATH_FDS];
+		enum fastpath_fd_kind kinds[MAX_FASTPATH_FDS];
+		void *ctxs[MAX_FASTPATH_FDS];
+		unsigned int i, n = fastpath_dp_fds(fast, fds, kinds, ctxs, MAX_FASTPATH_FDS);
+
+		for (i = 0; i < n; i++) {
+			d.src_fast[i].fp_kind = kinds[i];
+			d.src_fast[i].fp_ctx = ctxs[i];
+			if (epoll_add(&d, &d.src_fast[i], fds[i], SRC_FASTPATH)) {
+				log_error("cannot set up the event loop: %s", strerror(errno));
+				ret = 1;
+				goto out_device;
+			}
+		}
 	}
 	log_info("interface %s is up: %u crypto threads, UDP port %u", ifname,
 		 crypto_pool_threads(d.dev.pool), udp_socks_port(&d.dev.udp));
@@ -623,6 +697,9 @@ out_device:
 		netdev_monitor_destroy(d.mon);
 	udp_socks_close(&d.dev.udp);
 	device_uninit(&d.dev);
+	/* Peers are gone (and out of the maps): now the sockets and pins. */
+	fastpath_dp_unload(fast);
+	fast = NULL;
 	free(d.tun_bufs);
 	free(d.udp_bufs);
 	if (d.epfd >= 0)
@@ -634,6 +711,7 @@ out_device:
 out_uapi:
 	uapi_unlisten(d.uapi_fd, d.uapi_path);
 out_tun:
+	fastpath_dp_unload(fast);
 	netdev_tun_destroy(d.dev.tun_fd);
 	if (d.sigfd >= 0)
 		close(d.sigfd);

@@ -140,6 +140,11 @@ struct xwg_config {
 	__u32 wg_ifindex;        /* the tunnel interface users see (wg0) */
 	__u32 twin_ifindex;      /* its hidden twin (wg0x) */
 	__u32 event_interval_ms; /* min gap between events per peer */
+	/* The underlay whose RX queues have AF_XDP sockets in xsks_rx (an
+	 * XSK is bound to one interface and queue): data arriving on any
+	 * other underlay passes to the daemon's UDP socket. 0: none yet. */
+	__u32 xsk_ifindex;
+	__u32 pad2;
 };
 
 /* ---- events (ring buffer) ----
@@ -162,7 +167,7 @@ _Static_assert(sizeof(struct xwg_keypair) == 96, "keypair");
 _Static_assert(sizeof(struct xwg_endpoint) == 40, "endpoint");
 _Static_assert(sizeof(struct xwg_peer) == 88, "peer");
 _Static_assert(sizeof(struct xwg_peer_stats) == 72, "peer stats");
-_Static_assert(sizeof(struct xwg_config) == 16, "config");
+_Static_assert(sizeof(struct xwg_config) == 24, "config");
 _Static_assert(sizeof(struct xwg_event) == 16, "event");
 #endif
 

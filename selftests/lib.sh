@@ -398,6 +398,65 @@ conf_without_peer() {
 }
 
 # ---------------------------------------------------------------------------
+# The fast path: xwgd runs it unless XWG_DATAPATH=portable (auto is the
+# default, and the selftests need it to load: a fallback would be a failure
+# of fastpath_carried).
+
+# impl_wants_fastpath IMPL: IMPL is xwgd and this run is for its fast path.
+impl_wants_fastpath() {
+	! impl_is_wireguard_go "$1" && [[ ${XWG_DATAPATH:-auto} != portable ]]
+}
+
+# _peer_stats_packets PID IFNAME: "RX TX", the packets the pinned peer_stats
+# of IFNAME counts over peer ids 1..16 and all CPUs. The pins are in the
+# bpffs the daemon mounted in its own mount namespace (`ip netns exec` gives
+# it one), so bpftool runs in there.
+_peer_stats_packets() {
+	local pid=$1 ifname=$2 id out rx=0 tx=0 sums
+	for id in $(seq 1 16); do
+		out=$(nsenter -t "$pid" -m bpftool -j map lookup pinned \
+			"/sys/fs/bpf/xwg/$ifname/peer_stats" key "$id" 0 0 0 2>/dev/null) || continue
+		sums=$(python3 -c '
+import json, sys
+v = json.load(sys.stdin)["values"]
+le = lambda b: int.from_bytes(bytes(int(x, 16) for x in b), "little")
+print(sum(le(c["value"][0:8]) for c in v), sum(le(c["value"][16:24]) for c in v))' <<<"$out") ||
+			return 1
+		rx=$((rx + ${sums% *})) tx=$((tx + ${sums#* }))
+	done
+	echo "$rx $tx"
+}
+
+# fastpath_carried NS IFNAME: the daemon serving IFNAME in NS runs the fast
+# path - xdp_twin on the twin, tc_tx on IFNAME's egress, xdp_rx on an
+# underlay - and its pinned per-peer counters saw packets both ways (the
+# daemon writes them once a second: this polls for up to 3 s).
+fastpath_carried() {
+	local ns=$1 ifname=$2 pid=${IMPL_PID[$2]:-} links filters counts
+	[[ -n $pid ]] || { echo "no daemon for $ifname" >&2; return 1; }
+	links=$(ip -n "$ns" -d link show 2>&1)
+	[[ $links == *xwg_xdp_twin* ]] || { echo "no xdp_twin program in $ns" >&2; return 1; }
+	[[ $links == *xwg_xdp_rx* ]] || { echo "no xdp_rx program in $ns" >&2; return 1; }
+	filters=$(ip netns exec "$ns" tc filter show dev "$ifname" egress 2>&1)
+	[[ $filters == *xwg_tc_tx* ]] || { echo "no tc_tx on $ifname's egress" >&2; return 1; }
+	_fp_counts_positive() {
+		counts=$(_peer_stats_packets "$1" "$2") || return 1
+		((${counts% *} > 0 && ${counts#* } > 0))
+	}
+	wait_for 3 _fp_counts_positive "$pid" "$ifname" ||
+		{ echo "peer_stats of $ifname: rx/tx packets ${counts:-unreadable}" >&2; return 1; }
+}
+
+# check_fastpath NS IFNAME IMPL LABEL: when IMPL should run its fast path,
+# check that it carried the traffic so far.
+check_fastpath() {
+	local ns=$1 ifname=$2 impl=$3 label=$4
+	impl_wants_fastpath "$impl" || return 0
+	check "$label: the fast path carried it (XDP/TC attached, pinned counters moved)" \
+		fastpath_carried "$ns" "$ifname"
+}
+
+# ---------------------------------------------------------------------------
 # Cleanup and the report.
 
 _kill_all() {

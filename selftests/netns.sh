@@ -147,6 +147,8 @@ done
 # 1000-byte ping adds at least 1000 bytes to each side's rx and tx.
 check "transfer: LEFT counts rx and tx bytes" transfer_is_positive "$ns1" "$if1" "$pub2"
 check "transfer: RIGHT counts rx and tx bytes" transfer_is_positive "$ns2" "$if2" "$pub1"
+check_fastpath "$ns1" "$if1" "$LEFT" "LEFT"
+check_fastpath "$ns2" "$if2" "$RIGHT" "RIGHT"
 rx1=$(rx_bytes "$ns1" "$if1" "$pub2") tx1=$(tx_bytes "$ns1" "$if1" "$pub2")
 rx2=$(rx_bytes "$ns2" "$if2" "$pub1") tx2=$(tx_bytes "$ns2" "$if2" "$pub1")
 check "transfer: LEFT pings RIGHT with 1000 bytes" pings "$ns1" 10.0.0.2 -s 1000

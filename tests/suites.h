@@ -18,8 +18,9 @@ void test_transport(void);
 /* tests/test_ratelimiter.c, tests/test_replay.c */
 void test_ratelimiter(void);
 void test_replay(void);
-/* tests/test_ip.c */
+/* tests/test_ip.c, tests/test_frame.c */
 void test_ip(void);
+void test_frame(void);
 /* tests/test_icmp.c */
 void test_icmp(void);
 /* tests/test_device.c */
@@ -51,6 +52,7 @@ void test_cni(void);
 	SUITE(ratelimiter)             \
 	SUITE(replay)                  \
 	SUITE(ip)                      \
+	SUITE(frame)                   \
 	SUITE(icmp)                    \
 	SUITE(udp)                     \
 	SUITE(allowedips)              \

@@ -736,6 +736,7 @@ static int config_write(struct fastpath *fp)
 		.wg_ifindex = (uint32_t)fp->twin.ifindex,
 		.twin_ifindex = (uint32_t)fp->twin.twin_ifindex,
 		.event_interval_ms = fp->event_interval_ms,
+		.xsk_ifindex = (uint32_t)fp->xsk_ifindex,
 	};
 	uint32_t key = 0;
 
@@ -754,6 +755,19 @@ int fastpath_listen_port_set(struct fastpath *fp, uint16_t listen_port)
 	ret = config_write(fp);
 	if (ret)
 		log_error("cannot write the listen port to the config map: %s", strerror(-ret));
+	return ret;
+}
+
+int fastpath_xsk_ifindex_set(struct fastpath *fp, int ifindex)
+{
+	int ret;
+
+	if (!fp->loaded)
+		return -EBADF;
+	fp->xsk_ifindex = ifindex;
+	ret = config_write(fp);
+	if (ret)
+		log_error("cannot write the AF_XDP underlay to the config map: %s", strerror(-ret));
 	return ret;
 }
 

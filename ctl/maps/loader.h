@@ -125,6 +125,7 @@ struct fastpath {
 	size_t keypairs_size;
 	uint32_t event_interval_ms;
 	uint16_t listen_port;            /* host order */
+	int xsk_ifindex;                 /* underlay with sockets in xsks_rx */
 	struct fastpath_xdp twin_xdp;
 	struct fastpath_xdp underlays[FASTPATH_MAX_UNDERLAYS];
 	unsigned int n_underlays;
@@ -156,6 +157,11 @@ const char *fastpath_map_name(enum fastpath_map map);
 
 /* Rewrites the config map with a new listen port (host order). */
 int fastpath_listen_port_set(struct fastpath *fp, uint16_t listen_port);
+
+/* Names the underlay whose RX queues have AF_XDP sockets in xsks_rx:
+ * xdp_rx redirects data only from it (other underlays pass to the UDP
+ * socket). 0: none. */
+int fastpath_xsk_ifindex_set(struct fastpath *fp, int ifindex);
 
 /* Attaches xdp_rx to one more underlay, or detaches it: for when a peer's
  * endpoint comes to be routed through an interface not yet covered.

@@ -186,6 +186,8 @@ static int config_set(int fd, uint16_t listen_port)
 		.wg_ifindex = 1,
 		.twin_ifindex = 1,
 		.event_interval_ms = EVENT_INTERVAL_MS,
+		/* A test run's frames arrive on loopback (ifindex 1). */
+		.xsk_ifindex = 1,
 	};
 	uint32_t key = 0;
 
@@ -577,6 +579,25 @@ static void rx_tests(const struct xdp_rx *skel, int xsks_rx_fd, int xsk_fd)
 		snprintf(desc, sizeof(desc), "xdp_rx #%zu %s -> %s%s%s", i + 1, rc->name,
 			 xdp_name(action), rc->reason ? " " : "", rc->reason ? drop_name(rc->reason) : "");
 		run_and_check(desc, prog_fd, frame, len, NULL, NULL, action, rc->reason, xdp_name);
+	}
+
+	/* Test that data for a known index arriving on another underlay than
+	 * the one the sockets are bound to passes to the stack, uncounted. */
+	{
+		struct xwg_config cfg = {
+			.listen_port = htons(LISTEN_PORT),
+			.wg_ifindex = 1,
+			.twin_ifindex = 1,
+			.event_interval_ms = EVENT_INTERVAL_MS,
+			.xsk_ifindex = 4242,
+		};
+		uint32_t key = 0;
+
+		bpf_map_update_elem(config_fd, &key, &cfg, BPF_ANY);
+		len = rx_frame_build(frame, &rx_cases[9]);
+		run_and_check("xdp_rx: data with a known index on another underlay -> XDP_PASS",
+			      prog_fd, frame, len, NULL, NULL, XDP_PASS, XWG_DROP_NONE, xdp_name);
+		config_set(config_fd, LISTEN_PORT);
 	}
 
 	/* Test that data for a known index passes to the stack, uncounted, when

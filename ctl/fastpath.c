@@ -1,0 +1,781 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The daemon's side of the fast path: see fastpath.h for the shape.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/ethtool.h>
+#include <linux/sockios.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <sodium.h>
+
+#include "ctl/device.h"
+#include "ctl/fastpath.h"
+#include "ctl/log.h"
+#include "ctl/maps/loader.h"
+#include "ctl/maps/sync.h"
+#include "ctl/platform.h"
+#include "datapath/frame.h"
+#include "datapath/tun.h"
+#include "datapath/xsk.h"
+
+#define FASTPATH_MAX_BATCHES 8
+#define FASTPATH_TICK_NS NSEC_PER_SEC
+/* Sealing in place needs the data message header in front of the packet
+ * and padding plus the tag behind it. */
+#define SEAL_TAILROOM (16U + 16U)
+
+struct fastpath_dp {
+	struct fastpath fp;
+	struct xsk_port *twin_ports[TWIN_LINK_MAX_QUEUES];
+	unsigned int n_twin;
+	struct xsk_port *ul_ports[XWG_MAX_QUEUES];
+	unsigned int n_ul;
+	int ul_ifindex;
+	struct ring_buffer *events;
+	struct wg_device *dev;
+
+	struct wg_peer **by_id;          /* XWG_MAX_PEERS */
+	uint32_t *free_ids, n_free, next_id;
+
+	/* Packets for wg0 waiting for fastpath_flush. */
+	struct xsk_frame out[DATAPATH_BATCH];
+	unsigned int n_out;
+
+	struct xsk_frame frames[DATAPATH_BATCH];
+	struct udp_rx rx[DATAPATH_BATCH];
+	struct tun_packet pkts[DATAPATH_BATCH];
+	xwg_time_t last_tick;
+	struct xwg_peer_stats *percpu;   /* scratch for one peer_stats value */
+	int ncpus;
+};
+
+static struct fastpath_dp *fast_of(struct wg_device *dev)
+{
+	return dev ? dev->fast : NULL;
+}
+
+uint32_t fastpath_max_peers(void)
+{
+	return XWG_MAX_PEERS - 1;
+}
+
+int fastpath_dp_ifindex(const struct fastpath_dp *f)
+{
+	return f->fp.twin.ifindex;
+}
+
+/* ---- loading ---- */
+
+/* XWG_XDP_IFACES=eth0,eth1: split in place into names. */
+static size_t underlays_from_env(char *buf, size_t buflen, const char **names, size_t max)
+{
+	const char *v = getenv("XWG_XDP_IFACES");
+	size_t n = 0;
+	char *save = NULL, *tok;
+
+	if (!v || !*v)
+		return 0;
+	snprintf(buf, buflen, "%s", v);
+	for (tok = strtok_r(buf, ", ", &save); tok && n < max; tok = strtok_r(NULL, ", ", &save))
+		names[n++] = tok;
+	return n;
+}
+
+struct fastpath_dp *fastpath_dp_load(const char *ifname, char *err, size_t errlen)
+{
+	char names_buf[FASTPATH_MAX_UNDERLAYS * IFNAMSIZ];
+	const char *names[FASTPATH_MAX_UNDERLAYS];
+	struct fastpath_opts opts = { .queues = 1 };
+	struct xsk_port_config pc = { 0 };
+	struct xsk_port *trial = NULL;
+	struct fastpath_dp *f;
+	int ret;
+
+	f = calloc(1, sizeof(*f));
+	if (f) {
+		f->by_id = calloc(XWG_MAX_PEERS, sizeof(*f->by_id));
+		f->free_ids = calloc(XWG_MAX_PEERS, sizeof(*f->free_ids));
+	}
+	if (!f || !f->by_id || !f->free_ids) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	f->next_id = 1;
+	opts.n_underlays = underlays_from_env(names_buf, sizeof(names_buf), names,
+					      FASTPATH_MAX_UNDERLAYS);
+	opts.underlays = opts.n_underlays ? names : NULL;
+	ret = fastpath_load(&f->fp, ifname, &opts);
+	if (ret) {
+		snprintf(err, errlen, "%s", f->fp.error[0] ? f->fp.error : strerror(-ret));
+		goto fail;
+	}
+	/* Can this process make AF_XDP sockets here at all? */
+	pc.ifname = f->fp.twin.twin_name;
+	pc.frame_count = 64;
+	pc.ring_size = 64;
+	ret = xsk_port_create(&trial, &pc);
+	if (ret) {
+		snprintf(err, errlen, "cannot open an AF_XDP socket on %s: %s%s", pc.ifname,
+			 strerror(-ret), ret == -EPERM ? " (needs CAP_NET_RAW)" : "");
+		fastpath_unload(&f->fp);
+		goto fail;
+	}
+	xsk_port_destroy(trial);
+	return f;
+fail:
+	if (f) {
+		free(f->by_id);
+		free(f->free_ids);
+		free(f);
+	}
+	return NULL;
+}
+
+/* RX queues of an interface (ETHTOOL_GCHANNELS), at least 1. */
+static unsigned int rx_queues(const char *ifname)
+{
+	struct ethtool_channels ch = { .cmd = ETHTOOL_GCHANNELS };
+	struct ifreq ifr = { 0 };
+	unsigned int n = 1;
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return 1;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	ifr.ifr_data = (void *)&ch;
+	if (!ioctl(fd, SIOCETHTOOL, &ifr)) {
+		n = ch.rx_count + ch.combined_count;
+		if (!n)
+			n = 1;
+	}
+	close(fd);
+	return n > XWG_MAX_QUEUES ? XWG_MAX_QUEUES : n;
+}
+
+static int event_received(void *ctx, void *data, size_t size)
+{
+	struct fastpath_dp *f = ctx;
+	const struct xwg_event *e = data;
+	struct wg_peer *peer;
+
+	if (size < sizeof(*e) || e->peer_id == 0 || e->peer_id >= XWG_MAX_PEERS)
+		return 0;
+	peer = f->by_id[e->peer_id];
+	/* tc_tx saw a packet for a peer without a session: start the
+	 * handshake now (the packet itself reaches us through the twin and
+	 * is staged until the session exists). */
+	if (e->type == XWG_EVENT_HANDSHAKE_NEEDED && peer && !peer_sending_keypair(peer))
+		send_handshake_initiation(peer, false);
+	return 0;
+}
+
+int fastpath_dp_start(struct fastpath_dp *f, struct wg_device *dev)
+{
+	struct xsk_port_config pc = { 0 };
+	unsigned int q, nq;
+	int ret;
+
+	f->dev = dev;
+	f->ncpus = libbpf_num_possible_cpus();
+	f->percpu = calloc(f->ncpus > 0 ? (size_t)f->ncpus : 1, sizeof(*f->percpu));
+	if (f->ncpus <= 0 || !f->percpu)
+		return -ENOMEM;
+
+	pc.ifname = f->fp.twin.twin_name;
+	for (q = 0; q < f->fp.twin.queues && q < TWIN_LINK_MAX_QUEUES; q++) {
+		pc.queue = q;
+		ret = xsk_port_create(&f->twin_ports[q], &pc);
+		if (!ret)
+			ret = xsk_port_register(f->twin_ports[q],
+						fastpath_map_fd(&f->fp, FASTPATH_MAP_XSKS_TX));
+		if (ret) {
+			if (f->twin_ports[q])
+				xsk_port_destroy(f->twin_ports[q]);
+			f->twin_ports[q] = NULL;
+			log_error("fast path: no AF_XDP socket on %s queue %u: %s",
+				  pc.ifname, q, strerror(-ret));
+			return ret;
+		}
+		f->n_twin++;
+	}
+
+	/* Data messages reach AF_XDP from the first underlay; the others
+	 * (if any) deliver to the UDP socket. */
+	if (f->fp.n_underlays) {
+		const struct fastpath_xdp *ul = &f->fp.underlays[0];
+
+		nq = rx_queues(ul->ifname);
+		pc.ifname = ul->ifname;
+		for (q = 0; q < nq; q++) {
+			pc.queue = q;
+			ret = xsk_port_create(&f->ul_ports[q], &pc);
+			if (!ret)
+				ret = xsk_port_register(f->ul_ports[q],
+							fastpath_map_fd(&f->fp, FASTPATH_MAP_XSKS_RX));
+			if (ret) {
+				if (f->ul_ports[q])
+					xsk_port_destroy(f->ul_ports[q]);
+				f->ul_ports[q] = NULL;
+				log_info("fast path: no AF_XDP socket on %s queue %u (%s): data "
+					 "arriving there goes through the UDP socket",
+					 ul->ifname, q, strerror(-ret));
+				continue;
+			}
+			f->n_ul++;
+		}
+		if (f->n_ul) {
+			f->ul_ifindex = ul->ifindex;
+			fastpath_xsk_ifindex_set(&f->fp, ul->ifindex);
+		}
+		log_info("fast path: xdp_rx on %u underlay(s) (%s: %s XDP, %u AF_XDP socket(s), %s mode)",
+			 f->fp.n_underlays, ul->ifname, fastpath_xdp_mode_name(ul->mode), f->n_ul,
+			 f->n_ul ? xsk_mode_name(xsk_port_mode(f->ul_ports[0])) : "no");
+	}
+
+	f->events = ring_buffer__new(fastpath_map_fd(&f->fp, FASTPATH_MAP_EVENTS),
+				     event_received, f, NULL);
+	if (!f->events) {
+		ret = -errno;
+		log_error("fast path: cannot read the events ring buffer: %s", strerror(-ret));
+		return ret;
+	}
+	f->last_tick = platform_now();
+	return 0;
+}
+
+void fastpath_dp_unload(struct fastpath_dp *f)
+{
+	unsigned int q;
+
+	if (!f)
+		return;
+	if (f->events)
+		ring_buffer__free(f->events);
+	for (q = 0; q < XWG_MAX_QUEUES; q++) {
+		if (f->ul_ports[q]) {
+			xsk_port_unregister(f->ul_ports[q],
+					    fastpath_map_fd(&f->fp, FASTPATH_MAP_XSKS_RX));
+			xsk_port_destroy(f->ul_ports[q]);
+		}
+	}
+	for (q = 0; q < TWIN_LINK_MAX_QUEUES; q++) {
+		if (f->twin_ports[q]) {
+			xsk_port_unregister(f->twin_ports[q],
+					    fastpath_map_fd(&f->fp, FASTPATH_MAP_XSKS_TX));
+			xsk_port_destroy(f->twin_ports[q]);
+		}
+	}
+	fastpath_unload(&f->fp);
+	free(f->percpu);
+	free(f->by_id);
+	free(f->free_ids);
+	free(f);
+}
+
+unsigned int fastpath_dp_fds(const struct fastpath_dp *f, int *fds,
+			     enum fastpath_fd_kind *kinds, void **ctxs, unsigned int max)
+{
+	unsigned int n = 0, q;
+
+	for (q = 0; q < TWIN_LINK_MAX_QUEUES && n < max; q++) {
+		if (!f->twin_ports[q])
+			continue;
+		fds[n] = xsk_port_fd(f->twin_ports[q]);
+		kinds[n] = FASTPATH_FD_TWIN;
+		ctxs[n++] = f->twin_ports[q];
+	}
+	for (q = 0; q < XWG_MAX_QUEUES && n < max; q++) {
+		if (!f->ul_ports[q])
+			continue;
+		fds[n] = xsk_port_fd(f->ul_ports[q]);
+		kinds[n] = FASTPATH_FD_UNDERLAY;
+		ctxs[n++] = f->ul_ports[q];
+	}
+	if (f->events && n < max) {
+		fds[n] = ring_buffer__epoll_fd(f->events);
+		kinds[n] = FASTPATH_FD_EVENTS;
+		ctxs[n++] = NULL;
+	}
+	return n;
+}
+
+/* ---- packets ---- */
+
+/* What the stack sent out of wg0: seal and send (ctl/send.c). */
+static void twin_readable(struct wg_device *dev, struct fastpath_dp *f, struct xsk_port *port)
+{
+	unsigned int b, i, n, m;
+
+	for (b = 0; b < FASTPATH_MAX_BATCHES; b++) {
+		n = xsk_rx_get(port, f->frames, DATAPATH_BATCH);
+		if (!n)
+			break;
+		for (i = 0, m = 0; i < n; i++) {
+			struct xsk_frame *fr = &f->frames[i];
+			uint32_t room = xsk_frame_tailroom(port, fr);
+
+			if (fr->len <= FRAME_ETH_LEN || room < fr->len + SEAL_TAILROOM) {
+				device_count_drop(dev, fr->len <= FRAME_ETH_LEN ?
+						  DROP_TX_BAD_PACKET : DROP_TX_TOO_BIG);
+				continue;
+			}
+			f->pkts[m++] = (struct tun_packet){
+				.buf = fr->data + FRAME_ETH_LEN,
+				.cap = room - FRAME_ETH_LEN - SEAL_TAILROOM,
+				.len = fr->len - FRAME_ETH_LEN,
+			};
+		}
+		send_tunnel_packets(dev, f->pkts, m);
+		xsk_frame_put(port, f->frames, n);
+		fastpath_flush(dev);
+		if (n < DATAPATH_BATCH)
+			break;
+	}
+}
+
+static void endpoint_from_frame(struct udp_endpoint *ep, const struct frame_udp *u, int ifindex)
+{
+	memset(ep, 0, sizeof(*ep));
+	if (u->family == AF_INET) {
+		ep->addr.in4.sin_family = AF_INET;
+		ep->addr.in4.sin_port = htons(u->sport);
+		memcpy(&ep->addr.in4.sin_addr, u->src, 4);
+		memcpy(&ep->src4, u->dst, 4);
+	} else {
+		ep->addr.in6.sin6_family = AF_INET6;
+		ep->addr.in6.sin6_port = htons(u->sport);
+		memcpy(&ep->addr.in6.sin6_addr, u->src, 16);
+		memcpy(&ep->src6, u->dst, 16);
+		/* A link-local sender is only reachable through this link. */
+		if (u->src[0] == 0xfe && (u->src[1] & 0xc0) == 0x80)
+			ep->addr.in6.sin6_scope_id = (uint32_t)ifindex;
+	}
+	ep->src_ifindex = ifindex;
+	ep->has_src = true;
+}
+
+/* Data messages xdp_rx steered to us: open them (ctl/receive.c). */
+static void underlay_readable(struct wg_device *dev, struct fastpath_dp *f,
+			      struct xsk_port *port)
+{
+	uint16_t port_no = udp_socks_port(&dev->udp);
+	unsigned int b, i, n, m;
+
+	for (b = 0; b < FASTPATH_MAX_BATCHES; b++) {
+		n = xsk_rx_get(port, f->frames, DATAPATH_BATCH);
+		if (!n)
+			break;
+		for (i = 0, m = 0; i < n; i++) {
+			struct xsk_frame *fr = &f->frames[i];
+			struct frame_udp u;
+
+			if (!frame_parse_udp(fr->data, fr->len, &u) || u.dport != port_no) {
+				device_count_drop(dev, DROP_RX_BAD_FRAME);
+				continue;
+			}
+			f->rx[m].buf = fr->data + u.payload_off;
+			f->rx[m].cap = u.payload_len;
+			f->rx[m].len = u.payload_len;
+			f->rx[m].truncated = false;
+			endpoint_from_frame(&f->rx[m].ep, &u, f->ul_ifindex);
+			m++;
+		}
+		receive_datagrams(dev, f->rx, m);
+		fastpath_flush(dev);
+		xsk_frame_put(port, f->frames, n);
+		if (n < DATAPATH_BATCH)
+			break;
+	}
+}
+
+void fastpath_dp_readable(struct wg_device *dev, enum fastpath_fd_kind kind, void *ctx)
+{
+	struct fastpath_dp *f = fast_of(dev);
+
+	if (!f)
+		return;
+	switch (kind) {
+	case FASTPATH_FD_TWIN:
+		twin_readable(dev, f, ctx);
+		break;
+	case FASTPATH_FD_UNDERLAY:
+		underlay_readable(dev, f, ctx);
+		break;
+	case FASTPATH_FD_EVENTS:
+		ring_buffer__consume(f->events);
+		break;
+	}
+}
+
+int fastpath_deliver(struct wg_device *dev, const void *pkt, size_t len)
+{
+	struct fastpath_dp *f = fast_of(dev);
+	struct xsk_port *port;
+	struct xsk_frame *fr;
+	const uint8_t *p = pkt;
+
+	if (!f || !f->n_twin)
+		return -ENODEV;
+	if (!len || (p[0] >> 4 != 4 && p[0] >> 4 != 6))
+		return -EINVAL;
+	port = f->twin_ports[0];
+	if (f->n_out == DATAPATH_BATCH)
+		fastpath_flush(dev);
+	fr = &f->out[f->n_out];
+	if (xsk_frame_get(port, fr, 1) != 1) {
+		xsk_tx_complete(port);
+		if (xsk_frame_get(port, fr, 1) != 1)
+			return -ENOBUFS;
+	}
+	if (len + FRAME_ETH_LEN > xsk_frame_tailroom(port, fr)) {
+		xsk_frame_put(port, fr, 1);
+		return -EMSGSIZE;
+	}
+	frame_eth_build(fr->data, f->fp.twin.mac, f->fp.twin.twin_mac, p[0] >> 4);
+	memcpy(fr->data + FRAME_ETH_LEN, pkt, len);
+	fr->len = (uint32_t)(len + FRAME_ETH_LEN);
+	f->n_out++;
+	return 0;
+}
+
+void fastpath_flush(struct wg_device *dev)
+{
+	struct fastpath_dp *f = fast_of(dev);
+	struct xsk_port *port;
+	unsigned int done = 0, tries;
+	int ret;
+
+	if (!f || !f->n_out)
+		return;
+	port = f->twin_ports[0];
+	/* The TX ring frees up as the kernel completes: a few rounds. */
+	for (tries = 0; done < f->n_out && tries < 64; tries++) {
+		ret = xsk_tx_submit(port, f->out + done, f->n_out - done);
+		if (ret < 0)
+			break;
+		done += (unsigned int)ret;
+		if (done < f->n_out)
+			xsk_tx_complete(port);
+	}
+	if (done < f->n_out) {
+		dev->drops[DROP_RX_TUN_WRITE] += f->n_out - done;
+		xsk_frame_put(port, f->out + done, f->n_out - done);
+	}
+	f->n_out = 0;
+}
+
+/* ---- keeping the maps in step ---- */
+
+static void endpoint_to_map(const struct udp_endpoint *ep, struct xwg_endpoint *out)
+{
+	memset(out, 0, sizeof(*out));
+	switch (udp_endpoint_family(ep)) {
+	case AF_INET:
+		out->family = AF_INET;
+		out->port = ep->addr.in4.sin_port;
+		memcpy(out->addr, &ep->addr.in4.sin_addr, 4);
+		if (ep->has_src)
+			memcpy(out->src, &ep->src4, 4);
+		break;
+	case AF_INET6:
+		out->family = AF_INET6;
+		out->port = ep->addr.in6.sin6_port;
+		memcpy(out->addr, &ep->addr.in6.sin6_addr, 16);
+		if (ep->has_src)
+			memcpy(out->src, &ep->src6, 16);
+		break;
+	default:
+		return;
+	}
+	if (ep->has_src)
+		out->ifindex = (uint32_t)ep->src_ifindex;
+}
+
+static void peer_write(struct fastpath_dp *f, struct wg_peer *peer)
+{
+	struct xwg_endpoint ep;
+	uint32_t flags = peer_sending_keypair(peer) ? XWG_PEER_CAN_SEND : 0;
+	int ret;
+
+	endpoint_to_map(&peer->endpoint, &ep);
+	if (peer->fp_written && flags == peer->fp_flags &&
+	    !memcmp(&ep, &peer->fp_endpoint, sizeof(ep)))
+		return;
+	ret = fastpath_peer_set(&f->fp, peer->fp_id, peer->public_key, &ep, flags);
+	if (ret) {
+		log_error("fast path: cannot update peer %u: %s", peer->fp_id, strerror(-ret));
+		return;
+	}
+	peer->fp_flags = flags;
+	peer->fp_endpoint = ep;
+	peer->fp_written = true;
+}
+
+int fastpath_peer_added(struct wg_device *dev, struct wg_peer *peer)
+{
+	struct fastpath_dp *f = fast_of(dev);
+	uint32_t id;
+
+	if (!f)
+		return 0;
+	if (f->n_free)
+		id = f->free_ids[--f->n_free];
+	else if (f->next_id < XWG_MAX_PEERS)
+		id = f->next_id++;
+	else
+		return -ENOSPC;
+	f->by_id[id] = peer;
+	peer->fp_id = id;
+	peer->fp_written = false;
+	peer_write(f, peer);
+	return 0;
+}
+
+void fastpath_peer_refresh(struct wg_device *dev, struct wg_peer *peer)
+{
+	struct fastpath_dp *f = fast_of(dev);
+
+	if (f && peer->fp_id)
+		peer_write(f, peer);
+}
+
+static int prefix_cmp(const void *a, const void *b)
+{
+	const struct fastpath_prefix *x = a, *y = b;
+
+	if (x->family != y->family)
+		return x->family < y->family ? -1 : 1;
+	if (x->cidr != y->cidr)
+		return x->cidr < y->cidr ? -1 : 1;
+	return memcmp(x->addr, y->addr, sizeof(x->addr));
+}
+
+struct prefix_list {
+	struct fastpath_prefix *v;
+	size_t n, cap;
+	int err;
+};
+
+static int prefix_collect(void *ctx, int family, const void *addr, uint8_t cidr)
+{
+	struct prefix_list *l = ctx;
+	struct fastpath_prefix *p;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		void *v = realloc(l->v, cap * sizeof(*l->v));
+
+		if (!v) {
+			l->err = -ENOMEM;
+			return 1;
+		}
+		l->v = v;
+		l->cap = cap;
+	}
+	p = &l->v[l->n++];
+	memset(p, 0, sizeof(*p));
+	p->family = family == AF_INET ? 4 : 6;
+	p->cidr = cidr;
+	memcpy(p->addr, addr, family == AF_INET ? 4 : 16);
+	return 0;
+}
+
+static int family_of(const struct fastpath_prefix *p)
+{
+	return p->family == 4 ? AF_INET : AF_INET6;
+}
+
+/* A prefix the peer no longer has: another peer took it (point the trie
+ * there) or nobody has it (remove it). */
+static void prefix_left(struct fastpath_dp *f, struct wg_device *dev,
+			const struct fastpath_prefix *p)
+{
+	struct wg_peer *owner = allowedips_owner(&dev->allowedips, family_of(p), p->addr, p->cidr);
+	int ret;
+
+	if (owner && owner->fp_id)
+		ret = fastpath_allowedip_add(&f->fp, family_of(p), p->addr, p->cidr, owner->fp_id);
+	else
+		ret = fastpath_allowedip_remove(&f->fp, family_of(p), p->addr, p->cidr);
+	if (ret && ret != -ENOENT)
+		log_error("fast path: cannot update an allowed IP: %s", strerror(-ret));
+}
+
+/* Writes the prefixes of add[0..n) (all of one peer) in batches per
+ * family. */
+static int prefixes_add(struct fastpath_dp *f, uint32_t id, const struct fastpath_prefix *add,
+			size_t n)
+{
+	uint8_t (*addrs)[16];
+	uint8_t *cidrs;
+	size_t i, m;
+	int fam, ret = 0;
+
+	if (!n)
+		return 0;
+	addrs = malloc(n * sizeof(*addrs));
+	cidrs = malloc(n);
+	if (!addrs || !cidrs) {
+		free(addrs);
+		free(cidrs);
+		return -ENOMEM;
+	}
+	for (fam = 4; fam <= 6 && !ret; fam += 2) {
+		for (i = 0, m = 0; i < n; i++) {
+			if (add[i].family != fam)
+				continue;
+			memcpy(addrs[m], add[i].addr, 16);
+			cidrs[m++] = add[i].cidr;
+		}
+		if (m)
+			ret = fastpath_allowedips_add_batch(&f->fp, fam == 4 ? AF_INET : AF_INET6,
+							    (const uint8_t (*)[16])addrs, cidrs, id, m);
+	}
+	free(addrs);
+	free(cidrs);
+	return ret;
+}
+
+int fastpath_allowedips_changed(struct wg_device *dev, struct wg_peer *peer)
+{
+	struct fastpath_dp *f = fast_of(dev);
+	struct prefix_list cur = { 0 };
+	struct fastpath_prefix *add;
+	size_t i = 0, j = 0, n_add = 0;
+	int ret;
+
+	if (!f || !peer->fp_id)
+		return 0;
+	allowedips_walk_by_peer(&dev->allowedips, peer, prefix_collect, &cur);
+	if (cur.err) {
+		free(cur.v);
+		return cur.err;
+	}
+	if (cur.n)
+		qsort(cur.v, cur.n, sizeof(*cur.v), prefix_cmp);
+	add = malloc((cur.n ? cur.n : 1) * sizeof(*add));
+	if (!add) {
+		free(cur.v);
+		return -ENOMEM;
+	}
+	/* Merge the sorted lists: new ones are added first, so traffic to a
+	 * prefix that moves between peers always finds one. */
+	while (i < cur.n || j < peer->fp_n_prefixes) {
+		int c = i == cur.n ? 1 : j == peer->fp_n_prefixes ? -1 :
+			prefix_cmp(&cur.v[i], &peer->fp_prefixes[j]);
+
+		if (c < 0)
+			add[n_add++] = cur.v[i++];
+		else if (c > 0)
+			j++;
+		else
+			i++, j++;
+	}
+	ret = prefixes_add(f, peer->fp_id, add, n_add);
+	free(add);
+	for (i = 0, j = 0; j < peer->fp_n_prefixes; j++) {
+		while (i < cur.n && prefix_cmp(&cur.v[i], &peer->fp_prefixes[j]) < 0)
+			i++;
+		if (i == cur.n || prefix_cmp(&cur.v[i], &peer->fp_prefixes[j]))
+			prefix_left(f, dev, &peer->fp_prefixes[j]);
+	}
+	free(peer->fp_prefixes);
+	peer->fp_prefixes = cur.v;
+	peer->fp_n_prefixes = cur.n;
+	if (ret)
+		log_error("fast path: cannot add allowed IPs of peer %u: %s", peer->fp_id,
+			  strerror(-ret));
+	return ret;
+}
+
+void fastpath_peer_removed(struct wg_device *dev, struct wg_peer *peer)
+{
+	struct fastpath_dp *f = fast_of(dev);
+	size_t j;
+
+	if (!f || !peer->fp_id)
+		return;
+	for (j = 0; j < peer->fp_n_prefixes; j++)
+		prefix_left(f, dev, &peer->fp_prefixes[j]);
+	free(peer->fp_prefixes);
+	peer->fp_prefixes = NULL;
+	peer->fp_n_prefixes = 0;
+	fastpath_peer_clear(&f->fp, peer->fp_id);
+	f->by_id[peer->fp_id] = NULL;
+	f->free_ids[f->n_free++] = peer->fp_id;
+	peer->fp_id = 0;
+}
+
+void fastpath_index_keypair(struct wg_device *dev, uint32_t index, struct wg_peer *peer)
+{
+	struct fastpath_dp *f = fast_of(dev);
+	int ret;
+
+	if (!f || !peer->fp_id)
+		return;
+	ret = fastpath_index_set(&f->fp, index, peer->fp_id, XWG_SLOT_CURRENT);
+	if (ret)
+		log_error("fast path: cannot add a receiver index: %s", strerror(-ret));
+}
+
+void fastpath_index_removed(struct wg_device *dev, uint32_t index)
+{
+	struct fastpath_dp *f = fast_of(dev);
+
+	if (f)
+		fastpath_index_remove(&f->fp, index);
+}
+
+void fastpath_listen_port(struct wg_device *dev, uint16_t port)
+{
+	struct fastpath_dp *f = fast_of(dev);
+
+	if (f)
+		fastpath_listen_port_set(&f->fp, port);
+}
+
+/* ---- counters ---- */
+
+void fastpath_dp_tick(struct wg_device *dev)
+{
+	struct fastpath_dp *f = fast_of(dev);
+	xwg_time_t now = platform_now();
+	struct wg_peer *peer;
+	int fd;
+
+	if (!f || now - f->last_tick < FASTPATH_TICK_NS)
+		return;
+	f->last_tick = now;
+	fd = fastpath_map_fd(&f->fp, FASTPATH_MAP_PEER_STATS);
+	/* The daemon is the only writer of peer_stats: each peer's totals
+	 * go into CPU 0's copy, so the per-CPU sum bpftool shows is right. */
+	for (peer = dev->peers.first; peer; peer = peer->next) {
+		struct xwg_peer_stats s = {
+			.rx_packets = peer->stats.rx_packets,
+			.rx_bytes = peer->rx_bytes,
+			.tx_packets = peer->stats.tx_packets,
+			.tx_bytes = peer->tx_bytes,
+			.rx_dropped = peer->stats.rx_dropped,
+			.tx_dropped = peer->stats.tx_dropped,
+			.handshakes_sent = peer->stats.handshakes_sent,
+			.handshakes_received = peer->stats.handshakes_received,
+		};
+
+		if (!peer->fp_id || !memcmp(&s, &peer->fp_stats, sizeof(s)))
+			continue;
+		memset(f->percpu, 0, (size_t)f->ncpus * sizeof(*f->percpu));
+		f->percpu[0] = s;
+		if (bpf_map_update_elem(fd, &peer->fp_id, f->percpu, BPF_ANY) == 0)
+			peer->fp_stats = s;
+	}
+}

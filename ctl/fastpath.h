@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The daemon's side of the fast path (design.md, "The fast path's shape"):
+ * it loads the BPF programs (ctl/maps/loader.h), runs the AF_XDP sockets
+ * and keeps the maps in step with the device (ctl/maps/sync.h).
+ *
+ *   wg0 --tc_tx--> wg0x --xdp_twin--> AF_XDP (twin) --> send_tunnel_packets
+ *       seal in the crypto pool, sendmmsg on the UDP socket --> underlay
+ *   underlay --xdp_rx--> AF_XDP (underlay queue) --> receive_datagrams
+ *       open in the crypto pool --> fastpath_deliver --> AF_XDP TX on wg0x
+ *       --> wg0's receive path
+ *   handshakes and cookies: xdp_rx passes them to the UDP socket.
+ *
+ * The protocol state stays in the daemon: the workers of the crypto pool
+ * use its keypairs directly (they run in this process), so no key is
+ * copied into a map. What the maps get is what the BPF programs decide on:
+ * allowed IPs (tc_tx: which peer, or ICMP unreachable), receiver indices
+ * of live keypairs (xdp_rx: AF_XDP or drop), each peer's endpoint, flags
+ * and public key (tc_tx: session or "handshake needed" event; operators:
+ * who is peer N), and per-peer counters for bpftool.
+ *
+ * Every hook takes the device and is a no-op when the fast path is not in
+ * use (dev->fast NULL), so device.c calls them unconditionally.
+ */
+#ifndef XWG_CTL_FASTPATH_H
+#define XWG_CTL_FASTPATH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct wg_device;
+struct wg_peer;
+struct fastpath_dp;
+
+/* A mirrored prefix of a peer (sorted per peer, for diffs). */
+struct fastpath_prefix {
+	uint8_t addr[16];
+	uint8_t family;          /* 4 or 6 */
+	uint8_t cidr;
+};
+
+/* Loading, before the daemon detaches: the pair, the programs, the pins,
+ * and a trial AF_XDP socket on the twin (sockets themselves must be made
+ * after the fork: their memory is pinned to the process that made it).
+ * NULL on failure, with the reason in err. */
+struct fastpath_dp *fastpath_dp_load(const char *ifname, char *err, size_t errlen);
+/* After detaching: the sockets (one per twin queue, one per RX queue of
+ * the first underlay), the event ring. 0 or -errno (logged). */
+int fastpath_dp_start(struct fastpath_dp *f, struct wg_device *dev);
+/* Sockets first, then the programs, pins and the pair. */
+void fastpath_dp_unload(struct fastpath_dp *f);
+
+int fastpath_dp_ifindex(const struct fastpath_dp *f);
+
+/* The fds the daemon polls: *n of them into fds (at most max); kind[i] is
+ * what to call when fds[i] is readable: 0 twin socket, 1 underlay socket,
+ * 2 events. */
+enum fastpath_fd_kind { FASTPATH_FD_TWIN, FASTPATH_FD_UNDERLAY, FASTPATH_FD_EVENTS };
+unsigned int fastpath_dp_fds(const struct fastpath_dp *f, int *fds,
+			     enum fastpath_fd_kind *kinds, void **ctxs, unsigned int max);
+void fastpath_dp_readable(struct wg_device *dev, enum fastpath_fd_kind kind, void *ctx);
+
+/* Once a second: per-peer counters into peer_stats. */
+void fastpath_dp_tick(struct wg_device *dev);
+
+/* ---- hooks (no-ops without the fast path) ---- */
+
+/* A decrypted inner packet for wg0's receive path (batched; flushed by
+ * fastpath_flush). 0 or -errno. */
+int fastpath_deliver(struct wg_device *dev, const void *pkt, size_t len);
+void fastpath_flush(struct wg_device *dev);
+
+/* -ENOSPC when the fast path has no peer id left. */
+int fastpath_peer_added(struct wg_device *dev, struct wg_peer *peer);
+/* After the peer's prefixes left the trie; before it is freed. */
+void fastpath_peer_removed(struct wg_device *dev, struct wg_peer *peer);
+/* After the peer's allowed IPs changed: the tries follow (only the
+ * difference is written). 0 or -errno. */
+int fastpath_allowedips_changed(struct wg_device *dev, struct wg_peer *peer);
+/* Endpoint or session may have changed: write what differs. */
+void fastpath_peer_refresh(struct wg_device *dev, struct wg_peer *peer);
+void fastpath_index_keypair(struct wg_device *dev, uint32_t index, struct wg_peer *peer);
+void fastpath_index_removed(struct wg_device *dev, uint32_t index);
+void fastpath_listen_port(struct wg_device *dev, uint16_t port);
+/* Peers the fast path can hold (peer ids are 1 .. XWG_MAX_PEERS-1). */
+uint32_t fastpath_max_peers(void);
+
+#endif
