@@ -7,11 +7,16 @@
  * RFC 7748 and libsodium's small-order list (X25519), and the TAI64N layout
  * of protocol.md "Primitives". Expected values are typed in from those
  * documents, never computed with the code under test; the few checks that
- * are only consistency checks say so.
+ * are only consistency checks say so. ChaCha20-Poly1305 has two backends
+ * (libsodium, OpenSSL) and a length-picked mix of them: every vector runs
+ * against each, and they are cross-checked against each other.
  */
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ctl/handshake/crypto.h"
+#include "ctl/log.h"
 #include "test.h"
 #include "tests/suites.h"
 
@@ -927,20 +932,259 @@ static void check_aead_counter(void)
 	CHECK(!crypto_aead_open(via_counter, out, 16, c.aad, c.aadlen, 7, c.key));
 }
 
+static const enum crypto_aead_backend all_backends[] = {
+	CRYPTO_AEAD_LIBSODIUM, CRYPTO_AEAD_OPENSSL, CRYPTO_AEAD_AUTO,
+};
+
+/* The backend API: names both ways, set/get, XWG_AEAD through crypto_init
+ * (an unknown or empty name keeps the default). */
+static void check_aead_backend_api(void)
+{
+	static const struct {
+		const char *env;
+		bool known;
+		enum crypto_aead_backend want;
+	} envs[] = {
+		/* 1 */ { "libsodium", true, CRYPTO_AEAD_LIBSODIUM },
+		/* 2 */ { "openssl", true, CRYPTO_AEAD_OPENSSL },
+		/* 3 */ { "auto", true, CRYPTO_AEAD_AUTO },
+		/* 4 */ { "OpenSSL", false, 0 },
+		/* 5 */ { "sodium", false, 0 },
+		/* 6 */ { "", false, 0 },
+	};
+	enum crypto_aead_backend b, def = crypto_aead_backend_get();
+	size_t i;
+
+	for (i = 0; i < ARRAY_LEN(all_backends); i++) {
+		CHECKF(crypto_aead_backend_is_available(all_backends[i]),
+		       "backend %s unavailable", crypto_aead_backend_name(all_backends[i]));
+		CHECKF(crypto_aead_backend_from_name(crypto_aead_backend_name(all_backends[i]), &b) &&
+		       b == all_backends[i], "name of backend %zu", i);
+		CHECK(crypto_aead_backend_set(all_backends[i]) &&
+		      crypto_aead_backend_get() == all_backends[i]);
+	}
+	CHECK(!crypto_aead_backend_from_name(NULL, &b));
+	CHECK(!crypto_aead_backend_set((enum crypto_aead_backend)CRYPTO_AEAD_BACKENDS) &&
+	      crypto_aead_backend_get() == all_backends[ARRAY_LEN(all_backends) - 1]);
+
+	/* crypto_init's default; XWG_AEAD overrides it. Unknown names are
+	 * logged (silenced here) and leave the default. */
+	unsetenv("XWG_AEAD");
+	CHECK(crypto_init());
+	CHECK(crypto_aead_backend_get() == def);
+	log_set_level(LOG_LEVEL_SILENT);
+	for (i = 0; i < ARRAY_LEN(envs); i++) {
+		setenv("XWG_AEAD", envs[i].env, 1);
+		CHECKF(crypto_init() &&
+		       crypto_aead_backend_get() == (envs[i].known ? envs[i].want : def),
+		       "XWG_AEAD case %zu ('%s')", i + 1, envs[i].env);
+		CHECKF(crypto_aead_backend_from_name(envs[i].env, &b) == envs[i].known,
+		       "from_name case %zu", i + 1);
+	}
+	log_set_level(LOG_LEVEL_INFO);
+	unsetenv("XWG_AEAD");
+	CHECK(crypto_init() && crypto_aead_backend_get() == def);
+}
+
+/* Lengths for the cross-check: all short ones, both sides of every 16-,
+ * 64-, 256- and 512-byte boundary the implementations switch code paths
+ * at, the auto threshold, the data path's sizes (64, 512, 1420 and a full
+ * 1420-byte MTU's 1440-byte padded payload), 8192, and 9000. */
+static size_t cross_len(size_t i)
+{
+	static const size_t fixed[] = {
+		127, 128, 129, 191, 192, 255, 256, 257, 320, 383,
+		CRYPTO_AEAD_AUTO_OPENSSL_MIN - 1, CRYPTO_AEAD_AUTO_OPENSSL_MIN,
+		CRYPTO_AEAD_AUTO_OPENSSL_MIN + 1, 448, 511, 512, 513, 1023, 1024,
+		1025, 1419, 1420, 1421, 1440, 2048, 4095, 4096, 8191, 8192, 8193,
+		8999, 9000,
+	};
+
+	if (i <= 80)
+		return i;
+	i -= 81;
+	if (i < ARRAY_LEN(fixed))
+		return fixed[i];
+	i -= ARRAY_LEN(fixed);
+	if (i < 24)
+		return test_rand() % 9001;
+	return (size_t)-1;
+}
+
+#define CROSS_MAX 9000
+
+struct cross_bufs {
+	uint8_t plain[CROSS_MAX], sealed[3][CROSS_MAX + 32], buf[CROSS_MAX + 32],
+		out[CROSS_MAX + 32], ad[32], key[32];
+};
+
+/* Seal with every backend: the same bytes. Open each with every backend,
+ * out of place and in place. Flip one bit of the ciphertext, tag or AAD:
+ * every backend refuses and leaves dst (out of place) or the whole buffer
+ * (in place) as it was. */
+static void check_aead_cross_len(struct cross_bufs *b, size_t len)
+{
+	size_t adlen = test_rand() % (sizeof(b->ad) + 1), n = len + 16, i, j, flip;
+	uint64_t counter = test_rand();
+	bool same = true, opened = true, refused = true, untouched = true;
+
+	test_rand_bytes(b->plain, len);
+	test_rand_bytes(b->ad, sizeof(b->ad));
+	test_rand_bytes(b->key, sizeof(b->key));
+	for (i = 0; i < ARRAY_LEN(all_backends); i++) {
+		crypto_aead_backend_set(all_backends[i]);
+		memset(b->sealed[i], 0xa5, sizeof(b->sealed[i]));
+		crypto_aead_seal(b->sealed[i], b->plain, len, b->ad, adlen, counter, b->key);
+		same &= !memcmp(b->sealed[i], b->sealed[0], n) &&
+			b->sealed[i][n] == 0xa5;
+	}
+	CHECKF(same, "length %zu (ad %zu): backends sealed differently", len, adlen);
+
+	/* Sealing in place gives the same bytes as out of place. */
+	for (i = 0; i < ARRAY_LEN(all_backends); i++) {
+		crypto_aead_backend_set(all_backends[i]);
+		memcpy(b->buf, b->plain, len);
+		crypto_aead_seal(b->buf, b->buf, len, b->ad, adlen, counter, b->key);
+		CHECKF(!memcmp(b->buf, b->sealed[0], n), "length %zu: %s in-place seal",
+		       len, crypto_aead_backend_name(all_backends[i]));
+	}
+
+	if (len)
+		flip = test_rand() % (8 * n);
+	else
+		flip = 8 * (test_rand() % 16);  /* the tag is all there is */
+	for (i = 0; i < ARRAY_LEN(all_backends); i++) {
+		crypto_aead_backend_set(all_backends[i]);
+		for (j = 0; j < ARRAY_LEN(all_backends); j++) {
+			/* Out of place, sealed by backend j. */
+			memset(b->out, 0x5a, sizeof(b->out));
+			opened &= crypto_aead_open(b->out, b->sealed[j], n, b->ad, adlen,
+						   counter, b->key) &&
+				  !memcmp(b->out, b->plain, len) && b->out[len] == 0x5a;
+			/* In place. */
+			memcpy(b->buf, b->sealed[j], n);
+			opened &= crypto_aead_open(b->buf, b->buf, n, b->ad, adlen,
+						   counter, b->key) &&
+				  !memcmp(b->buf, b->plain, len);
+		}
+		/* A flipped bit of ciphertext or tag. */
+		memcpy(b->buf, b->sealed[0], n);
+		b->buf[flip / 8] ^= (uint8_t)(1u << (flip % 8));
+		memset(b->out, 0x5a, sizeof(b->out));
+		refused &= !crypto_aead_open(b->out, b->buf, n, b->ad, adlen, counter, b->key);
+		untouched &= b->out[0] == 0x5a && !memcmp(b->out, b->out + 1, sizeof(b->out) - 1);
+		memcpy(b->out, b->buf, n);
+		refused &= !crypto_aead_open(b->buf, b->buf, n, b->ad, adlen, counter, b->key);
+		untouched &= !memcmp(b->out, b->buf, n);
+		/* A flipped AAD bit, or the wrong counter. */
+		if (adlen) {
+			b->ad[0] ^= 0x01;
+			refused &= !crypto_aead_open(b->out, b->sealed[0], n, b->ad, adlen,
+						     counter, b->key);
+			b->ad[0] ^= 0x01;
+		}
+		refused &= !crypto_aead_open(b->out, b->sealed[0], n, b->ad, adlen,
+					     counter + 1, b->key);
+	}
+	CHECKF(opened, "length %zu (ad %zu): a backend did not open another's message",
+	       len, adlen);
+	CHECKF(refused, "length %zu (ad %zu): tampered message accepted (bit %zu)",
+	       len, adlen, flip);
+	CHECKF(untouched, "length %zu (ad %zu): refused open wrote dst", len, adlen);
+}
+
+static void check_aead_cross(void)
+{
+	struct cross_bufs *b = malloc(sizeof(*b));
+	size_t i, len;
+
+	if (!CHECK(b))
+		return;
+	test_rand_seed(0x8439);
+	for (i = 0; (len = cross_len(i)) != (size_t)-1; i++)
+		check_aead_cross_len(b, len);
+	free(b);
+}
+
+/* Each thread has its own OpenSSL context; threads seal and open at once
+ * and agree with libsodium; a thread's context is freed when it exits (the
+ * sanitizer build would report it otherwise) or on crypto_thread_release. */
+struct thread_case {
+	uint8_t key[32], plain[1500], want[1516];
+	bool ok;
+};
+
+static void *aead_thread(void *arg)
+{
+	struct thread_case *c = arg;
+	uint8_t buf[1516];
+	int round;
+
+	c->ok = true;
+	for (round = 0; round < 200; round++) {
+		memcpy(buf, c->plain, sizeof(c->plain));
+		crypto_aead_seal(buf, buf, sizeof(c->plain), NULL, 0, 42, c->key);
+		c->ok &= !memcmp(buf, c->want, sizeof(buf));
+		c->ok &= crypto_aead_open(buf, buf, sizeof(buf), NULL, 0, 42, c->key) &&
+			 !memcmp(buf, c->plain, sizeof(c->plain));
+		if (round == 100)
+			crypto_thread_release();
+	}
+	return NULL;
+}
+
+static void check_aead_threads(void)
+{
+	struct thread_case cases[4];
+	pthread_t threads[4];
+	size_t i;
+
+	for (i = 0; i < ARRAY_LEN(cases); i++) {
+		test_rand_bytes(cases[i].key, sizeof(cases[i].key));
+		test_rand_bytes(cases[i].plain, sizeof(cases[i].plain));
+		crypto_aead_backend_set(CRYPTO_AEAD_LIBSODIUM);
+		crypto_aead_seal(cases[i].want, cases[i].plain, sizeof(cases[i].plain),
+				 NULL, 0, 42, cases[i].key);
+	}
+	crypto_aead_backend_set(CRYPTO_AEAD_OPENSSL);
+	for (i = 0; i < ARRAY_LEN(cases); i++)
+		if (!CHECK(!pthread_create(&threads[i], NULL, aead_thread, &cases[i])))
+			return;
+	for (i = 0; i < ARRAY_LEN(cases); i++) {
+		pthread_join(threads[i], NULL);
+		CHECKF(cases[i].ok, "thread %zu", i);
+	}
+}
+
 void test_crypto_aead(void)
 {
+	enum crypto_aead_backend def = crypto_aead_backend_get();
 	struct aead_case c;
-	size_t v;
+	char name[96];
+	size_t v, b;
 
-	for (v = 0; v < ARRAY_LEN(rfc8439_vectors); v++) {
-		if (!aead_case_load(&c, rfc8439_vectors[v].key, rfc8439_vectors[v].nonce,
-				    rfc8439_vectors[v].aad, rfc8439_vectors[v].plaintext,
-				    rfc8439_vectors[v].ciphertext, rfc8439_vectors[v].tag))
+	for (b = 0; b < ARRAY_LEN(all_backends); b++) {
+		if (!CHECKF(crypto_aead_backend_set(all_backends[b]), "backend %s",
+			    crypto_aead_backend_name(all_backends[b])))
 			continue;
-		CHECK(c.noncelen == 12);
-		check_aead_vector(rfc8439_vectors[v].name, &c, seal12, open12);
+		for (v = 0; v < ARRAY_LEN(rfc8439_vectors); v++) {
+			if (!aead_case_load(&c, rfc8439_vectors[v].key, rfc8439_vectors[v].nonce,
+					    rfc8439_vectors[v].aad, rfc8439_vectors[v].plaintext,
+					    rfc8439_vectors[v].ciphertext, rfc8439_vectors[v].tag))
+				continue;
+			CHECK(c.noncelen == 12);
+			snprintf(name, sizeof(name), "%s [%s]", rfc8439_vectors[v].name,
+				 crypto_aead_backend_name(all_backends[b]));
+			check_aead_vector(name, &c, seal12, open12);
+		}
+		check_aead_counter();
 	}
-	check_aead_counter();
+	crypto_aead_backend_set(def);
+	check_aead_backend_api();
+	check_aead_cross();
+	check_aead_threads();
+	crypto_aead_backend_set(def);
+	crypto_thread_release();
 }
 
 /*

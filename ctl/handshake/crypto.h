@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * The primitives of the WireGuard handshake (whitepaper 5.4, protocol.md
- * "Primitives"), behind one header. X25519 and the AEADs come from
- * libsodium, BLAKE2s from libb2. Every function that can fail returns bool
- * (true = success); none logs.
+ * "Primitives"), behind one header. X25519 and XChaCha20-Poly1305 come from
+ * libsodium, BLAKE2s from libb2, ChaCha20-Poly1305 from libsodium or
+ * OpenSSL 3 (crypto_aead_backend_set). Every function that can fail returns
+ * bool (true = success); only crypto_init logs (a bad XWG_AEAD).
  */
 #ifndef XWG_CRYPTO_H
 #define XWG_CRYPTO_H
@@ -14,7 +15,10 @@
 
 #include "constants.h"
 
-/* Call once before anything else; false if libsodium cannot start. */
+/* Call once before anything else; false if libsodium cannot start. Also
+ * picks the AEAD backend (below): XWG_AEAD=libsodium|openssl overrides the
+ * default; an unknown or unavailable name is reported with log_error and
+ * the default kept, as xwgd does for LOG_LEVEL. */
 bool crypto_init(void);
 
 /* HASH(a || b): BLAKE2s-256 over the concatenation of two parts
@@ -63,6 +67,46 @@ bool crypto_public_key(uint8_t public_key[NOISE_PUBLIC_KEY_LEN],
 void crypto_clamp(uint8_t private_key[NOISE_PRIVATE_KEY_LEN]);
 /* A fresh random private key, clamped. */
 void crypto_generate_private(uint8_t private_key[NOISE_PRIVATE_KEY_LEN]);
+
+/*
+ * Which implementation of ChaCha20-Poly1305 crypto_aead_* use (the
+ * XChaCha20 AEAD is always libsodium's). Both give the same bytes and pass
+ * the same vectors; they differ only in speed: OpenSSL's is about twice as
+ * fast on long messages, libsodium's costs less per call, so short ones
+ * are faster there. CRYPTO_AEAD_AUTO picks by length (libsodium below
+ * CRYPTO_AEAD_AUTO_OPENSSL_MIN bytes of plaintext, OpenSSL from there).
+ * crypto_init() picks the default (the fastest measured, see crypto.c)
+ * unless the environment variable XWG_AEAD names one (libsodium, openssl
+ * or auto).
+ *
+ * The OpenSSL backend keeps one EVP_CIPHER_CTX per thread, created on the
+ * thread's first packet and freed (its key state wiped) when the thread
+ * exits; crypto_thread_release() frees it earlier. When OpenSSL cannot do
+ * an operation (no memory for the context, a length past INT_MAX), that
+ * call falls back to libsodium, so no operation fails for want of it.
+ */
+enum crypto_aead_backend {
+	CRYPTO_AEAD_LIBSODIUM,
+	CRYPTO_AEAD_OPENSSL,
+	CRYPTO_AEAD_AUTO,
+};
+#define CRYPTO_AEAD_BACKENDS 3
+#define CRYPTO_AEAD_AUTO_OPENSSL_MIN 384
+
+/* Use this backend from now on (a relaxed atomic: set it before the
+ * crypto workers run batches). False, and nothing changed, when it is not
+ * available (openssl and auto need an OpenSSL with ChaCha20-Poly1305). */
+bool crypto_aead_backend_set(enum crypto_aead_backend backend);
+enum crypto_aead_backend crypto_aead_backend_get(void);
+bool crypto_aead_backend_is_available(enum crypto_aead_backend backend);
+/* "libsodium", "openssl" or "auto"; from_name is the inverse (false if
+ * unknown). */
+const char *crypto_aead_backend_name(enum crypto_aead_backend backend);
+bool crypto_aead_backend_from_name(const char *name,
+				   enum crypto_aead_backend *backend);
+/* Free the calling thread's OpenSSL AEAD context now (it is also freed at
+ * thread exit, and for the thread that calls exit(), at exit). */
+void crypto_thread_release(void);
 
 /* AEAD(k, n, p, a): ChaCha20-Poly1305 (RFC 8439) with nonce = 4 zero bytes
  * || 64-bit little-endian counter. dst holds len + 16 bytes when sealing;
