@@ -163,16 +163,17 @@ static int bad_field(struct cni_error *err, const char *field,
 			     "\"%s\" %s", field, what);
 }
 
-/* A string field: 0 and *out set, 1 when absent, -1 on a wrong type. */
+/* A string field: 0 and *out set, 1 when absent, -1 on a wrong type.
+ * label names it in messages ("ipam.type"), NULL: field. */
 static int get_string(struct json_object *obj, const char *field,
-		      const char **out, struct cni_error *err)
+		      const char *label, const char **out, struct cni_error *err)
 {
 	struct json_object *v;
 
 	if (!json_object_object_get_ex(obj, field, &v) || !v)
 		return 1;
 	if (!json_object_is_type(v, json_type_string))
-		return bad_field(err, field, "must be a string");
+		return bad_field(err, label ? label : field, "must be a string");
 	*out = json_object_get_string(v);
 	return 0;
 }
@@ -188,7 +189,7 @@ static int parse_ipam(struct cni_config *cfg, struct cni_error *err)
 				 "is required: an object naming the IPAM plugin, e.g. {\"type\": \"host-local\", ...}");
 	if (!json_object_is_type(ipam, json_type_object))
 		return bad_field(err, "ipam", "must be an object");
-	r = get_string(ipam, "type", &type, err);
+	r = get_string(ipam, "type", "ipam.type", &type, err);
 	if (r < 0)
 		return r;
 	if (r > 0 || !type[0])
@@ -221,7 +222,7 @@ static int parse_options(struct cni_config *cfg, struct cni_error *err)
 		cfg->mtu = (unsigned)mtu;
 	}
 	strcpy(cfg->xwg_interface, CNI_DEFAULT_XWG_INTERFACE);
-	r = get_string(cfg->root, "xwgInterface", &s, err);
+	r = get_string(cfg->root, "xwgInterface", NULL, &s, err);
 	if (r < 0)
 		return r;
 	if (r == 0) {
@@ -231,7 +232,7 @@ static int parse_options(struct cni_config *cfg, struct cni_error *err)
 		strcpy(cfg->xwg_interface, s);
 	}
 	strcpy(cfg->host_veth_prefix, CNI_DEFAULT_HOST_VETH_PREFIX);
-	r = get_string(cfg->root, "hostVethPrefix", &s, err);
+	r = get_string(cfg->root, "hostVethPrefix", NULL, &s, err);
 	if (r < 0)
 		return r;
 	if (r == 0) {
@@ -269,7 +270,7 @@ int cni_config_parse(struct cni_config *cfg, const char *data, size_t len,
 	if (!cfg->root)
 		return -1;
 
-	r = get_string(cfg->root, "cniVersion", &s, err);
+	r = get_string(cfg->root, "cniVersion", NULL, &s, err);
 	if (r < 0)
 		goto err;
 	if (r > 0) {
@@ -285,7 +286,7 @@ int cni_config_parse(struct cni_config *cfg, const char *data, size_t len,
 	}
 	strcpy(cfg->version, s);
 
-	r = get_string(cfg->root, "name", &s, err);
+	r = get_string(cfg->root, "name", NULL, &s, err);
 	if (r < 0)
 		goto err;
 	if (r > 0 || !is_spec_identifier(s)) {
@@ -294,7 +295,7 @@ int cni_config_parse(struct cni_config *cfg, const char *data, size_t len,
 				  "must start with a letter or digit followed by letters, digits, '_', '.' or '-'");
 		goto err;
 	}
-	r = get_string(cfg->root, "type", &s, err);
+	r = get_string(cfg->root, "type", NULL, &s, err);
 	if (r < 0)
 		goto err;
 	if (r > 0 || !s[0]) {
