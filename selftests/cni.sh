@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 # shellcheck disable=SC2317 # the helpers below run through check and wait_for
+# shellcheck disable=SC2016 # jq filters name jq's own $variables
 # xwg-cni run exactly as a container runtime runs it: CNI_* variables in a
 # clean environment, the network configuration on stdin, the result or the
 # error as JSON on stdout. Addresses come from Debian's host-local IPAM
