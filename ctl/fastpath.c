@@ -10,6 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -34,8 +38,17 @@
  * and padding plus the tag behind it. */
 #define SEAL_TAILROOM (16U + 16U)
 
+/* What the inner epoll set reports. */
+struct fastpath_src {
+	enum fastpath_fd_kind kind;
+	struct xsk_port *port;
+};
+
 struct fastpath_dp {
 	struct fastpath fp;
+	int epfd;                        /* the sockets and the event ring */
+	struct fastpath_src srcs[TWIN_LINK_MAX_QUEUES + XWG_MAX_QUEUES + 1];
+	unsigned int n_srcs;
 	struct xsk_port *twin_ports[TWIN_LINK_MAX_QUEUES];
 	unsigned int n_twin;
 	struct xsk_port *ul_ports[XWG_MAX_QUEUES];
@@ -43,6 +56,7 @@ struct fastpath_dp {
 	int ul_ifindex;
 	struct ring_buffer *events;
 	struct wg_device *dev;
+	int reaper_fd;                   /* its EOF wakes the reaper */
 
 	struct wg_peer **by_id;          /* XWG_MAX_PEERS */
 	uint32_t *free_ids, n_free, next_id;
@@ -72,6 +86,11 @@ uint32_t fastpath_max_peers(void)
 int fastpath_dp_ifindex(const struct fastpath_dp *f)
 {
 	return f->fp.twin.ifindex;
+}
+
+int fastpath_dp_twin_ifindex(const struct fastpath_dp *f)
+{
+	return f->fp.twin.twin_ifindex;
 }
 
 /* ---- loading ---- */
@@ -111,6 +130,8 @@ struct fastpath_dp *fastpath_dp_load(const char *ifname, char *err, size_t errle
 		goto fail;
 	}
 	f->next_id = 1;
+	f->epfd = -1;
+	f->reaper_fd = -1;
 	opts.n_underlays = underlays_from_env(names_buf, sizeof(names_buf), names,
 					      FASTPATH_MAX_UNDERLAYS);
 	opts.underlays = opts.n_underlays ? names : NULL;
@@ -141,6 +162,50 @@ fail:
 	return NULL;
 }
 
+static void close_all_but(int a, int b)
+{
+	int lo = a < b ? a : b, hi = a < b ? b : a;
+
+	if (lo > 3)
+		close_range(3, (unsigned int)lo - 1, 0);
+	if (hi > lo + 1)
+		close_range((unsigned int)lo + 1, (unsigned int)hi - 1, 0);
+	close_range((unsigned int)hi + 1, ~0U, 0);
+}
+
+int fastpath_dp_reaper(struct fastpath_dp *f)
+{
+	int pfd[2];
+	pid_t pid;
+	sigset_t all;
+	char c;
+
+	if (pipe2(pfd, O_CLOEXEC))
+		return -errno;
+	pid = fork();
+	if (pid < 0) {
+		close(pfd[0]);
+		close(pfd[1]);
+		return -errno;
+	}
+	if (pid > 0) {
+		close(pfd[0]);
+		f->reaper_fd = pfd[1];
+		return 0;
+	}
+	/* The reaper: holds nothing of the daemon's but the lock on the
+	 * pins (so it may clean up) and the pipe's read end. */
+	close(pfd[1]);
+	close_all_but(pfd[0], f->fp.lock_fd);
+	sigfillset(&all);
+	sigprocmask(SIG_UNBLOCK, &all, NULL);
+	prctl(PR_SET_NAME, "xwgd-reaper", 0, 0, 0);
+	while (read(pfd[0], &c, 1) < 0 && errno == EINTR)
+		;
+	fastpath_reap(&f->fp);
+	_exit(0);
+}
+
 /* RX queues of an interface (ETHTOOL_GCHANNELS), at least 1. */
 static unsigned int rx_queues(const char *ifname)
 {
@@ -160,6 +225,81 @@ static unsigned int rx_queues(const char *ifname)
 	}
 	close(fd);
 	return n > XWG_MAX_QUEUES ? XWG_MAX_QUEUES : n;
+}
+
+static int watch(struct fastpath_dp *f, int fd, enum fastpath_fd_kind kind,
+		 struct xsk_port *port)
+{
+	struct fastpath_src *src;
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	if (f->n_srcs == sizeof(f->srcs) / sizeof(f->srcs[0]))
+		return -ENOSPC;
+	src = &f->srcs[f->n_srcs++];
+	src->kind = kind;
+	src->port = port;
+	ev.data.ptr = src;
+	if (epoll_ctl(f->epfd, EPOLL_CTL_ADD, fd, &ev))
+		return -errno;
+	return 0;
+}
+
+/* AF_XDP sockets on every RX queue of an underlay xdp_rx runs on; the
+ * queues that cannot have one pass data to the UDP socket. */
+static void underlay_sockets(struct fastpath_dp *f, const struct fastpath_xdp *ul)
+{
+	struct xsk_port_config pc = { .ifname = ul->ifname };
+	unsigned int q, nq = rx_queues(ul->ifname);
+	int ret;
+
+	for (q = 0; q < nq; q++) {
+		pc.queue = q;
+		ret = xsk_port_create(&f->ul_ports[q], &pc);
+		if (!ret)
+			ret = xsk_port_register(f->ul_ports[q],
+						fastpath_map_fd(&f->fp, FASTPATH_MAP_XSKS_RX));
+		if (!ret)
+			ret = watch(f, xsk_port_fd(f->ul_ports[q]), FASTPATH_FD_UNDERLAY,
+				    f->ul_ports[q]);
+		if (ret) {
+			if (f->ul_ports[q])
+				xsk_port_destroy(f->ul_ports[q]);
+			f->ul_ports[q] = NULL;
+			log_info("fast path: no AF_XDP socket on %s queue %u (%s): data "
+				 "arriving there goes through the UDP socket",
+				 ul->ifname, q, strerror(-ret));
+			continue;
+		}
+		f->n_ul++;
+	}
+	if (f->n_ul) {
+		f->ul_ifindex = ul->ifindex;
+		fastpath_xsk_ifindex_set(&f->fp, ul->ifindex);
+	}
+	log_info("fast path: xdp_rx on %s (%s XDP), %u AF_XDP socket(s)%s%s", ul->ifname,
+		 fastpath_xdp_mode_name(ul->mode), f->n_ul, f->n_ul ? " in " : "",
+		 f->n_ul ? xsk_mode_name(xsk_port_mode(f->ul_ports[0])) : "");
+}
+
+/* A peer's endpoint is routed through ifindex: xdp_rx must run there (and
+ * the first such underlay gets the AF_XDP sockets). */
+static void underlay_follow(struct fastpath_dp *f, int ifindex)
+{
+	char name[IF_NAMESIZE];
+	unsigned int i;
+
+	for (i = 0; i < f->fp.n_underlays; i++)
+		if (f->fp.underlays[i].ifindex == ifindex)
+			return;
+	if (ifindex == f->fp.twin.ifindex || ifindex == f->fp.twin.twin_ifindex ||
+	    !if_indextoname((unsigned int)ifindex, name))
+		return;
+	if (fastpath_underlay_attach(&f->fp, name)) {
+		log_info("fast path: cannot attach xdp_rx to %s: %s", name, f->fp.error);
+		return;
+	}
+	if (!f->n_ul)
+		underlay_sockets(f, &f->fp.underlays[f->fp.n_underlays - 1]);
 }
 
 static int event_received(void *ctx, void *data, size_t size)
@@ -182,10 +322,13 @@ static int event_received(void *ctx, void *data, size_t size)
 int fastpath_dp_start(struct fastpath_dp *f, struct wg_device *dev)
 {
 	struct xsk_port_config pc = { 0 };
-	unsigned int q, nq;
+	unsigned int q;
 	int ret;
 
 	f->dev = dev;
+	f->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (f->epfd < 0)
+		return -errno;
 	f->ncpus = libbpf_num_possible_cpus();
 	f->percpu = calloc(f->ncpus > 0 ? (size_t)f->ncpus : 1, sizeof(*f->percpu));
 	if (f->ncpus <= 0 || !f->percpu)
@@ -198,6 +341,9 @@ int fastpath_dp_start(struct fastpath_dp *f, struct wg_device *dev)
 		if (!ret)
 			ret = xsk_port_register(f->twin_ports[q],
 						fastpath_map_fd(&f->fp, FASTPATH_MAP_XSKS_TX));
+		if (!ret)
+			ret = watch(f, xsk_port_fd(f->twin_ports[q]), FASTPATH_FD_TWIN,
+				    f->twin_ports[q]);
 		if (ret) {
 			if (f->twin_ports[q])
 				xsk_port_destroy(f->twin_ports[q]);
@@ -210,37 +356,10 @@ int fastpath_dp_start(struct fastpath_dp *f, struct wg_device *dev)
 	}
 
 	/* Data messages reach AF_XDP from the first underlay; the others
-	 * (if any) deliver to the UDP socket. */
-	if (f->fp.n_underlays) {
-		const struct fastpath_xdp *ul = &f->fp.underlays[0];
-
-		nq = rx_queues(ul->ifname);
-		pc.ifname = ul->ifname;
-		for (q = 0; q < nq; q++) {
-			pc.queue = q;
-			ret = xsk_port_create(&f->ul_ports[q], &pc);
-			if (!ret)
-				ret = xsk_port_register(f->ul_ports[q],
-							fastpath_map_fd(&f->fp, FASTPATH_MAP_XSKS_RX));
-			if (ret) {
-				if (f->ul_ports[q])
-					xsk_port_destroy(f->ul_ports[q]);
-				f->ul_ports[q] = NULL;
-				log_info("fast path: no AF_XDP socket on %s queue %u (%s): data "
-					 "arriving there goes through the UDP socket",
-					 ul->ifname, q, strerror(-ret));
-				continue;
-			}
-			f->n_ul++;
-		}
-		if (f->n_ul) {
-			f->ul_ifindex = ul->ifindex;
-			fastpath_xsk_ifindex_set(&f->fp, ul->ifindex);
-		}
-		log_info("fast path: xdp_rx on %u underlay(s) (%s: %s XDP, %u AF_XDP socket(s), %s mode)",
-			 f->fp.n_underlays, ul->ifname, fastpath_xdp_mode_name(ul->mode), f->n_ul,
-			 f->n_ul ? xsk_mode_name(xsk_port_mode(f->ul_ports[0])) : "no");
-	}
+	 * (if any) deliver to the UDP socket. Without one yet, the first
+	 * peer endpoint brings one (peer_write). */
+	if (f->fp.n_underlays)
+		underlay_sockets(f, &f->fp.underlays[0]);
 
 	f->events = ring_buffer__new(fastpath_map_fd(&f->fp, FASTPATH_MAP_EVENTS),
 				     event_received, f, NULL);
@@ -249,6 +368,9 @@ int fastpath_dp_start(struct fastpath_dp *f, struct wg_device *dev)
 		log_error("fast path: cannot read the events ring buffer: %s", strerror(-ret));
 		return ret;
 	}
+	ret = watch(f, ring_buffer__epoll_fd(f->events), FASTPATH_FD_EVENTS, NULL);
+	if (ret)
+		return ret;
 	f->last_tick = platform_now();
 	return 0;
 }
@@ -276,37 +398,20 @@ void fastpath_dp_unload(struct fastpath_dp *f)
 		}
 	}
 	fastpath_unload(&f->fp);
+	if (f->epfd >= 0)
+		close(f->epfd);
+	/* Nothing left to reap: the reaper wakes, finds that, exits. */
+	if (f->reaper_fd >= 0)
+		close(f->reaper_fd);
 	free(f->percpu);
 	free(f->by_id);
 	free(f->free_ids);
 	free(f);
 }
 
-unsigned int fastpath_dp_fds(const struct fastpath_dp *f, int *fds,
-			     enum fastpath_fd_kind *kinds, void **ctxs, unsigned int max)
+int fastpath_dp_fd(const struct fastpath_dp *f)
 {
-	unsigned int n = 0, q;
-
-	for (q = 0; q < TWIN_LINK_MAX_QUEUES && n < max; q++) {
-		if (!f->twin_ports[q])
-			continue;
-		fds[n] = xsk_port_fd(f->twin_ports[q]);
-		kinds[n] = FASTPATH_FD_TWIN;
-		ctxs[n++] = f->twin_ports[q];
-	}
-	for (q = 0; q < XWG_MAX_QUEUES && n < max; q++) {
-		if (!f->ul_ports[q])
-			continue;
-		fds[n] = xsk_port_fd(f->ul_ports[q]);
-		kinds[n] = FASTPATH_FD_UNDERLAY;
-		ctxs[n++] = f->ul_ports[q];
-	}
-	if (f->events && n < max) {
-		fds[n] = ring_buffer__epoll_fd(f->events);
-		kinds[n] = FASTPATH_FD_EVENTS;
-		ctxs[n++] = NULL;
-	}
-	return n;
+	return f->epfd;
 }
 
 /* ---- packets ---- */
@@ -398,22 +503,29 @@ static void underlay_readable(struct wg_device *dev, struct fastpath_dp *f,
 	}
 }
 
-void fastpath_dp_readable(struct wg_device *dev, enum fastpath_fd_kind kind, void *ctx)
+void fastpath_dp_readable(struct wg_device *dev)
 {
 	struct fastpath_dp *f = fast_of(dev);
+	struct epoll_event events[16];
+	int i, n;
 
 	if (!f)
 		return;
-	switch (kind) {
-	case FASTPATH_FD_TWIN:
-		twin_readable(dev, f, ctx);
-		break;
-	case FASTPATH_FD_UNDERLAY:
-		underlay_readable(dev, f, ctx);
-		break;
-	case FASTPATH_FD_EVENTS:
-		ring_buffer__consume(f->events);
-		break;
+	n = epoll_wait(f->epfd, events, 16, 0);
+	for (i = 0; i < n; i++) {
+		struct fastpath_src *src = events[i].data.ptr;
+
+		switch (src->kind) {
+		case FASTPATH_FD_TWIN:
+			twin_readable(dev, f, src->port);
+			break;
+		case FASTPATH_FD_UNDERLAY:
+			underlay_readable(dev, f, src->port);
+			break;
+		case FASTPATH_FD_EVENTS:
+			ring_buffer__consume(f->events);
+			break;
+		}
 	}
 }
 
@@ -515,6 +627,13 @@ static void peer_write(struct fastpath_dp *f, struct wg_peer *peer)
 	if (ret) {
 		log_error("fast path: cannot update peer %u: %s", peer->fp_id, strerror(-ret));
 		return;
+	}
+	if (ep.family && (!peer->fp_written ||
+			  memcmp(ep.addr, peer->fp_endpoint.addr, sizeof(ep.addr)))) {
+		int oif;
+
+		if (!fastpath_route_oif(ep.family, ep.addr, &oif))
+			underlay_follow(f, oif);
 	}
 	peer->fp_flags = flags;
 	peer->fp_endpoint = ep;

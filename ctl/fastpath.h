@@ -46,20 +46,27 @@ struct fastpath_prefix {
  * NULL on failure, with the reason in err. */
 struct fastpath_dp *fastpath_dp_load(const char *ifname, char *err, size_t errlen);
 /* After detaching: the sockets (one per twin queue, one per RX queue of
- * the first underlay), the event ring. 0 or -errno (logged). */
+ * the first underlay: the one xdp_rx runs on, or later the one the first
+ * peer endpoint is routed through), the event ring. 0 or -errno
+ * (logged). */
 int fastpath_dp_start(struct fastpath_dp *f, struct wg_device *dev);
+/* A veth pair outlives its process, unlike a TUN device: a small child
+ * process (before any thread exists) waits for the daemon to end and, if
+ * it died without cleaning up (kill -9), deletes the pair and the pins, so
+ * the interface goes with the daemon as wireguard-go's does. 0 or -errno. */
+int fastpath_dp_reaper(struct fastpath_dp *f);
 /* Sockets first, then the programs, pins and the pair. */
 void fastpath_dp_unload(struct fastpath_dp *f);
 
+/* wg0's ifindex, and its hidden twin's. */
 int fastpath_dp_ifindex(const struct fastpath_dp *f);
+int fastpath_dp_twin_ifindex(const struct fastpath_dp *f);
 
-/* The fds the daemon polls: *n of them into fds (at most max); kind[i] is
- * what to call when fds[i] is readable: 0 twin socket, 1 underlay socket,
- * 2 events. */
+/* One fd for the daemon's epoll set (itself an epoll set of the sockets
+ * and the event ring); fastpath_dp_readable when it is readable. */
 enum fastpath_fd_kind { FASTPATH_FD_TWIN, FASTPATH_FD_UNDERLAY, FASTPATH_FD_EVENTS };
-unsigned int fastpath_dp_fds(const struct fastpath_dp *f, int *fds,
-			     enum fastpath_fd_kind *kinds, void **ctxs, unsigned int max);
-void fastpath_dp_readable(struct wg_device *dev, enum fastpath_fd_kind kind, void *ctx);
+int fastpath_dp_fd(const struct fastpath_dp *f);
+void fastpath_dp_readable(struct wg_device *dev);
 
 /* Once a second: per-peer counters into peer_stats. */
 void fastpath_dp_tick(struct wg_device *dev);

@@ -53,6 +53,7 @@
 struct netdev_monitor {
 	struct nl_sock *sk;
 	int ifindex;
+	int companion_ifindex;  /* its deletion ends us too (0: none) */
 	int tun_fd;
 	bool gone;
 	bool moved;
@@ -348,6 +349,11 @@ err_free:
 	return ret;
 }
 
+void netdev_monitor_companion(struct netdev_monitor *mon, int ifindex)
+{
+	mon->companion_ifindex = ifindex;
+}
+
 int netdev_monitor_fd(const struct netdev_monitor *mon)
 {
 	return nl_socket_get_fd(mon->sk);
@@ -381,6 +387,10 @@ static void on_dellink(struct netdev_monitor *mon, struct nlmsghdr *nlh,
 	 * device's existence. */
 	if (ifi->ifi_family != AF_UNSPEC)
 		return;
+	if (mon->companion_ifindex && ifi->ifi_index == mon->companion_ifindex) {
+		report_gone(mon, ev);
+		return;
+	}
 	ours = ifi->ifi_index == mon->ifindex && !mon->moved;
 	if (mon->tun_fd >= 0) {
 		/* Any deletion in this namespace may be ours, even under an

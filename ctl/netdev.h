@@ -81,6 +81,10 @@ struct netdev_monitor;
  */
 int netdev_monitor_create(struct netdev_monitor **mon, int ifindex, int tun_fd);
 /* The fd to add to the daemon's epoll set (EPOLLIN). */
+/* A second interface whose deletion counts as the device's (the fast
+ * path's hidden twin: it stays here when wg0 moves to another namespace,
+ * and goes with wg0 when wg0 is deleted there). */
+void netdev_monitor_companion(struct netdev_monitor *mon, int ifindex);
 int netdev_monitor_fd(const struct netdev_monitor *mon);
 /* Drains every pending event and reports it through ev. Returns 0 or
  * -errno (never -EAGAIN). */

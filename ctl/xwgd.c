@@ -47,11 +47,7 @@ struct source {
 	enum source_kind kind;
 	int fd;
 	struct uapi_conn *conn;   /* SRC_UAPI_CONN */
-	enum fastpath_fd_kind fp_kind;  /* SRC_FASTPATH */
-	void *fp_ctx;
 };
-
-#define MAX_FASTPATH_FDS 32
 
 enum datapath_choice { DATAPATH_PORTABLE, DATAPATH_XDP, DATAPATH_AUTO };
 
@@ -61,7 +57,7 @@ struct daemon {
 	char uapi_path[PATH_MAX];
 	struct netdev_monitor *mon;
 	struct source src_signal, src_uapi, src_udp4, src_udp6, src_tun, src_timer,
-		src_netlink, src_inotify, src_fast[MAX_FASTPATH_FDS];
+		src_netlink, src_inotify, src_fast;
 	struct tun_packet tun_pkts[DATAPATH_BATCH];
 	struct udp_rx udp_rx[DATAPATH_BATCH];
 	uint8_t *tun_bufs, *udp_bufs;
@@ -395,7 +391,7 @@ static void run(struct daemon *d)
 				inotify_readable(d);
 				break;
 			case SRC_FASTPATH:
-				fastpath_dp_readable(&d->dev, s->fp_kind, s->fp_ctx);
+				fastpath_dp_readable(&d->dev);
 				break;
 			}
 		}
@@ -611,6 +607,9 @@ int main(int argc, char **argv)
 
 	if (!foreground)
 		detach();
+	if (fast && fastpath_dp_reaper(fast))
+		log_info("cannot start the reaper (%s): after a crash the interface stays until "
+			 "the next start removes it", strerror(errno));
 	/* No swapping out of keys: pages are locked as they are touched.
 	 * After detach(): memory locks do not survive fork. */
 	if (mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT))
@@ -650,6 +649,8 @@ int main(int argc, char **argv)
 		log_error("cannot watch netlink events: %s", strerror(-ret));
 		goto out_device;
 	}
+	if (fast)
+		netdev_monitor_companion(d.mon, fastpath_dp_twin_ifindex(fast));
 	d.epfd = epoll_create1(EPOLL_CLOEXEC);
 	d.timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	d.inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
@@ -669,21 +670,10 @@ int main(int argc, char **argv)
 		ret = 1;
 		goto out_device;
 	}
-	if (fast) {
-		int fds[MAX_FASTPATH_FDS];
-		enum fastpath_fd_kind kinds[MAX_FASTPATH_FDS];
-		void *ctxs[MAX_FASTPATH_FDS];
-		unsigned int i, n = fastpath_dp_fds(fast, fds, kinds, ctxs, MAX_FASTPATH_FDS);
-
-		for (i = 0; i < n; i++) {
-			d.src_fast[i].fp_kind = kinds[i];
-			d.src_fast[i].fp_ctx = ctxs[i];
-			if (epoll_add(&d, &d.src_fast[i], fds[i], SRC_FASTPATH)) {
-				log_error("cannot set up the event loop: %s", strerror(errno));
-				ret = 1;
-				goto out_device;
-			}
-		}
+	if (fast && epoll_add(&d, &d.src_fast, fastpath_dp_fd(fast), SRC_FASTPATH)) {
+		log_error("cannot set up the event loop: %s", strerror(errno));
+		ret = 1;
+		goto out_device;
 	}
 	log_info("interface %s is up: %u crypto threads, UDP port %u", ifname,
 		 crypto_pool_threads(d.dev.pool), udp_socks_port(&d.dev.udp));

@@ -235,6 +235,16 @@ static int pins_remove(const char *dir, int lock_fd)
 	return ret ? ret : n;
 }
 
+void fastpath_reap(struct fastpath *fp)
+{
+	int ret = twin_link_remove_leftover(fp->ifname);
+
+	if (ret < 0)
+		log_error("cannot remove the pair of %s: %s", fp->ifname, strerror(-ret));
+	if (fp->lock_fd >= 0 && pins_remove(fp->pin_dir, fp->lock_fd) >= 0)
+		rmdir(fp->pin_dir);
+}
+
 static void lock_release(struct fastpath *fp, bool remove_dir)
 {
 	if (fp->lock_fd < 0)
@@ -321,7 +331,9 @@ static bool prog_is_orphan(const struct prog_desc *pd)
 	char name[IF_NAMESIZE];
 	int owner = prog_owner(pd);
 
-	return !owner || !if_indextoname((unsigned int)owner, name);
+	/* No owner to ask (xdp_twin reads no config map): it sits on a twin,
+	 * which goes with its pair; never take another instance's. */
+	return owner && !if_indextoname((unsigned int)owner, name);
 }
 
 /* Detaches orphaned xwg XDP programs from one interface; returns how many. */
@@ -487,10 +499,13 @@ static int underlays_default(struct fastpath *fp, int *picked, unsigned int *n)
 				underlay_pick(picked, n, rtnl_link_get_ifindex(l));
 		}
 	}
+	/* None yet (a host still coming up, a namespace without links):
+	 * the daemon attaches to the interface of each peer's endpoint as
+	 * it learns them (fastpath_underlay_attach). */
 	if (!*n)
-		ret = fail(fp, -ENODEV,
-			   "no underlay interface: no default route and no Ethernet interface is up; "
-			   "name them in XWG_XDP_IFACES");
+		log_info("fast path of %s: no underlay interface yet (no default route, no "
+			 "Ethernet interface up); xdp_rx will go where the peers' endpoints are",
+			 fp->ifname);
 out:
 	if (routes)
 		nl_cache_free(routes);
@@ -1136,13 +1151,23 @@ static int underlays_resolve(struct fastpath *fp, const struct fastpath_opts *op
 	return 0;
 }
 
-static int underlays_attach(struct fastpath *fp, const int *picked, unsigned int n)
+static int underlays_attach(struct fastpath *fp, const int *picked, unsigned int n,
+			    bool explicit)
 {
 	unsigned int i;
 	int ret;
 
 	for (i = 0; i < n; i++) {
 		ret = underlay_add(fp, picked[i]);
+		/* An underlay we picked ourselves that another program (another
+		 * xwg interface's xdp_rx) holds: leave it to that one; what
+		 * arrives there for us passes to our UDP socket. */
+		if (ret == -EBUSY && !explicit) {
+			log_info("fast path of %s: %s; its traffic for us goes through the UDP socket",
+				 fp->ifname, fp->error);
+			fp->error[0] = 0;
+			continue;
+		}
 		if (ret) {
 			underlays_remove(fp);
 			return ret;
@@ -1285,7 +1310,7 @@ int fastpath_load(struct fastpath *fp, const char *ifname,
 	ret = tc_attach(fp, prog_fd_tx(fp));
 	if (ret)
 		goto err_twin_xdp;
-	ret = underlays_attach(fp, picked, n_picked);
+	ret = underlays_attach(fp, picked, n_picked, opts->n_underlays > 0);
 	if (ret)
 		goto err_tc;
 

@@ -151,6 +151,11 @@ int fastpath_load(struct fastpath *fp, const char *ifname,
  * unpins the maps and removes the pin directory. Idempotent. */
 void fastpath_unload(struct fastpath *fp);
 
+/* What a dead instance leaves: its pair (veth pairs outlive processes)
+ * and its pins. For a process that inherited fp and its lock from an
+ * instance that is gone (the daemon's reaper, ctl/fastpath.c). */
+void fastpath_reap(struct fastpath *fp);
+
 /* The fd of a map (valid while loaded), and the name it is pinned as. */
 int fastpath_map_fd(const struct fastpath *fp, enum fastpath_map map);
 const char *fastpath_map_name(enum fastpath_map map);
