@@ -59,6 +59,7 @@
 #define BACKOFF_MAX_MS 30000
 #define XWGD_START_TIMEOUT_MS 10000
 #define PID_DIR "/run/xwg-mesh"
+#define PUBLISH_RETRY_MS 5000
 
 /* ---- logging: stderr in the foreground, syslog otherwise. Never a key. */
 
@@ -130,7 +131,7 @@ struct agent {
 
 	uint16_t listen_port;           /* what the device should listen on */
 	bool device_dirty, dirty, publish_dirty, self_missing_logged;
-	uint64_t retry_at_ms, resync_at_ms;
+	uint64_t retry_at_ms, resync_at_ms, publish_at_ms;
 	unsigned int backoff_ms;
 
 	struct mesh_stats stats;
@@ -441,7 +442,9 @@ static void publish(struct agent *a)
 	if (ret) {
 		if (ret == -ENOTCONN)
 			snprintf(err, sizeof(err), "the Kubernetes source is not running");
-		say(LOG_ERR, "cannot publish this node's public key: %s (retrying)", err);
+		say(LOG_ERR, "cannot publish this node's public key: %s (retrying in %d s)", err,
+		    PUBLISH_RETRY_MS / 1000);
+		a->publish_at_ms = now_ms() + PUBLISH_RETRY_MS;
 		return;
 	}
 	a->publish_dirty = false;
@@ -756,6 +759,7 @@ static void rotate_key(struct agent *a)
 	a->device_dirty = true;
 	device_apply(a);
 	a->publish_dirty = true;
+	a->publish_at_ms = 0;
 	publish(a);
 	/* A node still listed with our old key must not become a peer. */
 	a->dirty = true;
@@ -1096,7 +1100,7 @@ static int run(struct agent *a)
 		nodes_take(a);
 		if (now_ms() >= a->resync_at_ms)
 			resync(a);
-		if (a->publish_dirty)
+		if (a->publish_dirty && now_ms() >= a->publish_at_ms)
 			publish(a);
 		if ((a->dirty || a->device_dirty) && now_ms() >= a->retry_at_ms)
 			reconcile(a);
