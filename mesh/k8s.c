@@ -617,6 +617,7 @@ int k8s_parse_watch_event(const char *line, size_t len, struct k8s_event *ev,
 	case K8S_EVENT_DELETED:
 		if (k8s_parse_node(object, &ev->node, why, sizeof(why))) {
 			errf(err, errlen, "%s event: %s", type, why);
+			ret = -ENOENT;
 			goto out;
 		}
 		break;
@@ -1255,6 +1256,13 @@ static int on_event_line(void *ctx, const char *line, size_t len)
 		log_debug("kubernetes: watch: %s; ignored", err);
 		return 0;
 	}
+	if (r == -ENOENT) {
+		/* A Node the list would skip too: listing again cannot help. */
+		log_error("kubernetes: watch: %s; skipped", err);
+		if (ev.rv[0])
+			memcpy(s->rv, ev.rv, sizeof(s->rv));
+		return 0;
+	}
 	if (r) {
 		log_error("kubernetes: watch: %s; listing again", err);
 		w->next = WATCH_RELIST_LATER;
@@ -1379,7 +1387,9 @@ static enum watch_next watch_nodes(struct k8s_source *s)
 	request_free(&r);
 	k8s_lines_free(&w.lines);
 	free(w.error_body.data);
-	if (next == WATCH_AGAIN && w.events)
+	/* A watch that delivered events was a working connection: whatever
+	 * ended it, the next wait starts from the shortest. */
+	if (w.events)
 		s->backoff_ms = K8S_BACKOFF_MIN_MS;
 	return next;
 }

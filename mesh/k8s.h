@@ -102,8 +102,10 @@ struct k8s_event {
 	char message[256];        /* ERROR: the Status message */
 };
 
-/* 0, or -EINVAL with a message in err: not JSON, not a WatchEvent, an
- * unknown type, or a Node event whose object is no usable Node. */
+/* 0, or with a message in err: -EINVAL for what is not JSON or not a
+ * WatchEvent, -EOPNOTSUPP for an event type this source does not know,
+ * -ENOENT for a Node event whose object is no usable Node (ev->type and
+ * ev->rv are set then: the event can be skipped). */
 int k8s_parse_watch_event(const char *line, size_t len, struct k8s_event *ev,
 			  char *err, size_t errlen);
 

@@ -10,15 +10,17 @@
 #
 # The replay: a list in two pages; a watch with ADDED, MODIFIED (key
 # rotated), DELETED and BOOKMARK; a watch resumed from the bookmark that
-# gets an ERROR 410 event; a second, different list; a watch with one
-# MODIFIED; a watch answered with HTTP 410; a third list; a silent watch.
+# gets an ERROR 410 event; a second, different list (after which the token
+# rotates); a watch with one MODIFIED whose connection then drops; a watch
+# answered with HTTP 410; a third list; a watch with an event over the 1 MiB
+# line cap; a fourth list; a silent watch. The first PATCH gets a 500.
 # No network namespace: loopback only.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 require openssl python3 jq
 
-PROBE=$REPO_ROOT/build/tools/k8s_probe
+PROBE=${K8S_PROBE:-$REPO_ROOT/build/tools/k8s_probe}	# K8S_PROBE: another build of it
 FIXTURES=$SELFTESTS_DIR/k8s
 NODE=kind-worker
 PUBKEY=8dU3neuvTnRYkXZPP+8O2w2darDYxvW8DqTBXa4WmQM=
@@ -43,11 +45,11 @@ same_file() { diff -u "$1" "$2"; }
 # requests_count: how many requests the fake API server logged.
 requests_count() { if [[ -e $REQUESTS ]]; then wc -l <"$REQUESTS"; else echo 0; fi; }
 
-# has_watch_from RV: a watch from resourceVersion RV was requested.
-has_watch_from() {
+# has_watches_from RV N: N watches from resourceVersion RV were requested.
+has_watches_from() {
 	local n
 	n=$(jq -s --arg rv "$1" '[.[] | select(.query.watch == "1" and .query.resourceVersion == $rv)] | length' "$REQUESTS")
-	((n > 0)) || { echo "no watch from resourceVersion $1 yet"; return 1; }
+	((n >= $2)) || { echo "$n watches from resourceVersion $1, want $2"; return 1; }
 }
 
 # PROBE_PID, PROBE_OUT, PROBE_ERR after start_probe NAME TOKEN_FILE CA_FILE ARGS...:
@@ -107,12 +109,13 @@ PORT=$(<"$TMP_DIR/port")
 # ---------------------------------------------------------------------------
 # Test that the replay yields exactly the snapshots it implies: the paged
 # list, each watch event, no snapshot for a BOOKMARK, a re-list after the
-# ERROR 410 event and after the HTTP 410, each re-list replacing the state.
-start_probe main "$TMP_DIR/token" "$TMP_DIR/ca.crt" -n 7 -t 30 -k "$PUBKEY" -p 51820
-check_within 30 "the probe saw 7 snapshots and published its key" \
+# ERROR 410 event, after the HTTP 410 and after the oversized event, each
+# re-list replacing the state.
+start_probe main "$TMP_DIR/token" "$TMP_DIR/ca.crt" -n 8 -t 40 -k "$PUBKEY" -p 51820
+check_within 40 "the probe saw 8 snapshots and published its key" \
 	file_has "$PROBE_OUT" "publish ok"
-check_within 5 "the source watches again after the third list (from its resourceVersion 1020)" \
-	has_watch_from 1020
+check_within 5 "the source watches again after the fourth list (from its resourceVersion 1020)" \
+	has_watches_from 1020 2
 end_probe
 check "the probe exited 0" test "$PROBE_RC" -eq 0
 sed -n '/^snapshot \|^  /p' "$PROBE_OUT" >"$TMP_DIR/snapshots"
@@ -122,8 +125,9 @@ check "stop returned within 2 s while a watch was open" stopped_fast "$PROBE_OUT
 
 # Test that the requests were the ones the replay calls for: the second page
 # with the first page's continue token, the first watch from the list's
-# resourceVersion, the next from the BOOKMARK's, a list after each 410, and
-# each later watch from the newest resourceVersion.
+# resourceVersion, the next from the BOOKMARK's, a list after each 410 and
+# after the oversized event, after the dropped connection a watch from the
+# last event's resourceVersion, and each watch from the newest one.
 cont=$(jq -r .metadata.continue "$FIXTURES/list1-page1.json")
 cat >"$TMP_DIR/requests.expected" <<EOF
 list limit=500 continue=-
@@ -133,6 +137,8 @@ watch resourceVersion=1004 allowWatchBookmarks=true
 list limit=500 continue=-
 watch resourceVersion=1010 allowWatchBookmarks=true
 watch resourceVersion=1011 allowWatchBookmarks=true
+list limit=500 continue=-
+watch resourceVersion=1020 allowWatchBookmarks=true
 list limit=500 continue=-
 watch resourceVersion=1020 allowWatchBookmarks=true
 EOF
@@ -148,22 +154,34 @@ check "the source logged the ERROR 410 event and listed again" \
 	file_has "$PROBE_ERR" "watch from resourceVersion 1004 expired (too old resource version: 1004 (1010)); listing again"
 check "the source logged the HTTP 410 and listed again" \
 	file_has "$PROBE_ERR" "watch from resourceVersion 1011: HTTP 410 Gone; listing again"
+check "the source logged the dropped watch" \
+	file_has "$PROBE_ERR" "kubernetes: watch nodes: Transferred a partial file"
+check "the source logged the oversized event and listed again" \
+	file_has "$PROBE_ERR" "watch: an event is longer than 1048576 bytes; listing again"
+check "the source backed off after the drop and after the oversized event" \
+	test "$(grep -c 'kubernetes: trying again in 1[0-9][0-9][0-9] ms' "$PROBE_ERR")" -eq 2
 
 # Test that the key was published with exactly the JSON merge patch, the
-# content type and the bearer token expected, and that every request
-# carried the token.
+# content type and the bearer token expected, retried after the 500, and
+# that every request carried the token of the moment: the first one until
+# it rotated at the second list, the new one after.
 jq -c 'select(.method == "PATCH")' "$REQUESTS" >"$TMP_DIR/patches"
-check "exactly one PATCH, on /api/v1/nodes/$NODE" \
-	test "$(jq -r .path "$TMP_DIR/patches")" = "/api/v1/nodes/$NODE"
+check "two PATCHes (one retry after the 500), on /api/v1/nodes/$NODE" \
+	test "$(jq -r .path "$TMP_DIR/patches" | sort | uniq -c | awk '{print $1, $2}')" = "2 /api/v1/nodes/$NODE"
+check "the 500 was logged with its Status message before the retry" \
+	file_has "$PROBE_ERR" "publish key on node $NODE: HTTP 500: etcdserver: leader changed"
 check "the PATCH body is the annotation merge patch" \
-	test "$(jq -r .body "$TMP_DIR/patches")" = \
+	test "$(jq -r .body "$TMP_DIR/patches" | sort -u)" = \
 	"{\"metadata\":{\"annotations\":{\"xwg.dev/public-key\":\"$PUBKEY\",\"xwg.dev/listen-port\":\"51820\"}}}"
 check "the PATCH content type is application/merge-patch+json" \
-	test "$(jq -r '.headers["content-type"]' "$TMP_DIR/patches")" = "application/merge-patch+json"
-check "the PATCH carries Authorization: Bearer <the token>" \
-	test "$(jq -r .headers.authorization "$TMP_DIR/patches")" = "Bearer $TOKEN"
-check "every request carried Authorization: Bearer <the token>" \
-	test "$(jq -s --arg a "Bearer $TOKEN" 'all(.headers.authorization == $a)' "$REQUESTS")" = true
+	test "$(jq -r '.headers["content-type"]' "$TMP_DIR/patches" | sort -u)" = "application/merge-patch+json"
+check "the PATCH carries Authorization: Bearer <the rotated token>" \
+	test "$(jq -r .headers.authorization "$TMP_DIR/patches" | sort -u)" = "Bearer $TOKEN-rotated"
+check "every request carried the token of its moment (it was re-read after the rotation)" \
+	test "$(jq -s 'all(.auth == "ok")' "$REQUESTS")" = true
+check "both tokens were used" \
+	test "$(jq -r .headers.authorization "$REQUESTS" | sort -u | tr '\n' ' ')" = \
+	"Bearer $TOKEN Bearer $TOKEN-rotated "
 
 # Test that a bad annotation and a bad pod CIDR are logged naming the node
 # and the field (the node itself was kept: see the snapshots), and that

@@ -12,16 +12,21 @@ of the fixture files beside this script, in this order:
             then the stream ends
   watch #2  ERROR 410 Expired (watch2.jsonl), the stream then kept open
             (up to 5 s): the client must act on the event itself
-  list #2   -> list2.json (differs from what the watch built)
-  watch #3  MODIFIED (watch3.jsonl), then the stream ends
+  list #2   -> list2.json (differs from what the watch built); the token
+            file then gets a new token (a projected token rotating): every
+            later request must carry the new one
+  watch #3  MODIFIED (watch3.jsonl), then the connection drops mid-stream
   watch #4  HTTP 410 Gone (status-410.json)
   list #3+  -> list3.json
-  watch #5+ a stream that stays silent until the client goes
+  watch #5  one event line longer than the client's 1 MiB cap
+  watch #6+ a stream that stays silent until the client goes
 
 PATCH /api/v1/nodes/NAME takes an application/merge-patch+json body and
-answers with the patched Node. A wrong or missing bearer token gets 401
-(status-401.json). Every request (method, path, query, headers, body) is
-appended to the --log file as one JSON line, before it is answered.
+answers with the patched Node; the first PATCH gets a 500 (etcd leader
+change) to be retried. A bearer token other than the token file's gets 401
+(status-401.json). Every request (method, path, query, headers, body, and
+whether its token was accepted) is appended to the --log file as one JSON
+line, before it is answered.
 
 Standard library only. Writes the port it listens on (127.0.0.1, chosen by
 the kernel) to --port-file once it accepts connections.
@@ -51,6 +56,7 @@ class State:
         self.lists = 0
         self.watches = 0
         self.seq = 0
+        self.patches = 0
         self.stopping = threading.Event()
         page1 = json.loads(fixture('list1-page1.json'))
         self.continue_token = page1['metadata']['continue']
@@ -58,6 +64,13 @@ class State:
     def token(self):
         with open(self.args.token_file) as f:
             return f.read().strip()
+
+    def rotate_token(self):
+        new = self.token() + '-rotated'
+        tmp = self.args.token_file + '.tmp'
+        with open(tmp, 'w') as f:
+            f.write(new + '\n')
+        os.rename(tmp, self.args.token_file)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -72,6 +85,7 @@ class Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         with st.lock:
             st.seq += 1
+            self.auth_ok = self.headers.get('Authorization') == 'Bearer ' + st.token()
             entry = {
                 'seq': st.seq,
                 'method': self.command,
@@ -79,6 +93,7 @@ class Handler(BaseHTTPRequestHandler):
                 'query': {k: v[0] for k, v in parse_qs(url.query).items()},
                 'headers': {k.lower(): v for k, v in self.headers.items()},
                 'body': body.decode('utf-8', 'replace'),
+                'auth': 'ok' if self.auth_ok else 'refused',
             }
             with open(st.args.log, 'a') as f:
                 f.write(json.dumps(entry, sort_keys=True) + '\n')
@@ -98,7 +113,7 @@ class Handler(BaseHTTPRequestHandler):
             'message': message, 'reason': reason, 'code': code}).encode())
 
     def authorized(self):
-        if self.headers.get('Authorization') == 'Bearer ' + self.server.state.token():
+        if self.auth_ok:
             return True
         self.send_json(401, fixture('status-401.json'))
         return False
@@ -142,9 +157,17 @@ class Handler(BaseHTTPRequestHandler):
         with st.lock:
             st.lists += 1
             n = st.lists
+            if n == 2:
+                st.rotate_token()
         self.send_json(200, fixture({1: 'list1-page1.json', 2: 'list2.json'}.get(n, 'list3.json')))
 
     def watch(self, n):
+        try:
+            self.replay_watch(n)
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
+            self.close_connection = True   # the client cut the stream
+
+    def replay_watch(self, n):
         st = self.server.state
         if n == 1:
             lines = fixture('watch1.jsonl').splitlines(keepends=True)
@@ -165,9 +188,21 @@ class Handler(BaseHTTPRequestHandler):
         elif n == 3:
             self.start_stream()
             self.chunk(fixture('watch3.jsonl'))
-            self.end_stream()
+            # No last chunk: the connection just drops.
+            self.close_connection = True
         elif n == 4:
             self.send_json(410, fixture('status-410.json'))
+        elif n == 5:
+            # A MODIFIED event with an annotation past the client's cap
+            # (the real server limits annotations to 256 KiB in all).
+            event = json.loads(fixture('watch1.jsonl').splitlines()[0])
+            event['type'] = 'MODIFIED'
+            event['object']['metadata']['annotations']['example.com/blob'] = 'x' * (1 << 20)
+            line = json.dumps(event, separators=(',', ':')).encode() + b'\n'
+            self.start_stream()
+            for i in range(0, len(line), 65536):
+                self.chunk(line[i:i + 65536])
+            self.end_stream()
         else:
             self.start_stream()
             st.stopping.wait(60)
@@ -183,6 +218,13 @@ class Handler(BaseHTTPRequestHandler):
         name = url.path[len(prefix):] if url.path.startswith(prefix) else ''
         if not name or '/' in name:
             self.status(404, 'NotFound', 'the server could not find the requested resource')
+            return
+        st = self.server.state
+        with st.lock:
+            st.patches += 1
+            first = st.patches == 1
+        if first:
+            self.status(500, 'InternalError', 'etcdserver: leader changed')
             return
         ctype = self.headers.get('Content-Type', '')
         if ctype != 'application/merge-patch+json':
