@@ -644,8 +644,7 @@ static void resync(struct agent *a)
 		netconf_refresh(a);
 	}
 	reconcile(a);
-	if (!a->mtu)
-		mtu_update(a);
+	mtu_update(a); /* the underlay's MTU may have changed; logs only a change */
 }
 
 /* ---- node lists */
