@@ -89,6 +89,19 @@ static const char *printable(const char *s, char buf[72])
 	return buf;
 }
 
+/* src into dst (at most cap - 1 bytes), bytes outside printable ASCII as
+ * '?': a message from the server may end up in a log line. */
+static void copy_printable(char *dst, size_t cap, const char *src)
+{
+	size_t i;
+
+	if (!cap)
+		return;
+	for (i = 0; src && src[i] && i + 1 < cap; i++)
+		dst[i] = (src[i] >= 0x20 && src[i] < 0x7f) ? src[i] : '?';
+	dst[i] = '\0';
+}
+
 /* ------------------------------------------------------------------------
  * JSON helpers (json-c).
  */
@@ -635,8 +648,7 @@ int k8s_parse_watch_event(const char *line, size_t len, struct k8s_event *ev,
 			ev->code = c >= 0 && c <= 999 ? (int)c : 0;
 		}
 		msg = member_string(object, "message");
-		printable(msg ? msg : "", shown);
-		snprintf(ev->message, sizeof(ev->message), "%s", shown);
+		copy_printable(ev->message, sizeof(ev->message), msg);
 		break;
 	}
 	ret = 0;
@@ -647,18 +659,9 @@ out:
 
 void k8s_status_message(const char *body, size_t len, char *msg, size_t msglen)
 {
-	struct json_object *obj;
-	const char *m;
-	size_t i, j = 0;
+	struct json_object *obj = parse_json(body, len, NULL, 0);
 
-	if (!msglen)
-		return;
-	msg[0] = '\0';
-	obj = parse_json(body, len, NULL, 0);
-	m = member_string(obj, "message");
-	for (i = 0; m && m[i] && j + 1 < msglen; i++)
-		msg[j++] = (m[i] >= 0x20 && m[i] < 0x7f) ? m[i] : '?';
-	msg[j] = '\0';
+	copy_printable(msg, msglen, member_string(obj, "message"));
 	json_object_put(obj);
 }
 

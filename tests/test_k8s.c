@@ -218,7 +218,12 @@ static const struct {
 	  0, K8S_EVENT_ERROR, "", "internal error", 500 },
 	/* 6: a code that is no HTTP status is kept as 0 */
 	{ "{\"type\":\"ERROR\",\"object\":{\"code\":41000000000}}", 0, K8S_EVENT_ERROR, "", "", 0 },
-	/* 7-18: refused (the stream can skip -EOPNOTSUPP and -ENOENT ones) */
+	/* 7: a long message is kept whole, control characters replaced */
+	{ "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":410,\"reason\":\"Gone\","
+	  "\"message\":\"too old resource version: 123456789 (987654321):\\tthe watch cache has moved on; list again\"}}",
+	  0, K8S_EVENT_ERROR, "", "too old resource version: 123456789 (987654321):?the watch cache has moved on; list again", 410 },
+
+	/* 8-19: refused (the stream can skip -EOPNOTSUPP and -ENOENT ones) */
 	{ "{\"type\":\"SOMETHING\",\"object\":{}}", -EOPNOTSUPP, 0, NULL, NULL, 0 },
 	{ "{\"type\":\"ADDED\"}", -EINVAL, 0, NULL, NULL, 0 },
 	{ "{\"type\":\"ADDED\",\"object\":[]}", -EINVAL, 0, NULL, NULL, 0 },
