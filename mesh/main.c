@@ -706,12 +706,15 @@ static void nodes_take(struct agent *a)
 		a->self_missing_logged = true;
 	} else {
 		a->self_missing_logged = false;
-		if (self->port != a->listen_port) {
+		/* The file is the operator's: its port for this node wins. The
+		 * Kubernetes annotation is ours (--port): republish it. */
+		if (self->port != a->listen_port && !a->o.kubernetes) {
 			say(LOG_INFO, "listen port %u (from this node's entry)", self->port);
 			a->listen_port = self->port;
 			a->device_dirty = true;
 		}
-		if (!self->has_key || sodium_memcmp(self->public_key, a->public_key, 32))
+		if (!self->has_key || sodium_memcmp(self->public_key, a->public_key, 32) ||
+		    self->port != a->listen_port)
 			a->publish_dirty = true;
 	}
 	a->dirty = true;
