@@ -31,7 +31,7 @@ require ip wg ping jq tcpdump curl flock python3
 echo "== k8s_mesh.sh: XWGD=${XWGD:-build/xwgd}"
 require_impls "${XWGD:-build/xwgd}"
 XWGD=$(impl_path "${XWGD:-build/xwgd}")
-MESH=$REPO_ROOT/build/xwg-mesh
+MESH=${XWG_MESH:-$REPO_ROOT/build/xwg-mesh}	# XWG_MESH=build/san/xwg-mesh: under ASan
 CNI=$REPO_ROOT/build/xwg-cni
 for exe in "$MESH" "$CNI"; do
 	[[ -x $exe ]] || { fail "prerequisite" "$exe is missing: run make"; exit 1; }
