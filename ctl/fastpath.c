@@ -16,6 +16,7 @@
 #include <sys/prctl.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -57,6 +58,7 @@ struct fastpath_dp {
 	struct ring_buffer *events;
 	struct wg_device *dev;
 	int reaper_fd;                   /* its EOF wakes the reaper */
+	pid_t reaper_pid;
 
 	struct wg_peer **by_id;          /* XWG_MAX_PEERS */
 	uint32_t *free_ids, n_free, next_id;
@@ -191,6 +193,7 @@ int fastpath_dp_reaper(struct fastpath_dp *f)
 	if (pid > 0) {
 		close(pfd[0]);
 		f->reaper_fd = pfd[1];
+		f->reaper_pid = pid;
 		return 0;
 	}
 	/* The reaper: holds nothing of the daemon's but the lock on the
@@ -401,8 +404,10 @@ void fastpath_dp_unload(struct fastpath_dp *f)
 	if (f->epfd >= 0)
 		close(f->epfd);
 	/* Nothing left to reap: the reaper wakes, finds that, exits. */
-	if (f->reaper_fd >= 0)
+	if (f->reaper_fd >= 0) {
 		close(f->reaper_fd);
+		waitpid(f->reaper_pid, NULL, 0);
+	}
 	free(f->percpu);
 	free(f->by_id);
 	free(f->free_ids);

@@ -408,29 +408,29 @@ impl_wants_fastpath() {
 }
 
 # _peer_stats_packets PID IFNAME: "RX TX", the packets the pinned peer_stats
-# of IFNAME counts over peer ids 1..16 and all CPUs. The pins are in the
+# of IFNAME counts over peer ids 1..8 and all CPUs. The pins are in the
 # bpffs the daemon mounted in its own mount namespace (`ip netns exec` gives
-# it one), so bpftool runs in there.
+# it one), so bpftool runs in there: one nsenter, one python3.
 _peer_stats_packets() {
-	local pid=$1 ifname=$2 id out rx=0 tx=0 sums
-	for id in $(seq 1 16); do
-		out=$(nsenter -t "$pid" -m bpftool -j map lookup pinned \
-			"/sys/fs/bpf/xwg/$ifname/peer_stats" key "$id" 0 0 0 2>/dev/null) || continue
-		sums=$(python3 -c '
+	local pid=$1 ifname=$2 out
+	out=$(nsenter -t "$pid" -m sh -c 'for id in 1 2 3 4 5 6 7 8; do
+		bpftool -j map lookup pinned "$0" key "$id" 0 0 0 2>/dev/null && echo; done' \
+		"/sys/fs/bpf/xwg/$ifname/peer_stats") || return 1
+	python3 -c '
 import json, sys
-v = json.load(sys.stdin)["values"]
 le = lambda b: int.from_bytes(bytes(int(x, 16) for x in b), "little")
-print(sum(le(c["value"][0:8]) for c in v), sum(le(c["value"][16:24]) for c in v))' <<<"$out") ||
-			return 1
-		rx=$((rx + ${sums% *})) tx=$((tx + ${sums#* }))
-	done
-	echo "$rx $tx"
+rx = tx = 0
+for line in sys.stdin:
+    if line.strip():
+        for c in json.loads(line)["values"]:
+            rx += le(c["value"][0:8]); tx += le(c["value"][16:24])
+print(rx, tx)' <<<"$out"
 }
 
 # fastpath_carried NS IFNAME: the daemon serving IFNAME in NS runs the fast
 # path - xdp_twin on the twin, tc_tx on IFNAME's egress, xdp_rx on an
 # underlay - and its pinned per-peer counters saw packets both ways (the
-# daemon writes them once a second: this polls for up to 3 s).
+# daemon writes them once a second: this polls for up to 10 s).
 fastpath_carried() {
 	local ns=$1 ifname=$2 pid=${IMPL_PID[$2]:-} links filters counts
 	[[ -n $pid ]] || { echo "no daemon for $ifname" >&2; return 1; }
@@ -443,7 +443,7 @@ fastpath_carried() {
 		counts=$(_peer_stats_packets "$1" "$2") || return 1
 		((${counts% *} > 0 && ${counts#* } > 0))
 	}
-	wait_for 3 _fp_counts_positive "$pid" "$ifname" ||
+	wait_for 10 _fp_counts_positive "$pid" "$ifname" ||
 		{ echo "peer_stats of $ifname: rx/tx packets ${counts:-unreadable}" >&2; return 1; }
 }
 

@@ -88,6 +88,8 @@ check_within 10 "spoke 1 pings the hub" pings "$ns1" 10.1.0.2
 check_within 10 "spoke 3 pings the hub" pings "$ns3" 10.1.0.2
 check "spoke 1 pings spoke 3 through the hub" pings "$ns1" 10.1.0.3
 check "spoke 3 pings spoke 1 through the hub" pings "$ns3" 10.1.0.1
+check_fastpath "$ns1" "$if1" "$LEFT" "spoke 1"
+check_fastpath "$ns2" "$if2" "$RIGHT" "the hub"
 
 # Test that allowed IPs route a whole /24: the hub sends 10.3.0.0/24 to spoke
 # 3, which owns that LAN, and accepts replies from it.
