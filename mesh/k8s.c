@@ -1253,8 +1253,12 @@ static int on_event_line(void *ctx, const char *line, size_t len)
 	struct k8s_source *s = w->s;
 	struct k8s_event ev;
 	char err[512];
-	int r = k8s_parse_watch_event(line, len, &ev, err, sizeof(err));
+	int r;
 
+	/* Several events can come in one piece: none after stop. */
+	if (atomic_load(&s->stop))
+		return -ECANCELED;
+	r = k8s_parse_watch_event(line, len, &ev, err, sizeof(err));
 	if (r == -EOPNOTSUPP) {
 		log_debug("kubernetes: watch: %s; ignored", err);
 		return 0;
@@ -1325,6 +1329,8 @@ static size_t watch_write(char *p, size_t size, size_t nmemb, void *userdata)
 	} else if (r == -ENOMEM) {
 		log_error("kubernetes: watch: out of memory; listing again");
 		w->next = WATCH_RELIST_LATER;
+	} else if (r == -ECANCELED) {
+		w->next = WATCH_STOPPED;
 	}
 	if (r < 0) {
 		w->cut = true;

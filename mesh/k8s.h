@@ -41,6 +41,9 @@ struct k8s_source *k8s_source_start(const struct k8s_options *o, mesh_nodes_cb c
 int k8s_publish_key(struct k8s_source *s, const uint8_t public_key[32],
 		    uint16_t port, char *err, size_t errlen);
 
+/* Ends the thread wherever it waits (a transfer, a backoff, a silent watch)
+ * and returns at once; no snapshot callback runs after it returns. Not to
+ * be called while k8s_publish_key runs on s in another thread. */
 void k8s_source_stop(struct k8s_source *s);
 
 /*
