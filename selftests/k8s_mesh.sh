@@ -323,6 +323,31 @@ check_within 20 "pod on node1 reaches node2's pod again after the rotation" ping
 metrics=$(ip netns exec "$ns1" curl -sf --max-time 5 http://127.0.0.1:9586/metrics || true)
 check "/metrics counts the rotation" grep -Eq '^xwg_mesh_key_rotations_total\{.*\} 1$' <<<"$metrics"
 
+# Test that a node that reboots (its agent and xwgd stopped, started again
+# with the same key file) comes back with the same key and its pods talk
+# again, without any other node changing a thing.
+key2=$(published_key 2)
+bg_stop "${AGENT[2]}"
+check_within 5 "node2's agent and its xwgd stop" eval '[[ -z $(ip netns pids "$ns2") ]]'
+start_agent 2
+check_within 15 "node2 comes back with its peer node1" peer_is 2 1
+check "node2 kept its key across the restart" eval '[[ $(published_key 2) == "$key2" ]]'
+check_within 15 "pods of node1 and node2 talk again after node2's restart" pings "${POD[2]}" "${POD_IP[1]}"
+
+# Test that the agent repairs a crashed xwgd: it starts a new one and
+# configures it again (key, port, peers, routes, MTU).
+xwgd1=$(ps -o pid= --ppid "${AGENT[1]}" | tr -d ' ' || true)	# the agent's child
+if [[ $xwgd1 =~ ^[0-9]+$ ]]; then
+	kill -KILL "$xwgd1"
+	check_within 20 "node1's agent restarts its crashed xwgd" \
+		grep -q "xwgd for ${TUN[1]} exited (signal 9): restarting it" "$LOG_DIR/mesh1.log"
+	check_within 20 "node1's new xwgd has node2 as its peer again" peer_is 1 2
+	check_within 20 "pods talk again after node1's xwgd crashed" pings "${POD[1]}" "${POD_IP[2]}"
+	check "the new interface has the MTU again" mtu_is "$ns1" "${TUN[1]}" 1440
+else
+	fail "node1's agent restarts its crashed xwgd" "cannot tell xwgd's PID in $ns1: '$xwgd1' (processes in $ns1: $(ip netns pids "$ns1" | tr '\n' ' '))"
+fi
+
 # Test that the agents leave cleanly: SIGTERM stops their xwgd and removes
 # their rules and routes.
 for n in 1 2; do

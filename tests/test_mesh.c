@@ -3,9 +3,13 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "mesh/keyfile.h"
 #include "mesh/metrics.h"
 #include "mesh/netconf.h"
 #include "mesh/nodes_file.h"
@@ -509,6 +513,97 @@ static void test_metrics_text(void)
 	CHECK(mesh_metrics_parse_addr("localhost:80", &ss) == -EINVAL);
 }
 
+static bool write_text(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f)
+		return false;
+	fputs(text, f);
+	return fclose(f) == 0;
+}
+
+/* The key file: created 0600 in a new 0700 directory, loaded back the
+ * same, replaced by a rotation, refused with a message when garbled. */
+static void test_keyfile(void)
+{
+	char dir[] = "/tmp/xwg-mesh-test.XXXXXX", path[256], err[512];
+	uint8_t priv[32], pub[32], priv2[32], pub2[32], derived[32];
+	struct stat st;
+	bool created;
+
+	if (!CHECK(mkdtemp(dir)))
+		return;
+	snprintf(path, sizeof(path), "%s/sub/private.key", dir);
+	CHECK(mesh_key_load_or_create(path, priv, pub, &created, err, sizeof(err)) == 0 && created);
+	CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
+	snprintf(err, sizeof(err), "%s/sub", dir);
+	CHECK(stat(err, &st) == 0 && (st.st_mode & 0777) == 0700);
+	CHECK(crypto_scalarmult_base(derived, priv) == 0 && !memcmp(derived, pub, 32));
+	CHECK((priv[0] & 7) == 0 && (priv[31] & 0xc0) == 0x40); /* clamped */
+	CHECK(mesh_key_load_or_create(path, priv2, pub2, &created, err, sizeof(err)) == 0 &&
+	      !created && !memcmp(priv, priv2, 32) && !memcmp(pub, pub2, 32));
+	CHECK(mesh_key_rotate(path, priv2, pub2, err, sizeof(err)) == 0 && memcmp(pub, pub2, 32));
+	CHECK(mesh_key_load_or_create(path, priv, pub, &created, err, sizeof(err)) == 0 &&
+	      !memcmp(priv, priv2, 32) && !memcmp(pub, pub2, 32));
+	/* Loosened permissions are tightened again. */
+	CHECK(chmod(path, 0644) == 0);
+	CHECK(mesh_key_load_or_create(path, priv, pub, &created, err, sizeof(err)) == 0);
+	CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
+	CHECK(write_text(path, "not a key\n"));
+	CHECK(mesh_key_load_or_create(path, priv, pub, &created, err, sizeof(err)) == -EINVAL);
+	CHECKF(strstr(err, "does not hold one base64 private key"), "%s", err);
+	CHECK(write_text(path, K1 "\n"));
+	CHECK(mesh_key_load_or_create(path, priv, pub, &created, err, sizeof(err)) == 0);
+	CHECK(mesh_key_decode(K1, strlen(K1), priv) == 0 && priv[0] == 1);
+	CHECK(mesh_key_decode(K1 "x", strlen(K1) + 1, priv) == -EINVAL);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/sub", dir);
+	rmdir(path);
+	rmdir(dir);
+	sodium_memzero(priv, sizeof(priv));
+	sodium_memzero(priv2, sizeof(priv2));
+}
+
+/* Publishing into the shared file: rewritten by rename (a new inode), the
+ * other entries intact, a no-op when already up to date, an error naming
+ * the node when it is not listed. */
+static void test_publish(void)
+{
+	char dir[] = "/tmp/xwg-mesh-test.XXXXXX", path[256], lock[300], err[512];
+	struct mesh_node *nodes;
+	struct stat before, after;
+	uint8_t k2[32];
+	size_t n;
+	int changed;
+
+	memset(k2, 2, sizeof(k2));
+	if (!CHECK(mkdtemp(dir)))
+		return;
+	snprintf(path, sizeof(path), "%s/nodes.json", dir);
+	snprintf(lock, sizeof(lock), "%s.lock", path);
+	CHECK(write_text(path, "{\"nodes\":[{\"name\":\"a\",\"internalIPs\":[\"10.0.0.1\"]},"
+			       "{\"name\":\"b\",\"publicKey\":\"" K1 "\",\"internalIPs\":[\"10.0.0.2\"]}]}"));
+	CHECK(stat(path, &before) == 0);
+	CHECK(mesh_nodes_file_publish_key(path, "a", k2, 0, &changed, err, sizeof(err)) == 0 &&
+	      changed == 1);
+	CHECK(stat(path, &after) == 0 && after.st_ino != before.st_ino);
+	if (CHECK(mesh_nodes_file_read(path, &nodes, &n, err, sizeof(err)) == 0 && n == 2)) {
+		CHECK(nodes[0].has_key && !memcmp(nodes[0].public_key, k2, 32));
+		CHECK(nodes[1].has_key && nodes[1].public_key[0] == 1);
+		free(nodes);
+	}
+	CHECK(mesh_nodes_file_publish_key(path, "a", k2, 0, &changed, err, sizeof(err)) == 0 &&
+	      changed == 0);
+	CHECK(mesh_nodes_file_publish_key(path, "zz", k2, 0, &changed, err, sizeof(err)) == -ENOENT);
+	CHECKF(strstr(err, "node \"zz\" is not listed"), "%s", err);
+	CHECK(mesh_nodes_file_read("/nonexistent/nodes.json", &nodes, &n, err, sizeof(err)) == -ENOENT);
+	CHECKF(strstr(err, "cannot open /nonexistent/nodes.json"), "%s", err);
+	unlink(path);
+	unlink(lock);
+	rmdir(dir);
+}
+
 void test_mesh(void)
 {
 	test_parse();
@@ -521,4 +616,6 @@ void test_mesh(void)
 	test_mtu();
 	test_prefix();
 	test_metrics_text();
+	test_keyfile();
+	test_publish();
 }
