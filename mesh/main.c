@@ -902,6 +902,21 @@ static int copy_opt(char *dst, size_t cap, const char *src, const char *what)
 	return 0;
 }
 
+static int make_absolute(char *path, size_t cap, const char *what)
+{
+	char cwd[PATH_MAX], out[PATH_MAX];
+
+	if (!path[0] || path[0] == '/')
+		return 0;
+	if (!getcwd(cwd, sizeof(cwd)) ||
+	    (size_t)snprintf(out, sizeof(out), "%s/%s", cwd, path) >= cap) {
+		fprintf(stderr, "xwg-mesh: %s %s: cannot make the path absolute\n", what, path);
+		return -1;
+	}
+	memcpy(path, out, strlen(out) + 1);
+	return 0;
+}
+
 /* 0: run; 1: exit 0 (help, rotate); -1: exit 1. */
 static int parse_args(int argc, char **argv, struct options *o, bool *rotate)
 {
@@ -1026,6 +1041,11 @@ static int parse_args(int argc, char **argv, struct options *o, bool *rotate)
 	}
 	if (!o->xwgd[0])
 		default_xwgd(o->xwgd, sizeof(o->xwgd));
+	/* Detaching changes to "/": make relative paths absolute now. */
+	if (make_absolute(o->nodes_file, sizeof(o->nodes_file), "--nodes-file") ||
+	    make_absolute(o->key_file, sizeof(o->key_file), "--key-file") ||
+	    (strchr(o->xwgd, '/') && make_absolute(o->xwgd, sizeof(o->xwgd), "--xwgd")))
+		return -1;
 	return 0;
 }
 
