@@ -8,8 +8,8 @@
 #   make bench                      (builds, then runs this)
 #   bench/run.sh                    (as root, after `make`)
 #   BENCH_SECONDS=5 BENCH_REPS=3    seconds per iperf3 run, repetitions
-#   BENCH_IMPLS="veth wireguard-go xwgd-portable"   what to measure, in order
-#                                   (xwgd-xdp: XWG_DATAPATH=xdp, once it exists)
+#   BENCH_IMPLS="veth wireguard-go xwgd-portable xwgd-xdp"   what to measure,
+#                                   in order (xwgd-xdp: XWG_DATAPATH=xdp)
 #   BENCH_PINGS=200                 pings per latency sample (at -i 0.01)
 #   BENCH_PERF=1                    also `perf record` both xwgd processes
 #                                   during one single-stream TCP run
@@ -42,7 +42,7 @@ XWGD=${XWGD:-build/xwgd}
 SECS=${BENCH_SECONDS:-5}
 REPS=${BENCH_REPS:-3}
 PINGS=${BENCH_PINGS:-200}
-read -r -a IMPLS <<<"${BENCH_IMPLS:-veth wireguard-go xwgd-portable}"
+read -r -a IMPLS <<<"${BENCH_IMPLS:-veth wireguard-go xwgd-portable xwgd-xdp}"
 PERF=${BENCH_PERF:-0}
 OUTDIR=$REPO/build/bench
 IPERF_PORT=5201

@@ -60,6 +60,7 @@ void device_log_stats(struct wg_device *dev)
 		if (dev->drops[r])
 			log_info("dropped %s: %llu", drop_reason_name(r),
 				 (unsigned long long)dev->drops[r]);
+	fastpath_log_stats(dev);
 }
 
 /* ---- receiver indices: open addressing, linear probing ---- */

@@ -49,6 +49,7 @@ struct uapi_buf;
 	X(DROP_RX_TRUNCATED, "rx_truncated")                               \
 	X(DROP_RX_TUN_WRITE, "rx_tun_write_failed")                        \
 	X(DROP_RX_BAD_FRAME, "rx_bad_frame")                               \
+	X(DROP_RX_TOO_BIG, "rx_too_big_for_interface")                     \
 	X(DROP_TX_NO_PEER, "tx_no_peer")                                   \
 	X(DROP_TX_BAD_PACKET, "tx_bad_packet")                             \
 	X(DROP_TX_NO_ENDPOINT, "tx_no_endpoint")                           \

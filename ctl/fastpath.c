@@ -545,6 +545,10 @@ int fastpath_deliver(struct wg_device *dev, const void *pkt, size_t len)
 		return -ENODEV;
 	if (!len || (p[0] >> 4 != 4 && p[0] >> 4 != 6))
 		return -EINVAL;
+	/* A veth takes in nothing longer than its MTU (plus the Ethernet
+	 * header); a TUN device would, but this is not one. */
+	if (dev->mtu && len > dev->mtu)
+		return -EMSGSIZE;
 	port = f->twin_ports[0];
 	if (f->n_out == DATAPATH_BATCH)
 		fastpath_flush(dev);
@@ -869,6 +873,36 @@ void fastpath_listen_port(struct wg_device *dev, uint16_t port)
 }
 
 /* ---- counters ---- */
+
+static const char *const bpf_drop_names[XWG_DROP_REASONS] = {
+	[XWG_DROP_RX_MALFORMED] = "xdp_rx_malformed",
+	[XWG_DROP_RX_BAD_LENGTH] = "xdp_rx_bad_length",
+	[XWG_DROP_RX_UNKNOWN_INDEX] = "xdp_rx_unknown_index",
+	[XWG_DROP_RX_NO_SOCKET] = "xdp_rx_no_socket",
+	[XWG_DROP_RX_DECRYPT] = "xdp_rx_decrypt",
+	[XWG_DROP_RX_REPLAY] = "xdp_rx_replay",
+	[XWG_DROP_RX_BAD_INNER] = "xdp_rx_bad_inner",
+	[XWG_DROP_RX_SOURCE_NOT_ALLOWED] = "xdp_rx_source_not_allowed",
+	[XWG_DROP_TX_NO_PEER] = "tc_tx_no_peer",
+	[XWG_DROP_TX_MALFORMED] = "tc_tx_malformed",
+	[XWG_DROP_TX_NO_KEYPAIR] = "tc_tx_no_keypair",
+	[XWG_DROP_TX_NO_ENDPOINT] = "tc_tx_no_endpoint",
+	[XWG_DROP_TX_SEND_FAILED] = "tc_tx_send_failed",
+	[XWG_DROP_TX_NO_SOCKET] = "xdp_twin_no_socket",
+};
+
+void fastpath_log_stats(struct wg_device *dev)
+{
+	struct fastpath_dp *f = fast_of(dev);
+	uint64_t counts[XWG_DROP_REASONS];
+	unsigned int r;
+
+	if (!f || fastpath_drops_read(&f->fp, counts))
+		return;
+	for (r = 1; r < XWG_DROP_REASONS; r++)
+		if (counts[r] && bpf_drop_names[r])
+			log_info("dropped %s: %llu", bpf_drop_names[r], (unsigned long long)counts[r]);
+}
 
 void fastpath_dp_tick(struct wg_device *dev)
 {

@@ -68,6 +68,10 @@ enum fastpath_fd_kind { FASTPATH_FD_TWIN, FASTPATH_FD_UNDERLAY, FASTPATH_FD_EVEN
 int fastpath_dp_fd(const struct fastpath_dp *f);
 void fastpath_dp_readable(struct wg_device *dev);
 
+/* Logs the BPF programs' drops ("dropped xdp_rx_malformed: 3"), as
+ * device_log_stats does the daemon's. */
+void fastpath_log_stats(struct wg_device *dev);
+
 /* Once a second: per-peer counters into peer_stats. */
 void fastpath_dp_tick(struct wg_device *dev);
 

@@ -8,6 +8,7 @@
  */
 #include <arpa/inet.h>
 #include <endian.h>
+#include <errno.h>
 #include <string.h>
 
 #include "ctl/device.h"
@@ -246,7 +247,7 @@ static void receive_data_done(struct wg_device *dev, struct crypto_job *job,
 	}
 	ret = device_deliver(dev, job->out, inner);
 	if (ret) {
-		device_count_drop(dev, DROP_RX_TUN_WRITE);
+		device_count_drop(dev, ret == -EMSGSIZE ? DROP_RX_TOO_BIG : DROP_RX_TUN_WRITE);
 		peer->stats.rx_dropped++;
 		return;
 	}

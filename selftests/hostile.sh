@@ -229,11 +229,31 @@ ping_result() {
 reasons=(rx_too_short rx_bad_type rx_bad_length rx_bad_mac rx_ratelimited rx_handshake_failed
 	rx_cookie_failed rx_unknown_index rx_decrypt_failed rx_replay rx_bad_inner_packet
 	rx_source_not_allowed rx_truncated)
+# On the fast path xdp_rx sorts out what it can before xwgd sees it, under
+# its own reasons: there the sum over the expected reasons and these must
+# match the sum expected.
+xdp_reasons=(xdp_rx_malformed xdp_rx_bad_length xdp_rx_unknown_index)
+fastpath=0
+impl_wants_fastpath "$XWGD" && fastpath=1
 check_accounting() {
-	local mode=$1 r n d extra="" bad="" ok=1
+	local mode=$1 r n d extra="" bad="" ok=1 want_sum=0 got_sum=0
 	local -A want=()
 	while read -r r n; do want[$r]=$n; done < <(expected)
+	if ((fastpath)); then
+		for r in "${!want[@]}"; do
+			want_sum=$((want_sum + want[$r])) got_sum=$((got_sum + $(delta "$r")))
+		done
+		for r in "${xdp_reasons[@]}"; do got_sum=$((got_sum + $(delta "$r"))); done
+		if ((got_sum > want_sum || got_sum < want_sum - kdrops)); then
+			bad+=" in all +$got_sum (want $want_sum, kernel dropped $kdrops)"
+			ok=0
+		fi
+		want=()
+		for r in "${xdp_reasons[@]}"; do want[$r]=0; done
+		while read -r r n; do want[$r]=0; done < <(expected)
+	fi
 	for r in "${!want[@]}"; do
+		((fastpath)) && continue
 		d=$(delta "$r")
 		if ((d > want[$r] || d < want[$r] - kdrops)); then
 			bad+=" $r +$d (want ${want[$r]}, kernel dropped $kdrops)"
@@ -409,8 +429,18 @@ for addr in 198.51.100.115 2001:db8:a::115; do
 	check "big-data: xwgd survives and wg show answers within 1 s" daemon_alive
 	resp=$(wire_lengths "$addr" | grep -cx 92 || true)
 	data=$(wire_lengths "$addr" | grep -vcx 92 || true)
+	# The fast path's wg0 is a veth, which takes in nothing longer than
+	# its MTU: the three echoes past it are dropped and counted.
+	big_lost=0
+	((fastpath)) && big_lost=3
+	if ((fastpath)) && (($(delta rx_too_big_for_interface) != big_lost)); then
+		fail "big-data: the echoes longer than wg0's MTU counted as rx_too_big_for_interface" \
+			"+$(delta rx_too_big_for_interface), want $big_lost"
+	elif ((fastpath)); then
+		pass "big-data: the echoes longer than wg0's MTU counted as rx_too_big_for_interface"
+	fi
 	if ((resp == $(result reply_resp) && data == $(result reply_data) &&
-		$(result echo_replies) == $(result echo_sent) && $(result bad_data) == 0)); then
+		$(result echo_replies) == $(result echo_sent) - big_lost && $(result bad_data) == 0)); then
 		pass "big-data: every echo up to $(result largest) bytes answered ($data data messages back)"
 	else
 		fail "big-data: every echo answered" "$(result echo_replies) of $(result echo_sent) echo replies; on the wire $resp responses, $data data (wgstorm decrypted $(result reply_data), $(result bad_data) unexpected)"

@@ -5,9 +5,10 @@
 # runs in every configuration:
 #
 #   LEFT=wireguard-go RIGHT=wireguard-go   the harness checked against itself
-#   LEFT=build/xwgd   RIGHT=wireguard-go   \
-#   LEFT=wireguard-go RIGHT=build/xwgd      } when build/xwgd exists
-#   LEFT=build/xwgd   RIGHT=build/xwgd     /
+#   LEFT=build/xwgd   RIGHT=wireguard-go   \  when build/xwgd exists; xwgd
+#   LEFT=wireguard-go RIGHT=build/xwgd      } on its default data path, the
+#   LEFT=build/xwgd   RIGHT=build/xwgd     /   XDP fast path
+#   LEFT=build/xwgd   RIGHT=build/xwgd     XWG_DATAPATH=portable (TUN + UDP)
 #
 # the others run once, in the first. Each script ends with "N passed, N
 # failed"; the last line here is their sum. A missing build/xwgd is a failure
@@ -74,7 +75,7 @@ fi
 
 configs=("wireguard-go wireguard-go")
 if [[ -x $XWGD ]]; then
-	configs+=("$XWGD wireguard-go" "wireguard-go $XWGD" "$XWGD $XWGD")
+	configs+=("$XWGD wireguard-go" "wireguard-go $XWGD" "$XWGD $XWGD" "$XWGD $XWGD portable")
 else
 	echo "run.sh: $XWGD does not exist or is not executable (run \`make\` first):"
 	echo "run.sh: only wireguard-go against itself was tested, xwgd NOT AT ALL."
@@ -96,10 +97,11 @@ done
 
 first=1
 for config in "${configs[@]}"; do
-	read -r left right <<<"$config"
+	read -r left right datapath <<<"$config"
 	for script in "${scripts[@]}"; do
 		if grep -q '^LEFT=\${LEFT' "$script"; then
-			run_script "$script" LEFT="$left" RIGHT="$right"
+			run_script "$script" LEFT="$left" RIGHT="$right" \
+				${datapath:+XWG_DATAPATH=$datapath}
 		elif ((first)); then
 			run_script "$script"
 		fi
