@@ -11,12 +11,18 @@
  * (libsodium, OpenSSL) and a length-picked mix of them: every vector runs
  * against each, and they are cross-checked against each other.
  */
+#include <endian.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ctl/handshake/crypto.h"
+#include "ctl/handshake/noise.h"
 #include "ctl/log.h"
+#include "ctl/platform.h"
+#include "datapath/crypto_pool.h"
+#include "datapath/transport.h"
+#include "messages.h"
 #include "test.h"
 #include "tests/suites.h"
 
@@ -1156,6 +1162,106 @@ static void check_aead_threads(void)
 	}
 }
 
+/*
+ * The transport AEAD as the data path runs it: on the crypto pool
+ * (datapath/crypto_pool.c), with 0 to 3 workers besides the caller and
+ * batches of 1 to 64 jobs (inline below the pool's threshold, shared
+ * above), jobs built as ctl/send.c and ctl/receive.c build them. Every job
+ * runs exactly once: each counter is used by one message, every message
+ * opens in place to its own plaintext, and one tampered message per batch
+ * fails alone.
+ */
+#define POOL_TEST_JOBS 64
+#define POOL_TEST_BUF (16 + 1440 + 32)
+
+struct pool_test {
+	struct noise_keypair kp;
+	uint8_t plain[POOL_TEST_JOBS][1440], buf[POOL_TEST_JOBS][POOL_TEST_BUF];
+	size_t len[POOL_TEST_JOBS];
+	struct crypto_job jobs[POOL_TEST_JOBS];
+	bool counter_seen[64 * POOL_TEST_JOBS * 4];
+};
+
+static bool pool_test_batch(struct crypto_pool *pool, struct pool_test *t, unsigned int n)
+{
+	unsigned int i, bad = (unsigned int)(test_rand() % n);
+	bool ok = true;
+
+	for (i = 0; i < n; i++) {
+		t->len[i] = test_rand() % 1421;
+		test_rand_bytes(t->plain[i], t->len[i]);
+		memcpy(t->buf[i] + 16, t->plain[i], t->len[i]);
+		t->jobs[i] = (struct crypto_job){
+			.op = CRYPTO_SEAL,
+			.keypair = &t->kp,
+			.in = t->buf[i] + 16,
+			.len = t->len[i],
+			.padded_len = transport_padded_len(t->len[i], 1420),
+			.out = t->buf[i],
+		};
+	}
+	crypto_pool_run(pool, t->jobs, n);
+	for (i = 0; i < n; i++) {
+		uint64_t counter;
+
+		memcpy(&counter, t->buf[i] + 8, sizeof(counter));
+		counter = le64toh(counter);
+		ok &= t->jobs[i].ok &&
+		      t->jobs[i].out_len == message_data_len(t->jobs[i].padded_len) &&
+		      counter < sizeof(t->counter_seen) && !t->counter_seen[counter];
+		if (counter < sizeof(t->counter_seen))
+			t->counter_seen[counter] = true;
+	}
+	for (i = 0; i < n; i++)
+		t->jobs[i] = (struct crypto_job){
+			.op = CRYPTO_OPEN,
+			.keypair = &t->kp,
+			.in = t->buf[i],
+			.len = t->jobs[i].out_len,
+			.out = t->buf[i] + sizeof(struct message_data),
+		};
+	t->buf[bad][t->jobs[bad].len - 1] ^= 0x80;
+	crypto_pool_run(pool, t->jobs, n);
+	for (i = 0; i < n; i++) {
+		if (i == bad) {
+			ok &= !t->jobs[i].ok;
+			continue;
+		}
+		ok &= t->jobs[i].ok && !memcmp(t->buf[i] + 16, t->plain[i], t->len[i]);
+	}
+	return ok;
+}
+
+static void check_crypto_pool(void)
+{
+	struct pool_test *t = calloc(1, sizeof(*t));
+	unsigned int workers, round;
+
+	if (!CHECK(t))
+		return;
+	test_rand_bytes(t->kp.sending_key, sizeof(t->kp.sending_key));
+	memcpy(t->kp.receiving_key, t->kp.sending_key, sizeof(t->kp.receiving_key));
+	t->kp.birthdate = platform_now();
+	atomic_init(&t->kp.refcount, 1);
+	for (workers = 0; workers <= 3; workers++) {
+		struct crypto_pool *pool = crypto_pool_create(workers);
+		bool ok = true;
+
+		if (!CHECKF(pool && crypto_pool_threads(pool) == workers + 1,
+			    "pool with %u workers", workers))
+			continue;
+		memset(t->counter_seen, 0, sizeof(t->counter_seen));
+		atomic_store(&t->kp.sending_counter, 0);
+		for (round = 0; round < 64 && ok; round++)
+			ok = pool_test_batch(pool, t, 1 + round % POOL_TEST_JOBS);
+		CHECKF(ok, "pool with %u workers: batch of %u jobs", workers,
+		       round % POOL_TEST_JOBS);
+		crypto_pool_destroy(pool);
+	}
+	crypto_wipe(&t->kp, sizeof(t->kp));
+	free(t);
+}
+
 void test_crypto_aead(void)
 {
 	enum crypto_aead_backend def = crypto_aead_backend_get();
@@ -1184,6 +1290,7 @@ void test_crypto_aead(void)
 	check_aead_cross();
 	check_aead_threads();
 	crypto_aead_backend_set(def);
+	check_crypto_pool();
 	crypto_thread_release();
 }
 
