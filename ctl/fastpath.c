@@ -38,6 +38,7 @@
 /* Sealing in place needs the data message header in front of the packet
  * and padding plus the tag behind it. */
 #define SEAL_TAILROOM (16U + 16U)
+#define VETH_SLACK 4U   /* VLAN_HLEN */
 
 /* What the inner epoll set reports. */
 struct fastpath_src {
@@ -545,9 +546,10 @@ int fastpath_deliver(struct wg_device *dev, const void *pkt, size_t len)
 		return -ENODEV;
 	if (!len || (p[0] >> 4 != 4 && p[0] >> 4 != 6))
 		return -EINVAL;
-	/* A veth takes in nothing longer than its MTU (plus the Ethernet
-	 * header); a TUN device would, but this is not one. */
-	if (dev->mtu && len > dev->mtu)
+	/* A veth takes in nothing longer than its MTU plus an Ethernet
+	 * header and a VLAN tag (is_skb_forwardable); a TUN device would,
+	 * but this is not one. */
+	if (dev->mtu && len > dev->mtu + VETH_SLACK)
 		return -EMSGSIZE;
 	port = f->twin_ports[0];
 	if (f->n_out == DATAPATH_BATCH)

@@ -220,6 +220,17 @@ kill -KILL "$pid"
 wait "$pid" 2>/dev/null || true
 check "xwgd is gone after SIGKILL" eval "! pid_is_alive $pid"
 check_within 5 "its TUN interface went away with it" eval "! ip -n $ns1 link show dev $if1"
+# no_xwg_programs NS: no XDP or TC program of ours is attached in NS.
+no_xwg_programs() {
+	local out
+	out=$(ip netns exec "$1" bpftool net show 2>&1) || { echo "$out"; return 1; }
+	[[ $out != *xwg_* ]] || { echo "$out"; return 1; }
+}
+if impl_wants_fastpath "$XWGD"; then
+	check_within 5 "no XDP or TC program of its fast path is left (the reaper ran)" \
+		no_xwg_programs "$ns1"
+	check_within 5 "its hidden twin went with it" eval "! ip -n $ns1 link show dev ${if1}x"
+fi
 check "nothing else runs in its namespace" no_process_in "$ns1"
 check "a stale socket file stays in $WG_RUN_DIR" test -S "$sock1"
 if command -v python3 >/dev/null; then
