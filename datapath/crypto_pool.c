@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "ctl/handshake/crypto.h"
 #include "datapath/transport.h"
 
 /* Below this many jobs, waking the workers costs more than it saves. */
@@ -110,8 +111,13 @@ static void claim_and_run(struct crypto_pool *pool, struct crypto_job *jobs,
 {
 	unsigned int i;
 
+	/* The keypairs of a batch live until crypto_pool_run returns (the
+	 * jobs hold references), so a thread may keep a key loaded from job
+	 * to job (crypto.h). */
+	crypto_aead_batch_begin();
 	while ((i = atomic_fetch_add_explicit(&pool->next, 1, memory_order_relaxed)) < n)
 		run_job(&jobs[i]);
+	crypto_aead_batch_end();
 }
 
 static void *worker(void *arg)

@@ -1099,17 +1099,62 @@ static void check_aead_cross_len(struct cross_bufs *b, size_t len)
 	CHECKF(untouched, "length %zu (ad %zu): refused open wrote dst", len, adlen);
 }
 
+/* The whole cross-check twice: call by call, and with each length's calls
+ * (one key, both directions, many nonces) in one batch, where the OpenSSL
+ * backend keeps the key loaded between calls. */
 static void check_aead_cross(void)
 {
 	struct cross_bufs *b = malloc(sizeof(*b));
 	size_t i, len;
+	int batched;
 
 	if (!CHECK(b))
 		return;
-	test_rand_seed(0x8439);
-	for (i = 0; (len = cross_len(i)) != (size_t)-1; i++)
-		check_aead_cross_len(b, len);
+	for (batched = 0; batched < 2; batched++) {
+		test_rand_seed(0x8439);
+		for (i = 0; (len = cross_len(i)) != (size_t)-1; i++) {
+			if (batched)
+				crypto_aead_batch_begin();
+			check_aead_cross_len(b, len);
+			if (batched)
+				crypto_aead_batch_end();
+		}
+	}
 	free(b);
+}
+
+/* In a batch, calls that alternate between keys (as jobs of several peers
+ * do) each use their own key: the same bytes as libsodium's, call by call. */
+static void check_aead_batch_keys(void)
+{
+	static const size_t lens[] = { 0, 64, 400, 1420, 1420, 8192, 512, 1420 };
+	uint8_t keys[3][32], plain[8192], want[8192 + 16], got[8192 + 16];
+	size_t i, b;
+	bool same = true;
+
+	test_rand_bytes(keys, sizeof(keys));
+	test_rand_bytes(plain, sizeof(plain));
+	for (b = 0; b < ARRAY_LEN(all_backends); b++) {
+		crypto_aead_batch_begin();
+		for (i = 0; i < 3 * ARRAY_LEN(lens); i++) {
+			const uint8_t *key = keys[i % 3];
+			size_t len = lens[i % ARRAY_LEN(lens)];
+
+			crypto_aead_backend_set(CRYPTO_AEAD_LIBSODIUM);
+			crypto_aead_seal(want, plain, len, NULL, 0, i, key);
+			crypto_aead_backend_set(all_backends[b]);
+			crypto_aead_seal(got, plain, len, NULL, 0, i, key);
+			same &= !memcmp(got, want, len + 16);
+			/* Open another key's message: refused; then this one. */
+			same &= !crypto_aead_open(got, want, len + 16, NULL, 0, i,
+						  keys[(i + 1) % 3]);
+			same &= crypto_aead_open(got, want, len + 16, NULL, 0, i, key) &&
+				!memcmp(got, plain, len);
+		}
+		crypto_aead_batch_end();
+		CHECKF(same, "%s: a batch mixed up its keys",
+		       crypto_aead_backend_name(all_backends[b]));
+	}
 }
 
 /* Each thread has its own OpenSSL context; threads seal and open at once
@@ -1235,7 +1280,8 @@ static bool pool_test_batch(struct crypto_pool *pool, struct pool_test *t, unsig
 static void check_crypto_pool(void)
 {
 	struct pool_test *t = calloc(1, sizeof(*t));
-	unsigned int workers, round;
+	unsigned int round;
+	size_t i;
 
 	if (!CHECK(t))
 		return;
@@ -1243,10 +1289,13 @@ static void check_crypto_pool(void)
 	memcpy(t->kp.receiving_key, t->kp.sending_key, sizeof(t->kp.receiving_key));
 	t->kp.birthdate = platform_now();
 	atomic_init(&t->kp.refcount, 1);
-	for (workers = 0; workers <= 3; workers++) {
+	for (i = 0; i < 4 * ARRAY_LEN(all_backends); i++) {
+		unsigned int workers = (unsigned int)(i % 4);
+		enum crypto_aead_backend be = all_backends[i / 4];
 		struct crypto_pool *pool = crypto_pool_create(workers);
 		bool ok = true;
 
+		crypto_aead_backend_set(be);
 		if (!CHECKF(pool && crypto_pool_threads(pool) == workers + 1,
 			    "pool with %u workers", workers))
 			continue;
@@ -1254,8 +1303,8 @@ static void check_crypto_pool(void)
 		atomic_store(&t->kp.sending_counter, 0);
 		for (round = 0; round < 64 && ok; round++)
 			ok = pool_test_batch(pool, t, 1 + round % POOL_TEST_JOBS);
-		CHECKF(ok, "pool with %u workers: batch of %u jobs", workers,
-		       round % POOL_TEST_JOBS);
+		CHECKF(ok, "pool with %u workers, %s: batch of %u jobs", workers,
+		       crypto_aead_backend_name(be), round % POOL_TEST_JOBS);
 		crypto_pool_destroy(pool);
 	}
 	crypto_wipe(&t->kp, sizeof(t->kp));
@@ -1288,9 +1337,10 @@ void test_crypto_aead(void)
 	crypto_aead_backend_set(def);
 	check_aead_backend_api();
 	check_aead_cross();
+	check_aead_batch_keys();
 	check_aead_threads();
-	crypto_aead_backend_set(def);
 	check_crypto_pool();
+	crypto_aead_backend_set(def);
 	crypto_thread_release();
 }
 

@@ -104,6 +104,15 @@ bool crypto_aead_backend_is_available(enum crypto_aead_backend backend);
 const char *crypto_aead_backend_name(enum crypto_aead_backend backend);
 bool crypto_aead_backend_from_name(const char *name,
 				   enum crypto_aead_backend *backend);
+/* A batch of AEAD calls on this thread (the crypto pool brackets each
+ * thread's share of a batch with these). Inside it the OpenSSL backend
+ * keeps the last key in the thread's context from one call to the next,
+ * and does not set it again when a call passes the same key buffer (~100
+ * ns a packet); _end wipes it. So within a batch a key buffer must keep
+ * its contents and stay allocated until _end. Outside a batch every call
+ * wipes its key from the context when it returns. */
+void crypto_aead_batch_begin(void);
+void crypto_aead_batch_end(void);
 /* Free the calling thread's OpenSSL AEAD context now (it is also freed at
  * thread exit, and for the thread that calls exit(), at exit). */
 void crypto_thread_release(void);
