@@ -71,7 +71,9 @@ static _Atomic int aead_backend = CRYPTO_AEAD_LIBSODIUM;
  * Opening decrypts into a per-thread scratch buffer and copies to dst only
  * once the tag (checked with CRYPTO_memcmp) is good: OpenSSL decrypts while
  * it authenticates, and the data path opens in place, where a refused
- * packet must leave the buffer as it was (crypto.h).
+ * packet must leave the buffer as it was (crypto.h). The scratch buffer
+ * grows to the longest message seen (no allocation per packet) and holds
+ * the last plaintext opened, never key material; it is wiped when freed.
  */
 struct evp_thread {
 	EVP_CIPHER_CTX *ctx;
