@@ -511,4 +511,7 @@ json_str() { local s=${1//\\/\\\\}; s=${s//\"/\\\"}; printf '"%s"' "$s"; }
 	echo "}"
 } >"$OUTDIR/results.json"
 echo "   files: build/bench/results.json, build/bench/results.csv, build/bench/logs/"
+
+# The AEAD backends and the crypto pool without a network (about 25 s).
+"$REPO/bench/crypto.sh"
 report

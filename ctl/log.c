@@ -12,6 +12,11 @@ static enum log_level level = LOG_LEVEL_INFO;
 static bool to_syslog;
 static char prefix[64] = "xwgd";
 
+void log_set_prefix(const char *p)
+{
+	snprintf(prefix, sizeof(prefix), "%s", p);
+}
+
 bool log_init_from_env(const char *ifname)
 {
 	static const struct {

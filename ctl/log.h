@@ -14,6 +14,9 @@ enum log_level { LOG_LEVEL_SILENT, LOG_LEVEL_ERROR, LOG_LEVEL_INFO, LOG_LEVEL_DE
 /* Reads LOG_LEVEL; false (and the level unchanged) for an unknown word. */
 bool log_init_from_env(const char *ifname);
 void log_set_level(enum log_level level);
+/* What each line starts with (and the syslog ident): "xwgd(IFNAME)" after
+ * log_init_from_env; other programs on this logger name themselves. */
+void log_set_prefix(const char *prefix);
 void log_use_syslog(bool on);
 
 void log_msg(enum log_level level, const char *fmt, ...)

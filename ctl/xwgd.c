@@ -89,6 +89,8 @@ static void usage(FILE *f)
 		"  XWG_XDP_IFACES=eth0,...  underlays for the fast path (default: those\n"
 		"                of the default routes)\n"
 		"  XWG_THREADS=N    crypto threads (default: one per online CPU)\n"
+		"  XWG_AEAD=libsodium|openssl|auto  ChaCha20-Poly1305 code (default auto:\n"
+		"                libsodium below 384 bytes, OpenSSL from 384)\n"
 		"\n"
 		"Example: WG_QUICK_USERSPACE_IMPLEMENTATION=xwgd wg-quick up wg0\n",
 		UAPI_SOCKET_DIR);
@@ -566,7 +568,7 @@ int main(int argc, char **argv)
 	if (choice < 0)
 		return 1;
 	if (!crypto_init()) {
-		log_error("libsodium failed to initialise");
+		log_error("crypto initialisation failed (libsodium)");
 		return 1;
 	}
 	/* Keys live in this process: no core dumps, no ptrace by others. */
@@ -675,8 +677,10 @@ int main(int argc, char **argv)
 		ret = 1;
 		goto out_device;
 	}
-	log_info("interface %s is up: %u crypto threads, UDP port %u", ifname,
-		 crypto_pool_threads(d.dev.pool), udp_socks_port(&d.dev.udp));
+	log_info("interface %s is up: %u crypto threads (AEAD %s), UDP port %u", ifname,
+		 crypto_pool_threads(d.dev.pool),
+		 crypto_aead_backend_name(crypto_aead_backend_get()),
+		 udp_socks_port(&d.dev.udp));
 
 	run(&d);
 	device_log_stats(&d.dev);

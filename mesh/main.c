@@ -1263,6 +1263,12 @@ int main(int argc, char **argv)
 		log_debug_on = lvl && (!strcmp(lvl, "debug") || !strcmp(lvl, "verbose"));
 	}
 	log_init_from_env(a->o.ifname); /* for library code logging through ctl/log */
+	{
+		char prefix[64];
+
+		snprintf(prefix, sizeof(prefix), "xwg-mesh(%.*s)", IF_NAMESIZE, a->o.ifname);
+		log_set_prefix(prefix);
+	}
 	if (!a->o.foreground) {
 		if (daemon(0, 0)) {
 			fprintf(stderr, "xwg-mesh: cannot detach: %s\n", strerror(errno));

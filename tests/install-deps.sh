@@ -11,7 +11,7 @@ packages=(
 	libnl-3-dev libnl-route-3-dev
 	iproute2 iputils-ping tcpdump wireguard-tools wireguard-go iperf3 ethtool procps
 	libcurl4-openssl-dev libjson-c-dev libmicrohttpd-dev containernetworking-plugins openssl libssl-dev
-	python3 jq valgrind util-linux gnuplot-nox
+	python3 jq valgrind util-linux
 )
 
 missing=()
