@@ -46,8 +46,11 @@ XWGD=${XWGD:-build/xwgd}
 WGGO=wireguard-go
 # shellcheck source=selftests/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-# MTUs above 3498 need xwgd's portable path: the fast path's XDP program on
-# the hidden twin limits wg0 to page-sized frames (README, "Limits").
+# Part (a)'s MTUs above 3498 need xwgd's portable path: the fast path's XDP
+# program on the hidden twin limits wg0 to page-sized frames (README,
+# "Limits"). Parts (b)-(d) run the data path the run asked for (by default
+# the fast path, whose allowed-IPs tries are then checked against wg show).
+given_datapath=${XWG_DATAPATH-}
 export XWG_DATAPATH=portable
 require ip wg ping python3
 
@@ -238,6 +241,7 @@ done
 # compare what the daemons list back.
 
 ns_create "$ns4" "$ns5"
+if [[ -n $given_datapath ]]; then export XWG_DATAPATH=$given_datapath; else unset XWG_DATAPATH; fi
 start_impl "$ns4" "$XWGD" "$if4"
 start_impl "$ns5" "$WGGO" "$if5"
 gen=$TMP_DIR/gen.py
@@ -519,6 +523,16 @@ echo "(b) xwgd: that took $secs s"
 check "(b) xwgd: the peer has just 10.9.9.9/32 now" \
 	wg_peer_value_is "$ns4" "$if4" "$peer_b" allowed-ips 10.9.9.9/32
 
+# check_tries LABEL: on the fast path, its allowed-IPs tries hold exactly
+# the (peer, prefix) pairs wg show lists (the daemon writes only the
+# differences, so this is where a wrong diff would show).
+check_tries() {
+	impl_wants_fastpath "$XWGD" || return 0
+	check "$1: the fast path's tries hold exactly wg show's pairs" \
+		python3 "$SELFTESTS_DIR/fastpath_tries.py" "${IMPL_PID[$if4]}" "$if4" "$ns4"
+}
+check_tries "(b) xwgd after the replacement"
+
 # ===========================================================================
 # (c) 50 peers with 40 prefixes each.
 
@@ -538,6 +552,7 @@ for side in xwgd wireguard-go; do
 	check "(c) $side: showconf is the input (masked, in input order)" \
 		same_conf expected "$TMP_DIR/c.expected" "$side" "$TMP_DIR/c.$side"
 done
+check_tries "(c) xwgd"
 check "(c) xwgd's showconf is byte-identical to wireguard-go's (modulo peer order)" \
 	same_conf wireguard-go "$TMP_DIR/c.wireguard-go" xwgd "$TMP_DIR/c.xwgd"
 
@@ -562,6 +577,7 @@ done
 check "(d) xwgd's showconf is byte-identical to wireguard-go's (modulo peer order)" \
 	same_conf wireguard-go "$TMP_DIR/d.wireguard-go" xwgd "$TMP_DIR/d.xwgd"
 
+check_tries "(d) xwgd after syncconf"
 check "xwgd exits cleanly on SIGTERM" stop_impl "$if4"
 check "wireguard-go exits cleanly on SIGTERM" stop_impl "$if5"
 report
