@@ -95,6 +95,7 @@ struct wg_device {
 	struct fastpath_dp *fast; /* fast path (ctl/fastpath.h); NULL: portable */
 	int ifindex;
 	unsigned int mtu;
+	bool mtu_unknown;         /* moved to another namespace: mtu is stale */
 
 	struct udp_socks udp;
 	uint16_t listen_port;     /* as configured (0 = random); udp has the

@@ -549,7 +549,7 @@ int fastpath_deliver(struct wg_device *dev, const void *pkt, size_t len)
 	/* A veth takes in nothing longer than its MTU plus an Ethernet
 	 * header and a VLAN tag (is_skb_forwardable); a TUN device would,
 	 * but this is not one. */
-	if (dev->mtu && len > dev->mtu + VETH_SLACK)
+	if (!dev->mtu_unknown && len > dev->mtu + VETH_SLACK)
 		return -EMSGSIZE;
 	port = f->twin_ports[0];
 	if (f->n_out == DATAPATH_BATCH)

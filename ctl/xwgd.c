@@ -256,6 +256,9 @@ static void on_link_moved(void *ctx)
 
 	log_info("interface %s moved to another network namespace; the UDP socket stays here",
 		 d->dev.ifname);
+	/* Its MTU changes over there without telling us: stop judging
+	 * packet sizes by it (the fast path's delivery check). */
+	d->dev.mtu_unknown = true;
 }
 
 static void on_addr_removed(void *ctx, int family, const void *addr)
