@@ -248,27 +248,37 @@ static int watch(struct fastpath_dp *f, int fd, enum fastpath_fd_kind kind,
 	return 0;
 }
 
+/* One AF_XDP socket on ifname/queue, in the XSKMAP and the epoll set;
+ * *slot NULL on failure. 0 or -errno. */
+static int port_open(struct fastpath_dp *f, const char *ifname, unsigned int queue,
+		     enum fastpath_map xskmap, enum fastpath_fd_kind kind,
+		     struct xsk_port **slot)
+{
+	struct xsk_port_config pc = { .ifname = ifname, .queue = queue };
+	int ret = xsk_port_create(slot, &pc);
+
+	if (!ret)
+		ret = xsk_port_register(*slot, fastpath_map_fd(&f->fp, xskmap));
+	if (!ret)
+		ret = watch(f, xsk_port_fd(*slot), kind, *slot);
+	if (ret && *slot) {
+		xsk_port_destroy(*slot);
+		*slot = NULL;
+	}
+	return ret;
+}
+
 /* AF_XDP sockets on every RX queue of an underlay xdp_rx runs on; the
  * queues that cannot have one pass data to the UDP socket. */
 static void underlay_sockets(struct fastpath_dp *f, const struct fastpath_xdp *ul)
 {
-	struct xsk_port_config pc = { .ifname = ul->ifname };
 	unsigned int q, nq = rx_queues(ul->ifname);
 	int ret;
 
 	for (q = 0; q < nq; q++) {
-		pc.queue = q;
-		ret = xsk_port_create(&f->ul_ports[q], &pc);
-		if (!ret)
-			ret = xsk_port_register(f->ul_ports[q],
-						fastpath_map_fd(&f->fp, FASTPATH_MAP_XSKS_RX));
-		if (!ret)
-			ret = watch(f, xsk_port_fd(f->ul_ports[q]), FASTPATH_FD_UNDERLAY,
-				    f->ul_ports[q]);
+		ret = port_open(f, ul->ifname, q, FASTPATH_MAP_XSKS_RX, FASTPATH_FD_UNDERLAY,
+				&f->ul_ports[q]);
 		if (ret) {
-			if (f->ul_ports[q])
-				xsk_port_destroy(f->ul_ports[q]);
-			f->ul_ports[q] = NULL;
 			log_info("fast path: no AF_XDP socket on %s queue %u (%s): data "
 				 "arriving there goes through the UDP socket",
 				 ul->ifname, q, strerror(-ret));
@@ -325,7 +335,6 @@ static int event_received(void *ctx, void *data, size_t size)
 
 int fastpath_dp_start(struct fastpath_dp *f, struct wg_device *dev)
 {
-	struct xsk_port_config pc = { 0 };
 	unsigned int q;
 	int ret;
 
@@ -338,22 +347,12 @@ int fastpath_dp_start(struct fastpath_dp *f, struct wg_device *dev)
 	if (f->ncpus <= 0 || !f->percpu)
 		return -ENOMEM;
 
-	pc.ifname = f->fp.twin.twin_name;
 	for (q = 0; q < f->fp.twin.queues && q < TWIN_LINK_MAX_QUEUES; q++) {
-		pc.queue = q;
-		ret = xsk_port_create(&f->twin_ports[q], &pc);
-		if (!ret)
-			ret = xsk_port_register(f->twin_ports[q],
-						fastpath_map_fd(&f->fp, FASTPATH_MAP_XSKS_TX));
-		if (!ret)
-			ret = watch(f, xsk_port_fd(f->twin_ports[q]), FASTPATH_FD_TWIN,
-				    f->twin_ports[q]);
+		ret = port_open(f, f->fp.twin.twin_name, q, FASTPATH_MAP_XSKS_TX, FASTPATH_FD_TWIN,
+				&f->twin_ports[q]);
 		if (ret) {
-			if (f->twin_ports[q])
-				xsk_port_destroy(f->twin_ports[q]);
-			f->twin_ports[q] = NULL;
 			log_error("fast path: no AF_XDP socket on %s queue %u: %s",
-				  pc.ifname, q, strerror(-ret));
+				  f->fp.twin.twin_name, q, strerror(-ret));
 			return ret;
 		}
 		f->n_twin++;
@@ -876,22 +875,6 @@ void fastpath_listen_port(struct wg_device *dev, uint16_t port)
 
 /* ---- counters ---- */
 
-static const char *const bpf_drop_names[XWG_DROP_REASONS] = {
-	[XWG_DROP_RX_MALFORMED] = "xdp_rx_malformed",
-	[XWG_DROP_RX_BAD_LENGTH] = "xdp_rx_bad_length",
-	[XWG_DROP_RX_UNKNOWN_INDEX] = "xdp_rx_unknown_index",
-	[XWG_DROP_RX_NO_SOCKET] = "xdp_rx_no_socket",
-	[XWG_DROP_RX_DECRYPT] = "xdp_rx_decrypt",
-	[XWG_DROP_RX_REPLAY] = "xdp_rx_replay",
-	[XWG_DROP_RX_BAD_INNER] = "xdp_rx_bad_inner",
-	[XWG_DROP_RX_SOURCE_NOT_ALLOWED] = "xdp_rx_source_not_allowed",
-	[XWG_DROP_TX_NO_PEER] = "tc_tx_no_peer",
-	[XWG_DROP_TX_MALFORMED] = "tc_tx_malformed",
-	[XWG_DROP_TX_NO_KEYPAIR] = "tc_tx_no_keypair",
-	[XWG_DROP_TX_NO_ENDPOINT] = "tc_tx_no_endpoint",
-	[XWG_DROP_TX_SEND_FAILED] = "tc_tx_send_failed",
-	[XWG_DROP_TX_NO_SOCKET] = "xdp_twin_no_socket",
-};
 
 void fastpath_log_stats(struct wg_device *dev)
 {
@@ -902,8 +885,9 @@ void fastpath_log_stats(struct wg_device *dev)
 	if (!f || fastpath_drops_read(&f->fp, counts))
 		return;
 	for (r = 1; r < XWG_DROP_REASONS; r++)
-		if (counts[r] && bpf_drop_names[r])
-			log_info("dropped %s: %llu", bpf_drop_names[r], (unsigned long long)counts[r]);
+		if (counts[r] && fastpath_drop_reason_name(r))
+			log_info("dropped %s: %llu", fastpath_drop_reason_name(r),
+				 (unsigned long long)counts[r]);
 }
 
 void fastpath_dp_tick(struct wg_device *dev)

@@ -13,26 +13,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "ctl/maps/sync.h"
 #include "mesh/metrics.h"
 #include "mesh/uapi_client.h"
 
-static const char *const drop_names[XWG_DROP_REASONS] = {
-	[XWG_DROP_NONE] = "none",
-	[XWG_DROP_RX_MALFORMED] = "rx_malformed",
-	[XWG_DROP_RX_BAD_LENGTH] = "rx_bad_length",
-	[XWG_DROP_RX_UNKNOWN_INDEX] = "rx_unknown_index",
-	[XWG_DROP_RX_NO_SOCKET] = "rx_no_socket",
-	[XWG_DROP_RX_DECRYPT] = "rx_decrypt",
-	[XWG_DROP_RX_REPLAY] = "rx_replay",
-	[XWG_DROP_RX_BAD_INNER] = "rx_bad_inner",
-	[XWG_DROP_RX_SOURCE_NOT_ALLOWED] = "rx_source_not_allowed",
-	[XWG_DROP_TX_NO_PEER] = "tx_no_peer",
-	[XWG_DROP_TX_MALFORMED] = "tx_malformed",
-	[XWG_DROP_TX_NO_KEYPAIR] = "tx_no_keypair",
-	[XWG_DROP_TX_NO_ENDPOINT] = "tx_no_endpoint",
-	[XWG_DROP_TX_SEND_FAILED] = "tx_send_failed",
-	[XWG_DROP_TX_NO_SOCKET] = "tx_no_socket",
-};
 
 static int open_pin(const char *pin_root, const char *ifname, const char *map)
 {
@@ -283,8 +267,9 @@ void mesh_metrics_render(const struct mesh_stats *stats, const struct mesh_iface
 		for (i = 1; i < XWG_DROP_REASONS; i++) {
 			mesh_buf_printf(out, "xwg_drops_total{interface=\"");
 			label(out, stats->ifname);
-			if (drop_names[i])
-				mesh_buf_printf(out, "\",reason=\"%s\"} %llu\n", drop_names[i],
+			if (fastpath_drop_reason_name(i))
+				mesh_buf_printf(out, "\",reason=\"%s\"} %llu\n",
+						fastpath_drop_reason_name(i),
 						(unsigned long long)fp->drops[i]);
 			else
 				mesh_buf_printf(out, "\",reason=\"reason_%zu\"} %llu\n", i,

@@ -495,7 +495,7 @@ static void test_metrics_text(void)
 			  "\",node=\"node-a\"} 12\n"));
 	CHECK(strstr(b.p, "xwg_peer_transmit_packets_total{interface=\"xwg0\",public_key=\"" K1
 			  "\",node=\"node-a\"} 5\n"));
-	CHECK(strstr(b.p, "xwg_drops_total{interface=\"xwg0\",reason=\"rx_replay\"} 7\n"));
+	CHECK(strstr(b.p, "xwg_drops_total{interface=\"xwg0\",reason=\"xdp_rx_replay\"} 7\n"));
 	CHECK(strstr(b.p, "xwg_mesh_fastpath_read{interface=\"xwg0\"} 1\n"));
 	CHECK(strstr(b.p, "xwg_mesh_reconciles_total{interface=\"xwg0\"} 3\n"));
 	mesh_buf_free(&b);

@@ -528,3 +528,25 @@ int fastpath_drops_read(struct fastpath *fp, uint64_t counts[XWG_DROP_REASONS])
 	free(values);
 	return ret;
 }
+
+static const char *const drop_reason_names[XWG_DROP_REASONS] = {
+	[XWG_DROP_RX_MALFORMED] = "xdp_rx_malformed",
+	[XWG_DROP_RX_BAD_LENGTH] = "xdp_rx_bad_length",
+	[XWG_DROP_RX_UNKNOWN_INDEX] = "xdp_rx_unknown_index",
+	[XWG_DROP_RX_NO_SOCKET] = "xdp_rx_no_socket",
+	[XWG_DROP_RX_DECRYPT] = "xdp_rx_decrypt",
+	[XWG_DROP_RX_REPLAY] = "xdp_rx_replay",
+	[XWG_DROP_RX_BAD_INNER] = "xdp_rx_bad_inner",
+	[XWG_DROP_RX_SOURCE_NOT_ALLOWED] = "xdp_rx_source_not_allowed",
+	[XWG_DROP_TX_NO_PEER] = "tc_tx_no_peer",
+	[XWG_DROP_TX_MALFORMED] = "tc_tx_malformed",
+	[XWG_DROP_TX_NO_KEYPAIR] = "tc_tx_no_keypair",
+	[XWG_DROP_TX_NO_ENDPOINT] = "tc_tx_no_endpoint",
+	[XWG_DROP_TX_SEND_FAILED] = "tc_tx_send_failed",
+	[XWG_DROP_TX_NO_SOCKET] = "xdp_twin_no_socket",
+};
+
+const char *fastpath_drop_reason_name(unsigned int reason)
+{
+	return reason < XWG_DROP_REASONS ? drop_reason_names[reason] : NULL;
+}

@@ -122,5 +122,9 @@ bool fastpath_keypair_is_unchanged(const struct fastpath *fp, uint32_t peer_id,
 int fastpath_peer_stats_read(struct fastpath *fp, uint32_t peer_id,
 			     struct xwg_peer_stats *sum);
 int fastpath_drops_read(struct fastpath *fp, uint64_t counts[XWG_DROP_REASONS]);
+/* A drop reason's name, qualified by the program that counts it
+ * ("xdp_rx_malformed", "tc_tx_no_peer"); NULL for XWG_DROP_NONE and
+ * numbers past the enum. For logs and metrics labels. */
+const char *fastpath_drop_reason_name(unsigned int reason);
 
 #endif
