@@ -290,9 +290,10 @@ static void underlay_sockets(struct fastpath_dp *f, const struct fastpath_xdp *u
 		f->ul_ifindex = ul->ifindex;
 		fastpath_xsk_ifindex_set(&f->fp, ul->ifindex);
 	}
-	log_info("fast path: xdp_rx on %s (%s XDP), %u AF_XDP socket(s)%s%s", ul->ifname,
+	log_info("fast path: xdp_rx on %s (%s XDP), %u AF_XDP socket(s)%s%s%s", ul->ifname,
 		 fastpath_xdp_mode_name(ul->mode), f->n_ul, f->n_ul ? " in " : "",
-		 f->n_ul ? xsk_mode_name(xsk_port_mode(f->ul_ports[0])) : "");
+		 f->n_ul ? xsk_mode_name(xsk_port_mode(f->ul_ports[0])) : "",
+		 f->n_ul ? " mode" : "");
 }
 
 /* A peer's endpoint is routed through ifindex: xdp_rx must run there (and

@@ -62,6 +62,10 @@ say n1 ping -n -c 3 -i 0.2 10.0.0.2 || true
 say n2 ping -n -c 3 -i 0.2 fd00::1 || true
 check "ping from the $PEER side over IPv6" pings "$ns2" fd00::1
 
+echo "== xwgd's data path (its log; then the XDP/TC programs in $ns1)"
+grep -h "data path\|fast path" "$LOG_DIR/$if1.log" | sed 's/^/    /' || true
+ip netns exec "$ns1" bpftool net show 2>/dev/null | sed 's/^/    /' || true
+echo
 echo "== wg show in $ns1 ($XWGD)"
 n1 wg show "$if1"
 echo
