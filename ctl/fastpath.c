@@ -896,12 +896,22 @@ void fastpath_dp_tick(struct wg_device *dev)
 	struct fastpath_dp *f = fast_of(dev);
 	xwg_time_t now = platform_now();
 	struct wg_peer *peer;
+	uint32_t device_id = 0;
 	int fd;
 
 	if (!f || now - f->last_tick < FASTPATH_TICK_NS)
 		return;
 	f->last_tick = now;
 	fd = fastpath_map_fd(&f->fp, FASTPATH_MAP_PEER_STATS);
+	/* Id 0 is no peer's: the device's totals, cookie replies included
+	 * (they answer senders not yet authenticated, so no peer's). */
+	memset(f->percpu, 0, (size_t)f->ncpus * sizeof(*f->percpu));
+	f->percpu[0] = (struct xwg_peer_stats){
+		.handshakes_sent = dev->handshakes_sent,
+		.handshakes_received = dev->handshakes_received,
+		.cookies_sent = dev->cookies_sent,
+	};
+	bpf_map_update_elem(fd, &device_id, f->percpu, BPF_ANY);
 	/* The daemon is the only writer of peer_stats: each peer's totals
 	 * go into CPU 0's copy, so the per-CPU sum bpftool shows is right. */
 	for (peer = dev->peers.first; peer; peer = peer->next) {

@@ -92,8 +92,11 @@ struct xwg_peer {
 #define XWG_PEER_CAN_SEND (1U << 1)    /* current keypair usable */
 
 /* ---- peer_stats (per-CPU array indexed by peer id) ----
- * Written by BPF programs and workers, each on its own CPU's copy; read by
- * the daemon (wg show transfer) and operators (bpftool map dump). */
+ * Written by the daemon once a second (its workers count in its own
+ * structs; the totals go into CPU 0's copy, so the per-CPU sum is right);
+ * read by operators (bpftool map dump) and the node agent's metrics. Id 0
+ * is the device's: handshakes sent/received in all, and cookies_sent (cookie
+ * replies answer senders not yet authenticated, so no peer's). */
 struct xwg_peer_stats {
 	__u64 rx_packets;
 	__u64 rx_bytes;
