@@ -42,6 +42,12 @@
  *                 and some around the tunnel MTU
  *   selftest      no network: checks the forged initiations of lowkey
  *                 against the library's own responder
+ *   handshake-rate many real peers (--keys-file), one source address each
+ *                 (--src-base + i), valid initiations as fast as the target
+ *                 answers them (mac2 once it sends cookies, each peer within
+ *                 the target's per-peer and per-source limits); counts the
+ *                 handshakes it completes a second (bench/run.sh)
+ *   pubkeys       no network: private keys on stdin, public keys on stdout
  *
  * Output (stdout), one line each:
  *   wgstorm MODE: sent N ...; replies N: initiation N, response N, ...
@@ -60,6 +66,7 @@
 #include <sodium.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1537,6 +1544,266 @@ static int run_init_flood(struct storm *s)
 	return 0;
 }
 
+/* ---- handshake-rate: how many handshakes a responder completes ---- */
+
+/* Many real peers (--keys-file: one private key per line, all configured
+ * on the target), each with its own source address (--src-base + i, sent
+ * with IP_PKTINFO: the caller routes the range to lo, e.g.
+ * `ip route add local 198.18.0.0/16 dev lo`) and one of --sockets source
+ * ports. Each peer keeps at most one initiation in flight and waits
+ * HS_PEER_GAP_MS between its own: above the responder's per-peer limit
+ * (INITIATIONS_PER_SECOND) and its per-source ratelimiter
+ * (RATELIMITER_PACKETS_PER_SECOND), which applies once it is under load.
+ * A cookie reply is taken in, and the peer's next initiation carries mac2,
+ * as a real peer's would. At most --window initiations are in flight at
+ * once. A well-formed response (our index, mac1 for the peer) is a
+ * handshake the responder completed; they are counted after --warmup-ms. */
+#define HS_PEER_GAP_MS 55U
+#define HS_TIMEOUT_MS 250U
+#define HS_PEER_BITS 20U
+
+struct hs_peer {
+	uint8_t e_pub[NOISE_PUBLIC_KEY_LEN];
+	uint8_t es[NOISE_PUBLIC_KEY_LEN], ss[NOISE_PUBLIC_KEY_LEN];
+	uint8_t static_pub[NOISE_PUBLIC_KEY_LEN];
+	uint8_t resp_mac1_key[NOISE_SYMMETRIC_KEY_LEN];
+	struct cookie cookie;
+	struct in_addr src;
+	uint64_t sent_at;
+	uint32_t index;
+	bool in_flight;
+};
+
+/* Read private keys, one per line (base64 or hex); at most max. */
+static unsigned int read_keys(const char *path, uint8_t (*keys)[NOISE_PRIVATE_KEY_LEN], unsigned int max)
+{
+	FILE *f = strcmp(path, "-") ? fopen(path, "r") : stdin;
+	const char *name = f == stdin ? "standard input" : path;
+	char line[256];
+	unsigned int n = 0, lineno = 0;
+
+	if (!f) {
+		fprintf(stderr, "wgstorm: cannot open --keys-file %s: %s\n", path, strerror(errno));
+		exit(1);
+	}
+	while (fgets(line, sizeof(line), f)) {
+		size_t len = strcspn(line, "\r\n");
+
+		lineno++;
+		line[len] = 0;
+		if (!len)
+			continue;
+		if (n == max) {
+			fprintf(stderr, "wgstorm: more than %u keys in %s\n", max, name);
+			exit(1);
+		}
+		if (!parse_key(keys[n], line)) {
+			fprintf(stderr, "wgstorm: %s line %u is not a key (base64 or hex)\n", name, lineno);
+			exit(1);
+		}
+		n++;
+	}
+	crypto_wipe(line, sizeof(line));
+	if (f != stdin)
+		fclose(f);
+	return n;
+}
+
+/* pubkeys: private keys on stdin, their public keys on stdout (base64, one
+ * per line): `wg pubkey` for many keys at once. */
+static int run_pubkeys(void)
+{
+	enum { MAX = 1U << HS_PEER_BITS };
+	uint8_t (*keys)[NOISE_PRIVATE_KEY_LEN] = calloc(MAX, NOISE_PRIVATE_KEY_LEN);
+	uint8_t pub[NOISE_PUBLIC_KEY_LEN];
+	char b64[sodium_base64_ENCODED_LEN(NOISE_PUBLIC_KEY_LEN, sodium_base64_VARIANT_ORIGINAL)];
+	unsigned int n, i;
+
+	if (!keys)
+		return 1;
+	n = read_keys("-", keys, MAX);
+	for (i = 0; i < n; i++) {
+		crypto_public_key(pub, keys[i]);
+		sodium_bin2base64(b64, sizeof(b64), pub, sizeof(pub), sodium_base64_VARIANT_ORIGINAL);
+		puts(b64);
+	}
+	crypto_wipe(keys, (size_t)MAX * NOISE_PRIVATE_KEY_LEN);
+	free(keys);
+	return fflush(stdout) ? 1 : 0;
+}
+
+static bool hs_send(struct storm *s, int fd, struct hs_peer *p, uint32_t id)
+{
+	struct message_handshake_initiation m;
+	char cbuf[CMSG_SPACE(sizeof(struct in_pktinfo))] = { 0 };
+	struct iovec iov = { .iov_base = &m, .iov_len = sizeof(m) };
+	struct msghdr mh = { .msg_name = &s->target, .msg_namelen = s->addr_len, .msg_iov = &iov,
+			     .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+	struct in_pktinfo pi = { .ipi_spec_dst = p->src };
+
+	cm->cmsg_level = IPPROTO_IP;
+	cm->cmsg_type = IP_PKTINFO;
+	cm->cmsg_len = CMSG_LEN(sizeof(pi));
+	memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
+	/* The ephemeral stays the same (the responder does not care), so
+	 * es and ss are computed once per peer: the generator costs no DH per
+	 * initiation, the responder does all of its usual work. */
+	forge_initiation(&m, s->server_pub, p->e_pub, p->es, p->static_pub, p->ss);
+	p->index = (rnd32() << HS_PEER_BITS) | id;
+	m.sender_index = htole32(p->index);
+	cookie_add_mac_to_packet(&m, sizeof(m), &p->cookie);
+	if (sendmsg(fd, &mh, 0) != (ssize_t)sizeof(m)) {
+		if (errno == EINVAL || errno == EADDRNOTAVAIL) {
+			fprintf(stderr, "wgstorm: cannot send from %s (%s): route the source range to lo, "
+				"e.g. ip route add local 198.18.0.0/16 dev lo\n", inet_ntoa(p->src),
+				strerror(errno));
+			exit(1);
+		}
+		s->send_errors++;
+		return false;
+	}
+	s->sent++;
+	return true;
+}
+
+static int run_handshake_rate(struct storm *s, const char *keys_path, struct in_addr src_base,
+			      unsigned int window, unsigned int warmup_ms)
+{
+	enum { MAX = 1U << 16 };
+	uint8_t (*keys)[NOISE_PRIVATE_KEY_LEN] = calloc(MAX, NOISE_PRIVATE_KEY_LEN);
+	uint8_t e_priv[NOISE_PRIVATE_KEY_LEN];
+	struct hs_peer *peers;
+	struct pollfd pf[256];
+	uint64_t start, warm, end, now, handshakes = 0, cookies = 0, timeouts = 0, stale = 0;
+	uint64_t gap = (uint64_t)HS_PEER_GAP_MS * NSEC_PER_MSEC, timeout = (uint64_t)HS_TIMEOUT_MS * NSEC_PER_MSEC;
+	unsigned int n, i, j, cursor = 0, in_flight = 0, nsock = s->sockets;
+	int one = 1;
+
+	if (!keys)
+		return 1;
+	if (s->family != AF_INET)
+		die("handshake-rate: %s", "only an IPv4 --target is supported");
+	n = read_keys(keys_path, keys, MAX);
+	if (!n)
+		die("handshake-rate: no keys in %s", keys_path);
+	peers = calloc(n, sizeof(*peers));
+	if (!peers)
+		return 1;
+	if (nsock > n)
+		nsock = n;
+	for (i = 0; i < n; i++) {
+		struct hs_peer *p = &peers[i];
+
+		crypto_public_key(p->static_pub, keys[i]);
+		crypto_generate_private(e_priv);
+		crypto_public_key(p->e_pub, e_priv);
+		if (!crypto_dh(p->es, e_priv, s->server_pub) || !crypto_dh(p->ss, keys[i], s->server_pub))
+			die("handshake-rate: %s", "DH with --server-pub gives zero (a low-order key?)");
+		crypto_hash_concat(p->resp_mac1_key, COOKIE_LABEL_MAC1, strlen(COOKIE_LABEL_MAC1),
+				   p->static_pub, NOISE_PUBLIC_KEY_LEN);
+		cookie_init(&p->cookie, s->server_pub);
+		p->src.s_addr = htonl(ntohl(src_base.s_addr) + i);
+	}
+	crypto_wipe(e_priv, sizeof(e_priv));
+	crypto_wipe(keys, (size_t)MAX * NOISE_PRIVATE_KEY_LEN);
+	free(keys);
+	for (j = 0; j < nsock; j++) {
+		pf[j] = (struct pollfd){ .fd = open_udp_at(s, NULL), .events = POLLIN };
+		setsockopt(pf[j].fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one));
+	}
+
+	start = now_ns();
+	warm = start + (uint64_t)warmup_ms * NSEC_PER_MSEC;
+	end = start + (uint64_t)(s->seconds * 1e9);
+	if (end < warm + NSEC_PER_SEC / 10)
+		die("handshake-rate: %s", "--seconds must exceed --warmup-ms by 100 ms at least");
+	for (now = start; now < end; now = now_ns()) {
+		unsigned int scanned, budget = BATCH;
+
+		/* Start the next peers that may go, round robin. */
+		for (scanned = 0; scanned < n && budget && in_flight < window; scanned++) {
+			struct hs_peer *p = &peers[cursor];
+			uint32_t id = cursor;
+
+			cursor = (cursor + 1) % n;
+			if (p->in_flight) {
+				if (now - p->sent_at < timeout)
+					continue;
+				p->in_flight = false;   /* lost: queue full, or ratelimited */
+				in_flight--;
+				timeouts++;
+			}
+			if (p->sent_at && now - p->sent_at < gap)
+				continue;
+			p->sent_at = now;
+			if (hs_send(s, pf[id % nsock].fd, p, id)) {
+				p->in_flight = true;
+				in_flight++;
+			}
+			budget--;
+		}
+		if (poll(pf, nsock, budget ? 1 : 0) <= 0)
+			continue;
+		for (j = 0; j < nsock; j++) {
+			if (!(pf[j].revents & POLLIN))
+				continue;
+			for (;;) {
+				ssize_t r = recv(pf[j].fd, s->rxbuf, sizeof(s->rxbuf), MSG_DONTWAIT);
+				uint32_t type, idx;
+				struct hs_peer *p;
+
+				if (r < 0)
+					break;
+				type = r >= 12 ? get_le32(s->rxbuf) : 0;
+				idx = r >= 12 ? get_le32(s->rxbuf + (type == MESSAGE_HANDSHAKE_RESPONSE ? 8 : 4)) : 0;
+				p = (idx & ((1U << HS_PEER_BITS) - 1)) < n ? &peers[idx & ((1U << HS_PEER_BITS) - 1)] : NULL;
+				if (!p || !p->in_flight || p->index != idx) {
+					classify_reply(s, s->rxbuf, (size_t)r);
+					stale++;
+					continue;
+				}
+				if (type == MESSAGE_HANDSHAKE_RESPONSE &&
+				    r == (ssize_t)sizeof(struct message_handshake_response)) {
+					const struct message_handshake_response *resp = (const void *)s->rxbuf;
+					uint8_t mac1[COOKIE_LEN];
+
+					s->replies[REPLY_RESP]++;
+					crypto_mac(mac1, p->resp_mac1_key, NOISE_SYMMETRIC_KEY_LEN, resp,
+						   offsetof(struct message_handshake_response, macs));
+					if (!crypto_equal(mac1, resp->macs.mac1, COOKIE_LEN))
+						continue;   /* not from the target: keep waiting */
+					if (now_ns() >= warm)
+						handshakes++;
+				} else if (type == MESSAGE_HANDSHAKE_COOKIE &&
+					   r == (ssize_t)sizeof(struct message_handshake_cookie)) {
+					s->replies[REPLY_COOKIE]++;
+					if (!cookie_message_consume((const void *)s->rxbuf, &p->cookie))
+						continue;
+					cookies++;
+				} else {
+					classify_reply(s, s->rxbuf, (size_t)r);
+					continue;
+				}
+				p->in_flight = false;
+				in_flight--;
+			}
+		}
+	}
+	for (j = 0; j < nsock; j++)
+		close(pf[j].fd);
+	snprintf(s->extra, sizeof(s->extra),
+		 "peers=%u window=%u handshakes=%llu measured_seconds=%.3f handshakes_per_s=%.1f "
+		 "cookies=%llu timeouts=%llu stale=%llu",
+		 n, window, (unsigned long long)handshakes, (double)(end - warm) / 1e9,
+		 (double)handshakes * 1e9 / (double)(end - warm), (unsigned long long)cookies,
+		 (unsigned long long)timeouts, (unsigned long long)stale);
+	for (i = 0; i < n; i++)
+		crypto_wipe(&peers[i], sizeof(peers[i]));
+	free(peers);
+	return 0;
+}
+
 /* ---- selftest: the forged initiations, against the library ---- */
 
 static struct noise_handshake selftest_hs;
@@ -1623,7 +1890,8 @@ static void usage(FILE *f)
 	fprintf(f,
 		"Usage: wgstorm MODE --target ADDR:PORT [options]\n"
 		"Modes: junk truncated random-init unknown-index mac1-init mac2-init lowkey big\n"
-		"       replay past-limit bad-inner init-flood big-data selftest\n"
+		"       replay past-limit bad-inner init-flood big-data handshake-rate selftest\n"
+		"       pubkeys (private keys on stdin, public keys out)\n"
 		"Options:\n"
 		"  --target ADDR:PORT   the WireGuard endpoint ([v6]:port for IPv6)\n"
 		"  --bind ADDR          source address\n"
@@ -1639,7 +1907,11 @@ static void usage(FILE *f)
 		"  --valid N            valid echoes in replay (default 5)\n"
 		"  --sockets N          flood: source sockets at a time (default 64)\n"
 		"  --per-socket N       flood: packets per source port (default 128)\n"
-		"  --linger-ms MS       wait for replies at the end (default 300)\n");
+		"  --linger-ms MS       wait for replies at the end (default 300)\n"
+		"  --keys-file FILE     handshake-rate: the peers' private keys, one a line\n"
+		"  --src-base IP        handshake-rate: peer i sends from IP + i (default 198.18.0.1)\n"
+		"  --window N           handshake-rate: initiations in flight at most (default 256)\n"
+		"  --warmup-ms MS       handshake-rate: not counted at the start (default 1000)\n");
 }
 
 static double default_rate(const char *mode)
@@ -1707,12 +1979,19 @@ int main(int argc, char **argv)
 		{ "sockets", required_argument, NULL, 'P' },
 		{ "per-socket", required_argument, NULL, 'K' },
 		{ "linger-ms", required_argument, NULL, 'l' },
+		{ "keys-file", required_argument, NULL, 'F' },
+		{ "src-base", required_argument, NULL, 'B' },
+		{ "window", required_argument, NULL, 'W' },
+		{ "warmup-ms", required_argument, NULL, 'w' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct storm st;
 	struct storm *s = &st;
 	bool has_target = false;
+	const char *keys_path = NULL;
+	struct in_addr src_base;
+	unsigned int window = 256, warmup_ms = 1000;
 	uint64_t start;
 	int c, ret = 0;
 
@@ -1728,6 +2007,7 @@ int main(int argc, char **argv)
 	s->valid = 5;
 	s->sockets = 64;
 	s->per_socket = 128;
+	inet_pton(AF_INET, "198.18.0.1", &src_base);
 	inet_pton(AF_INET, "10.0.0.66", &s->tunnel_src);
 	inet_pton(AF_INET, "10.0.0.1", &s->tunnel_dst);
 	optind = 2;
@@ -1797,6 +2077,21 @@ int main(int argc, char **argv)
 		case 'l':
 			s->linger_ms = (unsigned int)atoi(optarg);
 			break;
+		case 'F':
+			keys_path = optarg;
+			break;
+		case 'B':
+			if (inet_pton(AF_INET, optarg, &src_base) != 1)
+				die("bad --src-base '%s' (an IPv4 address)", optarg);
+			break;
+		case 'W':
+			window = (unsigned int)atoi(optarg);
+			if (window < 1)
+				die("--window must be at least 1, not %s", optarg);
+			break;
+		case 'w':
+			warmup_ms = (unsigned int)atoi(optarg);
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -1813,6 +2108,8 @@ int main(int argc, char **argv)
 
 	if (!strcmp(s->mode, "selftest"))
 		return run_selftest(s);
+	if (!strcmp(s->mode, "pubkeys"))
+		return run_pubkeys();
 	if (!has_target)
 		die("%s needs --target ADDR:PORT", s->mode);
 	s->family = s->target.sa.sa_family;
@@ -1833,6 +2130,7 @@ int main(int argc, char **argv)
 	} else if (!strcmp(s->mode, "big")) {
 		run_big(s);
 	} else if (!strcmp(s->mode, "lowkey") || !strcmp(s->mode, "mac1-init") ||
+		   !strcmp(s->mode, "handshake-rate") ||
 		   !strcmp(s->mode, "mac2-init") || !strcmp(s->mode, "replay") ||
 		   !strcmp(s->mode, "past-limit") || !strcmp(s->mode, "bad-inner") ||
 		   !strcmp(s->mode, "init-flood") || !strcmp(s->mode, "big-data")) {
@@ -1844,6 +2142,10 @@ int main(int argc, char **argv)
 			run_mac1_init(s);
 		} else if (!strcmp(s->mode, "mac2-init")) {
 			run_mac2_init(s);
+		} else if (!strcmp(s->mode, "handshake-rate")) {
+			if (!keys_path)
+				die("%s needs --keys-file", s->mode);
+			ret = run_handshake_rate(s, keys_path, src_base, window, warmup_ms);
 		} else {
 			if (!s->has_peer_key)
 				die("%s needs --peer-key", s->mode);
