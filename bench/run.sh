@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
-# Throughput, latency and CPU cost of xwgd against wireguard-go, same run,
-# same workloads. Needs root; touches only the namespaces and processes it
-# creates (named after its PID, as the selftests do) and removes them on any
-# exit.
+# Throughput, latency, CPU cost, handshake rate and configuration cost of
+# xwgd against wireguard-go, same run, same workloads (issue 5, "Speed").
+# Needs root; touches only the namespaces and processes it creates (named
+# after its PID, as the selftests do) and removes them on any exit.
 #
 #   make bench                      (builds, then runs this)
 #   bench/run.sh                    (as root, after `make`)
@@ -13,7 +13,19 @@
 #   BENCH_PINGS=200                 pings per latency sample (at -i 0.01)
 #   BENCH_PERF=1                    also `perf record` both xwgd processes
 #                                   during one single-stream TCP run
+#   BENCH_UDP_SIZES="64 1392"       UDP payload bytes (1392 = the largest that
+#                                   a 1420-byte tunnel MTU carries unfragmented)
+#   BENCH_THREE=1                   the three-namespace variant (0: skip)
+#   BENCH_PEERS=10000               peers loaded with one `wg setconf`
+#   BENCH_HS_PEERS=2048             of those, real peers of the handshake load
+#   BENCH_HS_SECONDS=4              handshake-rate run (the first second is
+#                                   warm-up, not counted)
+#   BENCH_FLOOD_SECONDS=2           mac1 flood for the cookie-reply rate
+#   BENCH_HS_IMPLS="wireguard-go xwgd-portable"   where handshakes are
+#                                   measured (xwgd runs the same handshake
+#                                   code on both data paths)
 #   XWGD=path/to/xwgd               another daemon binary
+#   WGSTORM=path/to/wgstorm         the handshake load generator
 #
 # Topology: two namespaces joined by a veth (no artificial delay); each
 # implementation runs on BOTH ends of its own tunnel; all tunnels are up at
@@ -21,19 +33,47 @@
 # then rep 2, ...) so that a noisy machine biases none of them. "veth" is the
 # raw veth without a tunnel: the ceiling.
 #
+#   ns3 (client 2) ── veth ── ns1 (client 1, router) ── veth ── ns2 (server)
+#   198.51.100.2          198.51.100.1 | 192.0.2.1           192.0.2.2
+#                                      └─ veth ── ns4 (control-plane daemons)
+#                                        203.0.113.1        203.0.113.2
+#
+# The three-namespace variant: ns3 is a second client of ns2's tunnel
+# daemon (a second peer there), routed through ns1 so that the server sees
+# both clients on its one underlay (the fast path takes data messages from
+# one underlay). ns4 holds a fresh daemon per implementation and
+# repetition for the configuration and handshake workloads; the load
+# generator (build/tools/wgstorm) runs in ns1 and sends from 198.18.0.0/16
+# (RFC 2544's benchmarking range, routed to lo in ns1).
+#
 # Workloads per implementation and repetition: iperf3 TCP with 1 and 4
 # streams, ns1->ns2 ("fwd") and reversed ("rev", iperf3 -R), receiver
 # throughput; CPU seconds of both daemon processes (utime+stime from
 # /proc/PID/stat, all threads) per GB received; ping RTT through the idle
 # tunnel and under a single-stream TCP load (median, p99, loss); TCP
 # retransmits and where packets were dropped (tunnel interfaces' tx/rx_dropped,
-# UDP buffer errors).
+# UDP buffer errors); iperf3 UDP at the highest rate (-b 0) with each payload
+# size, ns1->ns2: packets per second received and loss; three namespaces:
+# one TCP stream from each client to the server at once, total and the
+# slower client's throughput.
+# Per implementation and repetition, on a fresh daemon in ns4: the time of
+# one `wg setconf` of BENCH_PEERS peers (1 or 2 allowed IPs each) and the
+# daemon's resident memory before and after (per peer: the difference /
+# BENCH_PEERS); then (BENCH_HS_IMPLS) the handshakes per second the daemon
+# completes as responder (wgstorm handshake-rate: BENCH_HS_PEERS real peers,
+# one source address each, taking cookie replies and sending mac2 as real
+# peers do) and the cookie replies per second it sends under a flood of
+# initiations with a valid mac1 from thousands of source ports (wgstorm
+# mac1-init).
 #
 # Output: a table (median [min-max] over the repetitions, and each figure's
-# ratio to wireguard-go) on stdout; build/bench/results.json and
-# results.csv with every sample; the daemons' logs in build/bench/logs/;
-# with BENCH_PERF=1 flat profiles in build/bench/perf-tcp1_{fwd,rev}-ns{1,2}.txt.
-# A full run with the defaults takes about 4.5 minutes.
+# ratio to wireguard-go) on stdout and in build/bench/results.txt, with the
+# machine (CPUs, model, kernel, memory); build/bench/results.json and
+# results.csv with every sample; build/bench/bench.png (gnuplot: throughput,
+# UDP packet rate, ping RTT per implementation; skipped with a note when
+# gnuplot is missing); the daemons' logs in build/bench/logs/; with
+# BENCH_PERF=1 flat profiles in build/bench/perf-tcp1_{fwd,rev}-ns{1,2}.txt.
+# A full run with the defaults takes about 11 minutes on 2 vCPUs.
 
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -44,12 +84,26 @@ REPS=${BENCH_REPS:-3}
 PINGS=${BENCH_PINGS:-200}
 read -r -a IMPLS <<<"${BENCH_IMPLS:-veth wireguard-go xwgd-portable xwgd-xdp}"
 PERF=${BENCH_PERF:-0}
+read -r -a UDP_SIZES <<<"${BENCH_UDP_SIZES:-64 1392}"
+THREE=${BENCH_THREE:-1}
+NPEERS=${BENCH_PEERS:-10000}
+HS_PEERS=${BENCH_HS_PEERS:-2048}
+HS_SECS=${BENCH_HS_SECONDS:-4}
+FLOOD_SECS=${BENCH_FLOOD_SECONDS:-2}
+read -r -a HS_IMPLS <<<"${BENCH_HS_IMPLS:-wireguard-go xwgd-portable}"
+WGSTORM=${WGSTORM:-build/tools/wgstorm}
 OUTDIR=$REPO/build/bench
 IPERF_PORT=5201
+IPERF_PORT3=5202	# the second client's server (three namespaces)
+CTL_PORT=51900		# the control-plane daemons' listen port
 
 # shellcheck source=selftests/lib.sh
 source "$REPO/selftests/lib.sh"
-require ip wg ping iperf3 ss awk sort timeout
+require ip wg ping iperf3 ss awk sort timeout jq python3
+ns4="xwg-$RUN_ID-4"
+n4() { ip netns exec "$ns4" "$@"; }
+((HS_PEERS <= NPEERS)) || HS_PEERS=$NPEERS
+[[ -x $WGSTORM ]] || { fail "prerequisite" "$WGSTORM is not built (run \`make\`)"; exit 1; }
 
 # lib.sh reports "N passed, N failed" for tests; a benchmark says only
 # whether it was aborted.
@@ -109,10 +163,24 @@ done
 # ---------------------------------------------------------------------------
 # Topology.
 
-ns_create "$ns1" "$ns2"
+ns_create "$ns1" "$ns2" "$ns3" "$ns4"
 veth_link "$ns1" veth1 "$ns2" veth2
 addr_add "$ns1" veth1 192.0.2.1/24
 addr_add "$ns2" veth2 192.0.2.2/24
+# ns3 reaches ns2 through ns1; ns4 hangs off ns1.
+veth_link "$ns3" veth3 "$ns1" veth13
+addr_add "$ns3" veth3 198.51.100.2/24
+addr_add "$ns1" veth13 198.51.100.1/24
+ip -n "$ns3" route add default via 198.51.100.1
+ip -n "$ns2" route add 198.51.100.0/24 via 192.0.2.1
+veth_link "$ns4" veth4 "$ns1" veth14
+addr_add "$ns4" veth4 203.0.113.2/24
+addr_add "$ns1" veth14 203.0.113.1/24
+n1 sysctl -qw net.ipv4.ip_forward=1
+# The handshake generator's source addresses: any of 198.18.0.0/16 is
+# local in ns1 (a local route), and ns4 answers them through ns1.
+ip -n "$ns1" route add local 198.18.0.0/16 dev lo
+ip -n "$ns4" route add 198.18.0.0/16 via 203.0.113.1
 
 declare -A DST=() PIDS=() MTU=() IFACES=()
 umask 077
@@ -153,15 +221,36 @@ for impl in "${IMPLS[@]}"; do
 		fail "$impl tunnel" "no handshake and ping within 10 s"
 		exit 1
 	fi
+	if [[ $THREE == 1 ]]; then
+		# The second client: a third daemon in ns3, a second peer on
+		# ns2's, the same tunnel subnet.
+		ifc=$(tunnel_name $((100 + k)))
+		portc=$((51000 + 10 * k + 3))
+		wg genkey >"$TMP_DIR/$impl.c"
+		pubc=$(wg pubkey <"$TMP_DIR/$impl.c")
+		start_impl "$ns3" "$exe" "$ifc"
+		n3 wg set "$ifc" private-key "$TMP_DIR/$impl.c" listen-port "$portc" \
+			peer "$pubb" allowed-ips "10.$((100 + k)).0.2/32" endpoint "192.0.2.2:$portb"
+		n2 wg set "$ifb" peer "$pubc" allowed-ips "10.$((100 + k)).0.3/32" \
+			endpoint "198.51.100.2:$portc"
+		addr_add "$ns3" "$ifc" "10.$((100 + k)).0.3/24"
+		ip -n "$ns3" link set "$ifc" up
+		if ! wait_for 10 pings "$ns3" "${DST[$impl]}"; then
+			fail "$impl tunnel from ns3" "no handshake and ping within 10 s"
+			exit 1
+		fi
+	fi
 done
 
-bg_start "$TMP_DIR/iperf3-server.log" ip netns exec "$ns2" iperf3 -s -p "$IPERF_PORT"
 # shellcheck disable=SC2317 # called through wait_for
-iperf_listening() { ip netns exec "$ns2" ss -Hltn "sport = :$IPERF_PORT" | grep -q LISTEN; }
-if ! wait_for 5 iperf_listening; then
-	fail "iperf3 server" "not listening on port $IPERF_PORT within 5 s"
-	exit 1
-fi
+iperf_listening() { ip netns exec "$ns2" ss -Hltn "sport = :$1" | grep -q LISTEN; }
+for port in "$IPERF_PORT" "$IPERF_PORT3"; do
+	bg_start "$TMP_DIR/iperf3-server-$port.log" ip netns exec "$ns2" iperf3 -s -p "$port"
+	if ! wait_for 5 iperf_listening "$port"; then
+		fail "iperf3 server" "not listening on port $port within 5 s"
+		exit 1
+	fi
+done
 
 # ---------------------------------------------------------------------------
 # Measuring.
@@ -202,22 +291,31 @@ drops() {
 	echo "$u $t $r"
 }
 
-# iperf_run IMPL STREAMS DIR LOG [SECONDS]: one iperf3 client run into LOG,
-# retried (up to 3 tries) if the server is still busy with the last one.
-iperf_run() {
-	local impl=$1 streams=$2 dir=$3 log=$4 secs=${5:-$SECS} rflag=()
-	[[ $dir == rev ]] && rflag=(-R)
+# iperf_client NS PORT DST LOG SECONDS ARGS...: one iperf3 client run from
+# NS to the server in ns2 on PORT, output into LOG, retried (up to 3 tries)
+# if the server is still busy with the last one.
+iperf_client() {
+	local ns=$1 port=$2 dst=$3 log=$4 secs=$5
+	shift 5
 	for _ in 1 2 3; do
-		if ip netns exec "$ns1" timeout -k 5 $((secs + 20)) iperf3 -c "${DST[$impl]}" \
-			-p "$IPERF_PORT" -t "$secs" -P "$streams" "${rflag[@]}" -f m -i 0.5 \
-			--forceflush --connect-timeout 3000 >"$log" 2>&1; then
+		if ip netns exec "$ns" timeout -k 5 $((secs + 20)) iperf3 -c "$dst" -p "$port" \
+			-t "$secs" --connect-timeout 3000 "$@" >"$log" 2>&1; then
 			return 0
 		fi
 		grep -q busy "$log" || break
-		wait_for 3 eval "! ip netns exec $ns2 ss -Htn state established '( sport = :$IPERF_PORT )' | grep -q ."
+		wait_for 3 eval "! ip netns exec $ns2 ss -Htn state established '( sport = :$port )' | grep -q ."
 	done
-	echo "iperf3 to $impl ($streams streams, $dir) failed: $(tail -n 2 "$log" | tr '\n' ' ')" >&2
+	echo "iperf3 to $dst:$port from $ns ($*) failed: $(tail -n 2 "$log" | tr '\n' ' ')" >&2
 	return 1
+}
+
+# iperf_run IMPL STREAMS DIR LOG [SECONDS [NS PORT]]: a TCP run (from ns1 to
+# the server on IPERF_PORT unless told).
+iperf_run() {
+	local impl=$1 streams=$2 dir=$3 log=$4 secs=${5:-$SECS} ns=${6:-$ns1} port=${7:-$IPERF_PORT} rflag=()
+	[[ $dir == rev ]] && rflag=(-R)
+	iperf_client "$ns" "$port" "${DST[$impl]}" "$log" "$secs" -P "$streams" "${rflag[@]}" \
+		-f m -i 0.5 --forceflush
 }
 
 # iperf_result LOG: "MBITS SECONDS RETRANSMITS" of the run's summary.
@@ -259,6 +357,137 @@ tcp_workload() {
 		sample "$impl" "${name}_cpu_s_per_gb" "$(awk -v t=$((c1 - c0)) -v hz="$CLK_TCK" \
 			-v m="$mb" -v d="$dur" 'BEGIN { printf "%.3f", (t / hz) / (m * d / 8000) }')"
 	fi
+}
+
+# udp_workload IMPL REP SIZE: iperf3 UDP at the highest rate with SIZE-byte
+# payloads, ns1 -> ns2: packets per second the receiver got, and the loss.
+udp_workload() {
+	local impl=$1 rep=$2 size=$3 name="udp$3" log r pkts lost secs
+	log=$LOG_DIR/iperf-$impl-$name-$rep.json
+	iperf_client "$ns1" "$IPERF_PORT" "${DST[$impl]}" "$log" "$SECS" -u -b 0 -l "$size" -J || return 1
+	# (iperf3 may warn before the JSON, e.g. that the payload exceeds the
+	# control connection's MSS)
+	r=$(sed -n '/^{/,$p' "$log" | jq -r '.end.sum_received | "\(.packets) \(.lost_packets) \(.seconds)"' 2>/dev/null) ||
+		{ echo "no UDP receiver summary in $log" >&2; return 1; }
+	read -r pkts lost secs <<<"$r"
+	if ! [[ $pkts =~ ^[0-9]+$ && $lost =~ ^-?[0-9]+$ ]] || ((pkts == 0)); then
+		echo "no UDP receiver summary in $log ($r)" >&2
+		return 1
+	fi
+	sample "$impl" "${name}_rx_kpps" "$(awk -v p="$pkts" -v l="$lost" -v s="$secs" 'BEGIN { printf "%.2f", (p - l) / s / 1000 }')"
+	sample "$impl" "${name}_loss_pct" "$(awk -v p="$pkts" -v l="$lost" 'BEGIN { printf "%.2f", 100 * l / p }')"
+}
+
+# three_workload IMPL REP: one TCP stream from ns1 and one from ns3 to the
+# server in ns2 at once; their total and the slower one.
+three_workload() {
+	local impl=$1 rep=$2 la lb pa pb mba mbb rc=0
+	la=$LOG_DIR/iperf-$impl-three_ns1-$rep.log
+	lb=$LOG_DIR/iperf-$impl-three_ns3-$rep.log
+	bg_start "$la.out" iperf_run "$impl" 1 fwd "$la" "$SECS" "$ns1" "$IPERF_PORT"
+	pa=$BG_PID
+	bg_start "$lb.out" iperf_run "$impl" 1 fwd "$lb" "$SECS" "$ns3" "$IPERF_PORT3"
+	pb=$BG_PID
+	wait "$pa" || rc=1
+	wait "$pb" || rc=1
+	((rc == 0)) || { cat "$la.out" "$lb.out" >&2; return 1; }
+	read -r mba _ < <(iperf_result "$la") || { echo "no iperf3 summary in $la" >&2; return 1; }
+	read -r mbb _ < <(iperf_result "$lb") || { echo "no iperf3 summary in $lb" >&2; return 1; }
+	sample "$impl" three_tcp1_total_gbps "$(awk -v a="$mba" -v b="$mbb" 'BEGIN { printf "%.4f", (a + b) / 1000 }')"
+	sample "$impl" three_tcp1_min_gbps "$(awk -v a="$mba" -v b="$mbb" 'BEGIN { printf "%.4f", (a < b ? a : b) / 1000 }')"
+}
+
+# ---------------------------------------------------------------------------
+# The control plane: a fresh daemon per implementation and repetition in
+# ns4, loaded with NPEERS peers by one `wg setconf`; handshakes and cookie
+# replies against it.
+
+# ctl_prepare: the configuration (HS_PEERS real keys for wgstorm first,
+# then random public keys; peer i gets 10.x.y.z/32, every other one also
+# fd00:b::i/128) and the server's key.
+ctl_prepare() {
+	umask 077
+	wg genkey >"$TMP_DIR/ctl.key"
+	CTL_PUB=$(wg pubkey <"$TMP_DIR/ctl.key")
+	python3 -c '
+import base64, os, sys
+for _ in range(int(sys.argv[1])):
+    print(base64.b64encode(os.urandom(32)).decode())' "$HS_PEERS" >"$TMP_DIR/hs.keys"
+	"$WGSTORM" pubkeys <"$TMP_DIR/hs.keys" >"$TMP_DIR/hs.pubs"
+	python3 -c '
+import base64, os, sys
+key, port, n, pubs = open(sys.argv[1]).read().strip(), sys.argv[2], int(sys.argv[3]), open(sys.argv[4]).read().split()
+out = ["[Interface]", "PrivateKey = " + key, "ListenPort = " + port]
+for i in range(1, n + 1):
+    pub = pubs[i - 1] if i <= len(pubs) else base64.b64encode(os.urandom(32)).decode()
+    ips = "10.%d.%d.%d/32" % (200 + i // 65536, (i // 256) % 256, i % 256)
+    if i % 2 == 0:
+        ips += ", fd00:b::%x/128" % i
+    out += ["", "[Peer]", "PublicKey = " + pub, "AllowedIPs = " + ips]
+print("\n".join(out))' "$TMP_DIR/ctl.key" "$CTL_PORT" "$NPEERS" "$TMP_DIR/hs.pubs" >"$TMP_DIR/peers.conf"
+}
+
+rss_kib() { awk '$1 == "VmRSS:" { print $2 }' "/proc/$1/status"; }
+
+# storm_result FILE KEY: a field of wgstorm's RESULT line.
+storm_result() { sed -n 's/^RESULT .*[[:space:]]'"$2"'=\([^[:space:]]*\).*/\1/p' "$1"; }
+
+CTL_SEQ=0
+# ctl_workload IMPL REP
+ctl_workload() {
+	local impl=$1 rep=$2 ifn pid r0 r1 t0 t1 n peers out hs cookies secs tx0 tx1
+	CTL_SEQ=$((CTL_SEQ + 1))
+	ifn=$(tunnel_name $((200 + CTL_SEQ)))
+	CUR_ENV=$(impl_envvars "$impl")
+	[[ $impl == xwgd-xdp ]] && CUR_ENV="$CUR_ENV XWG_XDP_IFACES=veth4"
+	start_impl "$ns4" "$(impl_exe "$impl")" "$ifn"
+	pid=${IMPL_PID[$ifn]}
+	r0=$(rss_kib "$pid")
+	t0=$(_now_us)
+	n4 wg setconf "$ifn" "$TMP_DIR/peers.conf" ||
+		{ echo "$impl: wg setconf of $NPEERS peers failed" >&2; return 1; }
+	t1=$(_now_us)
+	r1=$(rss_kib "$pid")
+	peers=$(n4 wg show "$ifn" peers)
+	n=$(grep -c . <<<"$peers" || true)
+	((n == NPEERS)) || { echo "$impl: $n peers after wg setconf, want $NPEERS" >&2; return 1; }
+	sample "$impl" peers_load_s "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e6 }')"
+	sample "$impl" rss_idle_mib "$(awk -v r="$r0" 'BEGIN { printf "%.2f", r / 1024 }')"
+	sample "$impl" peers_rss_mib "$(awk -v r="$r1" 'BEGIN { printf "%.2f", r / 1024 }')"
+	sample "$impl" peers_rss_per_peer_kib "$(awk -v a="$r0" -v b="$r1" -v n="$NPEERS" 'BEGIN { printf "%.3f", (b - a) / n }')"
+	printf ' peers=%ss' "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", (b - a) / 1e6 }')"
+	if [[ " ${HS_IMPLS[*]} " == *" $impl "* ]]; then
+		ip -n "$ns4" link set "$ifn" up
+		out=$LOG_DIR/storm-$impl-handshake-rate-$rep.out
+		n1 "$WGSTORM" handshake-rate --target "203.0.113.2:$CTL_PORT" --server-pub "$CTL_PUB" \
+			--keys-file "$TMP_DIR/hs.keys" --seconds "$HS_SECS" >"$out" 2>&1 ||
+			{ echo "$impl: wgstorm handshake-rate failed: $(tail -n 1 "$out")" >&2; return 1; }
+		hs=$(storm_result "$out" handshakes_per_s)
+		[[ -n $hs ]] || { echo "$impl: no result in $out" >&2; return 1; }
+		sample "$impl" hs_per_s "$hs"
+		# The cookie replies are counted as they leave ns4 (all it sends
+		# during the flood): wgstorm replaces its source sockets as it
+		# goes, so it misses replies that come late; those it gets, it
+		# checks (they open with the server's key, for that initiation).
+		out=$LOG_DIR/storm-$impl-mac1-init-$rep.out
+		tx0=$(n4 cat /sys/class/net/veth4/statistics/tx_packets)
+		n1 "$WGSTORM" mac1-init --target "203.0.113.2:$CTL_PORT" --server-pub "$CTL_PUB" \
+			--seconds "$FLOOD_SECS" >"$out" 2>&1 ||
+			{ echo "$impl: wgstorm mac1-init failed: $(tail -n 1 "$out")" >&2; return 1; }
+		tx1=$(n4 cat /sys/class/net/veth4/statistics/tx_packets)
+		cookies=$((tx1 - tx0))
+		secs=$(storm_result "$out" seconds)
+		[[ -n $secs ]] || { echo "$impl: no result in $out" >&2; return 1; }
+		if ((cookies > 0)) && [[ $(storm_result "$out" reply_cookie_valid) == 0 ]]; then
+			echo "$impl: $cookies packets left ns4 during the flood but no valid cookie reply reached wgstorm" >&2
+			return 1
+		fi
+		sample "$impl" cookies_per_s "$(awk -v c="$cookies" -v s="$secs" 'BEGIN { printf "%.1f", c / s }')"
+		sample "$impl" flood_sent_per_s "$(awk -v c="$(storm_result "$out" sent)" -v s="$secs" 'BEGIN { printf "%.0f", c / s }')"
+		pid_is_alive "$pid" || { echo "$impl died under the handshake load" >&2; return 1; }
+		printf ' handshakes=%s/s cookies=%s/s' "$hs" "$(awk -v c="$cookies" -v s="$secs" 'BEGIN { printf "%.0f", c / s }')"
+	fi
+	stop_impl "$ifn" || echo "  ($impl in ns4 did not stop cleanly)" >&2
 }
 
 # ping_stats LOG PREFIX IMPL: median, p99 and loss of one ping run.
@@ -356,7 +585,27 @@ for rep in $(seq 1 "$REPS"); do
 			done
 		done
 		ping_workloads "$impl" "$rep" || exit 1
-		echo " ping ok"
+		printf ' ping ok'
+		for size in "${UDP_SIZES[@]}"; do
+			udp_workload "$impl" "$rep" "$size" || exit 1
+			printf ' udp%s=%skpps' "$size" "$(awk -v i="$impl" -v m="udp${size}_rx_kpps" \
+				'$1 == i && $2 == m { v = $3 } END { print v }' "$SAMPLES")"
+		done
+		if [[ $THREE == 1 ]]; then
+			three_workload "$impl" "$rep" || exit 1
+			printf ' three=%s' "$(awk -v i="$impl" '$1 == i && $2 == "three_tcp1_total_gbps" { v = $3 } END { print v }' "$SAMPLES")"
+		fi
+		echo
+	done
+done
+echo "control plane: $NPEERS peers per wg setconf; handshakes ($HS_PEERS peers, ${HS_SECS} s) and cookie replies (${FLOOD_SECS} s flood) for ${HS_IMPLS[*]}"
+ctl_prepare
+for rep in $(seq 1 "$REPS"); do
+	for impl in "${IMPLS[@]}"; do
+		[[ $impl == veth ]] && continue
+		printf 'rep %d/%d %-14s' "$rep" "$REPS" "$impl"
+		ctl_workload "$impl" "$rep" || exit 1
+		echo
 	done
 done
 if [[ $PERF == 1 ]]; then
@@ -376,6 +625,7 @@ done
 CPU_MODEL=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 KERNEL=$(uname -r)
 NPROC=$(nproc)
+MEM_GIB=$(awk '$1 == "MemTotal:" { printf "%.1f", $2 / 1048576 }' /proc/meminfo)
 WGGO_VER=$(wireguard-go --version 2>/dev/null | head -n 1 | awk '{ print $2 }')
 XWGD_VER=$("$(impl_path "$XWGD" 2>/dev/null || echo false)" --version 2>/dev/null | head -n 1 || true)
 GIT_REV=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -385,11 +635,20 @@ ELAPSED=$((($(_now_us) - START_US) / 1000000))
 MTUS=""
 for impl in "${IMPLS[@]}"; do MTUS="$MTUS $impl=${MTU[$impl]}"; done
 
+# key|label|unit|better: hi, lo, or info (no ratio)
 METRICS=(
 	"tcp1_fwd_gbps|TCP 1 stream ns1->ns2|Gbit/s|hi"
 	"tcp1_rev_gbps|TCP 1 stream ns2->ns1|Gbit/s|hi"
 	"tcp4_fwd_gbps|TCP 4 streams ns1->ns2|Gbit/s|hi"
 	"tcp4_rev_gbps|TCP 4 streams ns2->ns1|Gbit/s|hi"
+	"three_tcp1_total_gbps|3 ns: TCP 1 stream from each of 2 clients, total|Gbit/s|hi"
+	"three_tcp1_min_gbps|3 ns: the slower client|Gbit/s|hi"
+)
+for size in "${UDP_SIZES[@]}"; do
+	METRICS+=("udp${size}_rx_kpps|UDP ${size} B at max rate, received|kpps|hi"
+		"udp${size}_loss_pct|UDP ${size} B at max rate, loss|%|lo")
+done
+METRICS+=(
 	"tcp1_fwd_cpu_s_per_gb|CPU/GB, TCP 1 fwd|s/GB|lo"
 	"tcp1_rev_cpu_s_per_gb|CPU/GB, TCP 1 rev|s/GB|lo"
 	"tcp4_fwd_cpu_s_per_gb|CPU/GB, TCP 4 fwd|s/GB|lo"
@@ -416,7 +675,35 @@ METRICS=(
 	"ping_load_median_ms|ping under TCP 1 fwd, median|ms|lo"
 	"ping_load_p99_ms|ping under TCP 1 fwd, p99|ms|lo"
 	"ping_load_loss_pct|ping under TCP 1 fwd, loss|%|lo"
+	"hs_per_s|handshakes completed/s (responder)|1/s|hi"
+	"cookies_per_s|cookie replies sent/s under a mac1 flood|1/s|hi"
+	"flood_sent_per_s|mac1 flood: initiations sent/s|1/s|info"
+	"peers_load_s|wg setconf of $NPEERS peers|s|lo"
+	"rss_idle_mib|RSS of a fresh daemon|MiB|lo"
+	"peers_rss_mib|RSS with $NPEERS peers|MiB|lo"
+	"peers_rss_per_peer_kib|RSS per peer ((with - fresh) / $NPEERS)|KiB|lo"
 )
+# Retransmits and drops last: they explain the figures above.
+tail_metrics=()
+for m in "${METRICS[@]}"; do
+	case ${m%%|*} in *_retr | *_drops) tail_metrics+=("$m") ;; esac
+done
+head_metrics=()
+for m in "${METRICS[@]}"; do
+	case ${m%%|*} in *_retr | *_drops) ;; *) head_metrics+=("$m") ;; esac
+done
+METRICS=("${head_metrics[@]}" "${tail_metrics[@]}")
+
+# hs_shared IMPL KEY: the cell of a handshake figure not measured for this
+# xwgd data path because xwgd's handshake code is the same on both.
+hs_shared() {
+	local i
+	[[ $1 == xwgd-* && $2 =~ ^(hs_per_s|cookies_per_s|flood_sent_per_s)$ ]] || return 1
+	for i in "${HS_IMPLS[@]}"; do
+		[[ $i == xwgd-* && $i != "$1" ]] && { echo "as $i (same code)"; return 0; }
+	done
+	return 1
+}
 
 # AGG lines: IMPL METRIC MEDIAN MIN MAX N SAMPLES(comma-separated)
 AGG=$TMP_DIR/agg
@@ -443,9 +730,10 @@ REF=wireguard-go
 have_ref=0
 for impl in "${IMPLS[@]}"; do [[ $impl == "$REF" ]] && have_ref=1; done
 
+{
 echo
 echo "== Results: median [min-max] of $REPS runs; (x) = ratio to wireguard-go's median"
-echo "   machine: $NPROC CPUs, $CPU_MODEL, Linux $KERNEL; load avg $LOAD0 before, $LOAD1 after; ${ELAPSED} s"
+echo "   machine: $NPROC CPUs, $CPU_MODEL, $MEM_GIB GiB, Linux $KERNEL; load avg $LOAD0 before, $LOAD1 after; ${ELAPSED} s"
 echo "   wireguard-go $WGGO_VER, ${XWGD_VER:-xwgd}, git $GIT_REV, iperf3 $IPERF_VER, ${SECS} s per iperf3 run, $PINGS pings at 10 ms; MTU$MTUS"
 {
 	printf '%s' "metric|unit"
@@ -457,10 +745,11 @@ echo "   wireguard-go $WGGO_VER, ${XWGD_VER:-xwgd}, git $GIT_REV, iperf3 $IPERF_
 		ref=""; if ((have_ref)); then ref=$(agg "$REF" "$key" 3); fi
 		for impl in "${IMPLS[@]}"; do
 			med=$(agg "$impl" "$key" 3)
-			if [[ -z $med ]]; then printf '|-'; continue; fi
+			if [[ -z $med ]]; then printf '|%s' "$(hs_shared "$impl" "$key" || echo -)"; continue; fi
 			cell="$(fmt "$med" "$unit") [$(fmt "$(agg "$impl" "$key" 4)" "$unit")-$(fmt "$(agg "$impl" "$key" 5)" "$unit")]"
 			r=$(ratio "$med" "$ref")
-			[[ $impl != "$REF" && -n $r && $key != *retr* && $key != *loss* && $key != *drops ]] && cell="$cell (${r}x)"
+			[[ $impl != "$REF" && -n $r && $key != *retr* && $key != *loss* && $key != *drops && $m != *'|info' ]] &&
+				cell="$cell (${r}x)"
 			printf '|%s' "$cell"
 		done
 		echo
@@ -468,8 +757,12 @@ echo "   wireguard-go $WGGO_VER, ${XWGD_VER:-xwgd}, git $GIT_REV, iperf3 $IPERF_
 } | awk -F'|' '
 	{ for (i = 1; i <= NF; i++) { c[NR, i] = $i; if (length($i) > w[i]) w[i] = length($i) } if (NF > nf) nf = NF }
 	END { for (r = 1; r <= NR; r++) { line = ""; for (i = 1; i <= nf; i++) line = line sprintf("%-" (w[i] + 2) "s", c[r, i]); sub(/ +$/, "", line); print line } }'
-echo "   throughput: higher is better; CPU/GB (both daemons' CPU seconds per GB received), RTT, loss, retransmits, drops: lower is better"
+echo "   throughput, packet and handshake rates: higher is better; CPU/GB (both daemons' CPU seconds per GB received), RTT, loss, time, memory, retransmits, drops: lower is better"
+echo "   UDP: iperf3 -u -b 0 ns1->ns2, packets the receiver got per second; 3 ns: ns1 and ns3 each send one TCP stream to ns2 at once"
+echo "   handshakes: $HS_PEERS peers, each from its own address, valid initiations (mac2 once cookies come) within the per-peer and per-source limits; cookies: a ${FLOOD_SECS} s flood of initiations with a valid mac1 from thousands of ports; the generator shares the CPUs"
+echo "   RSS: VmRSS of the daemon process (the fast path's BPF maps are kernel memory, not in it); $NPEERS peers, 1 or 2 allowed IPs each, one wg setconf into a fresh daemon"
 echo "   drops per run, both ends summed: tx/rx_dropped of the tunnel interfaces (veth for veth), UDP RcvbufErrors+SndbufErrors"
+} | tee "$OUTDIR/results.txt"
 
 # JSON and CSV.
 json_str() { local s=${1//\\/\\\\}; s=${s//\"/\\\"}; printf '"%s"' "$s"; }
@@ -487,9 +780,9 @@ json_str() { local s=${1//\\/\\\\}; s=${s//\"/\\\"}; printf '"%s"' "$s"; }
 } >"$OUTDIR/results.csv"
 {
 	echo "{"
-	echo "  \"machine\": {\"nproc\": $NPROC, \"kernel\": $(json_str "$KERNEL"), \"cpu_model\": $(json_str "$CPU_MODEL"), \"loadavg_before\": $(json_str "$LOAD0"), \"loadavg_after\": $(json_str "$LOAD1")},"
+	echo "  \"machine\": {\"nproc\": $NPROC, \"kernel\": $(json_str "$KERNEL"), \"cpu_model\": $(json_str "$CPU_MODEL"), \"mem_gib\": $MEM_GIB, \"loadavg_before\": $(json_str "$LOAD0"), \"loadavg_after\": $(json_str "$LOAD1")},"
 	echo "  \"versions\": {\"wireguard_go\": $(json_str "$WGGO_VER"), \"xwgd\": $(json_str "$XWGD_VER"), \"git\": $(json_str "$GIT_REV"), \"iperf3\": $(json_str "$IPERF_VER")},"
-	echo "  \"config\": {\"seconds\": $SECS, \"reps\": $REPS, \"pings\": $PINGS, \"ping_interval_s\": 0.01, \"impls\": [$(printf '"%s",' "${IMPLS[@]}" | sed 's/,$//')], \"elapsed_s\": $ELAPSED, \"date\": $(json_str "$(date -u +%FT%TZ)")},"
+	echo "  \"config\": {\"seconds\": $SECS, \"reps\": $REPS, \"pings\": $PINGS, \"ping_interval_s\": 0.01, \"udp_sizes\": [$(printf '%s,' "${UDP_SIZES[@]}" | sed 's/,$//')], \"peers\": $NPEERS, \"handshake_peers\": $HS_PEERS, \"handshake_seconds\": $HS_SECS, \"flood_seconds\": $FLOOD_SECS, \"impls\": [$(printf '"%s",' "${IMPLS[@]}" | sed 's/,$//')], \"elapsed_s\": $ELAPSED, \"date\": $(json_str "$(date -u +%FT%TZ)")},"
 	echo "  \"results\": ["
 	first=1
 	for m in "${METRICS[@]}"; do
@@ -499,10 +792,11 @@ json_str() { local s=${1//\\/\\\\}; s=${s//\"/\\\"}; printf '"%s"' "$s"; }
 			med=$(agg "$impl" "$key" 3)
 			[[ -n $med ]] || continue
 			r=$(ratio "$med" "$ref")
+			[[ $better != info ]] || r=""
 			((first)) || echo ","
 			first=0
 			printf '    {"impl": "%s", "metric": "%s", "label": %s, "unit": "%s", "better": "%s", "median": %s, "min": %s, "max": %s, "n": %s, "ratio_to_wireguard_go": %s, "samples": [%s]}' \
-				"$impl" "$key" "$(json_str "$label")" "$unit" "$([[ $better == hi ]] && echo higher || echo lower)" \
+				"$impl" "$key" "$(json_str "$label")" "$unit" "$(case $better in hi) echo higher ;; lo) echo lower ;; *) echo none ;; esac)" \
 				"$med" "$(agg "$impl" "$key" 4)" "$(agg "$impl" "$key" 5)" "$(agg "$impl" "$key" 6)" "${r:-null}" "$(agg "$impl" "$key" 7)"
 		done
 	done
@@ -510,7 +804,48 @@ json_str() { local s=${1//\\/\\\\}; s=${s//\"/\\\"}; printf '"%s"' "$s"; }
 	echo "  ]"
 	echo "}"
 } >"$OUTDIR/results.json"
-echo "   files: build/bench/results.json, build/bench/results.csv, build/bench/logs/"
+
+# The plot: data files of median, min, max per implementation, then gnuplot.
+# plot_data FILE "LABEL|KEY"...
+plot_data() {
+	local file=$1 row label key impl med
+	shift
+	{
+		printf '"workload"'
+		for impl in "${IMPLS[@]}"; do printf ' "%s" "%s_min" "%s_max"' "$impl" "$impl" "$impl"; done
+		echo
+		for row in "$@"; do
+			IFS='|' read -r label key <<<"$row"
+			printf '"%s"' "$label"
+			for impl in "${IMPLS[@]}"; do
+				med=$(agg "$impl" "$key" 3)
+				if [[ -z $med ]]; then printf ' - - -'; continue; fi
+				printf ' %s %s %s' "$med" "$(agg "$impl" "$key" 4)" "$(agg "$impl" "$key" 5)"
+			done
+			echo
+		done
+	} >"$file"
+}
+plot_data "$OUTDIR/plot-tcp.dat" "1 fwd|tcp1_fwd_gbps" "1 rev|tcp1_rev_gbps" \
+	"4 fwd|tcp4_fwd_gbps" "4 rev|tcp4_rev_gbps" "2 clients|three_tcp1_total_gbps"
+udp_rows=()
+for size in "${UDP_SIZES[@]}"; do udp_rows+=("$size B|udp${size}_rx_kpps"); done
+plot_data "$OUTDIR/plot-udp.dat" "${udp_rows[@]}"
+plot_data "$OUTDIR/plot-ping.dat" "idle med|ping_idle_median_ms" "idle p99|ping_idle_p99_ms" \
+	"load med|ping_load_median_ms" "load p99|ping_load_p99_ms"
+PLOT=""
+if command -v gnuplot >/dev/null; then
+	ttl="xwg bench $(date -u +%F), git $GIT_REV: $NPROC CPUs, ${CPU_MODEL//[\'\"]/}, Linux $KERNEL; median of $REPS, bars min-max"
+	if gnuplot -e "dir='$OUTDIR'; out='$OUTDIR/bench.png'; n=${#IMPLS[@]}; ttl='$ttl'" \
+		"$REPO/bench/plot.gp" 2>"$TMP_DIR/gnuplot.err"; then
+		PLOT=", build/bench/bench.png"
+	else
+		echo "   plot: gnuplot failed: $(tail -n 2 "$TMP_DIR/gnuplot.err" | tr '\n' ' ')" >&2
+	fi
+else
+	echo "   plot: skipped, gnuplot is not installed (apt-get install --no-install-recommends gnuplot-nox)"
+fi
+echo "   files: build/bench/results.txt, results.json, results.csv$PLOT, build/bench/logs/"
 
 # The AEAD backends and the crypto pool without a network (about 25 s).
 "$REPO/bench/crypto.sh"
