@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 # shellcheck disable=SC2317 # helpers below run through check and wait_for
-# shellcheck disable=SC2016 # eval '...' strings expand when the check runs
+# shellcheck disable=SC2016,SC2034 # eval '...' strings (and the variables
+# they name) expand when the check runs
 # xwg-mesh --kubernetes end to end: the agent (and the xwgd it starts) in a
 # node namespace, against a fake API server in the same namespace that
 # keeps a store of Nodes (selftests/k8s_agent/apiserver.py, which reuses
@@ -72,8 +73,8 @@ has_series() {
 
 mtu_is() {
 	local m
-	m=$(ip -n "$ns1" -j link show dev "$IF" | jq -r '.[0].mtu') && [[ $m == "$1" ]] ||
-		{ echo "MTU of $IF is ${m:-?}, want $1"; return 1; }
+	m=$(ip -n "$ns1" -j link show dev "$IF" | jq -r '.[0].mtu') || m=
+	[[ $m == "$1" ]] || { echo "MTU of $IF is ${m:-?}, want $1"; return 1; }
 }
 
 # ---------------------------------------------------------------------------
