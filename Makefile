@@ -159,7 +159,9 @@ demo: deps
 	$(Q)selftests/demo.sh
 
 # xwgd against wireguard-go (and the bare veth) in the same run.
-bench: all
+bench:
+	$(Q)tests/install-deps.sh --bench
+	$(Q)$(MAKE) -s all
 	$(Q)bench/run.sh
 
 clean:

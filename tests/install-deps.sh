@@ -2,6 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0
 # Install the Debian packages xwg needs to build and test, only those absent,
 # without recommended packages (they would pull in kernels).
+#   tests/install-deps.sh           what make, make check and make demo need
+#   tests/install-deps.sh --bench   and what make bench adds (gnuplot draws
+#                                   build/bench/bench.png)
 set -euo pipefail
 
 packages=(
@@ -13,6 +16,11 @@ packages=(
 	libcurl4-openssl-dev libjson-c-dev libmicrohttpd-dev containernetworking-plugins openssl libssl-dev
 	python3 jq valgrind util-linux
 )
+case ${1:-} in
+--bench) packages+=(gnuplot-nox) ;;
+'') ;;
+*) echo "usage: tests/install-deps.sh [--bench]" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do
