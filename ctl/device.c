@@ -56,6 +56,12 @@ void device_log_stats(struct wg_device *dev)
 		 (unsigned long long)dev->handshakes_sent,
 		 (unsigned long long)dev->handshakes_received,
 		 (unsigned long long)dev->cookies_sent);
+	if (dev->udp.gso_stats.messages || dev->udp.gso_stats.refused)
+		log_info("UDP GSO: %llu messages carried %llu datagrams; %llu refused "
+			 "and sent one by one",
+			 (unsigned long long)dev->udp.gso_stats.messages,
+			 (unsigned long long)dev->udp.gso_stats.segments,
+			 (unsigned long long)dev->udp.gso_stats.refused);
 	for (r = 0; r < DROP_REASON_COUNT; r++)
 		if (dev->drops[r])
 			log_info("dropped %s: %llu", drop_reason_name(r),

@@ -6,6 +6,7 @@
  */
 #include <arpa/inet.h>
 #include <endian.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -84,8 +85,9 @@ struct send_item {
 static void seal_and_send(struct wg_device *dev, struct send_item *items, unsigned int n)
 {
 	struct udp_tx tx[DATAPATH_BATCH];
+	unsigned int slot[DATAPATH_BATCH];
 	struct crypto_job *jobs = dev->tx_jobs;
-	unsigned int i, m = 0;
+	unsigned int i, k, m = 0;
 
 	for (i = 0; i < n; i++) {
 		struct crypto_job *job = &jobs[i];
@@ -107,43 +109,56 @@ static void seal_and_send(struct wg_device *dev, struct send_item *items, unsign
 	crypto_pool_run(dev->pool, jobs, n);
 
 	for (i = 0; i < n; i++) {
-		struct wg_peer *peer = items[i].peer;
-
 		if (!jobs[i].ok) {
 			device_count_drop(dev, DROP_TX_SEND_FAILED);
 			continue;
 		}
-		if (udp_endpoint_family(&peer->endpoint) == AF_UNSPEC) {
+		if (udp_endpoint_family(&items[i].peer->endpoint) == AF_UNSPEC) {
 			device_count_drop(dev, DROP_TX_NO_ENDPOINT);
 			jobs[i].ok = false;
-			continue;
 		}
-		tx[m] = (struct udp_tx){ .buf = jobs[i].out, .len = jobs[i].out_len,
-					 .ep = peer->endpoint };
-		m++;
+	}
+	/* Each peer's messages side by side, in their order, so that
+	 * udp_send_batch can join them into GSO messages; the order between
+	 * peers carries no meaning. slot[i] is item i's place in tx. */
+	for (i = 0; i < n; i++)
+		slot[i] = jobs[i].ok ? UINT_MAX : 0;
+	for (i = 0; i < n; i++) {
+		struct wg_peer *peer = items[i].peer;
+
+		if (slot[i] != UINT_MAX)
+			continue;
+		for (k = i; k < n; k++) {
+			if (slot[k] != UINT_MAX || items[k].peer != peer)
+				continue;
+			slot[k] = m;
+			tx[m++] = (struct udp_tx){ .buf = jobs[k].out,
+						   .len = jobs[k].out_len,
+						   .ep = peer->endpoint };
+		}
 	}
 	udp_send_batch(&dev->udp, tx, m);
 
-	for (i = 0, m = 0; i < n; i++) {
+	for (i = 0; i < n; i++) {
 		struct wg_peer *peer = items[i].peer;
+		struct udp_tx *t = &tx[slot[i]];
 
 		noise_keypair_put(jobs[i].keypair);
 		if (!jobs[i].ok)
 			continue;
-		if (tx[m].src_cleared)
+		if (t->src_cleared)
 			udp_endpoint_clear_src(&peer->endpoint);
-		if (tx[m].err) {
+		if (t->err) {
 			device_count_drop(dev, DROP_TX_SEND_FAILED);
 			peer->stats.tx_dropped++;
 		} else {
-			peer->tx_bytes += tx[m].len;
+			peer->tx_bytes += t->len;
 			peer->stats.tx_packets++;
 			timers_any_authenticated_packet_traversal(&peer->timers);
 			timers_any_authenticated_packet_sent(&peer->timers);
 			if (items[i].len)
 				timers_data_sent(&peer->timers);
 		}
-		m++;
 		/* Once per peer per batch is enough. */
 		if (i + 1 == n || items[i + 1].peer != peer)
 			keep_key_fresh(peer);

@@ -91,6 +91,8 @@ static void usage(FILE *f)
 		"  XWG_THREADS=N    crypto threads (default: one per online CPU)\n"
 		"  XWG_AEAD=libsodium|openssl|auto  ChaCha20-Poly1305 code (default auto:\n"
 		"                libsodium below 384 bytes, OpenSSL from 384)\n"
+		"  XWG_UDP_GSO=on|off  send each peer's datagrams of a batch as one UDP\n"
+		"                GSO message (default on; off: one per datagram)\n"
 		"\n"
 		"Example: WG_QUICK_USERSPACE_IMPLEMENTATION=xwgd wg-quick up wg0\n",
 		UAPI_SOCKET_DIR);
@@ -458,6 +460,19 @@ static int choose_datapath(void)
 	return -1;
 }
 
+/* XWG_UDP_GSO: on (the default) or off; -1 if unknown. */
+static int choose_gso(void)
+{
+	const char *v = getenv("XWG_UDP_GSO");
+
+	if (!v || !*v || !strcmp(v, "on"))
+		return UDP_GSO_ON;
+	if (!strcmp(v, "off"))
+		return UDP_GSO_OFF;
+	log_error("XWG_UDP_GSO=%s: expected on or off", v);
+	return -1;
+}
+
 /* The fast path, where it loads: NULL for the portable path (or on an
  * error with XWG_DATAPATH=xdp: *fatal). Says which in one line. */
 static struct fastpath_dp *load_fast_path(const char *ifname, int choice, bool *fatal)
@@ -536,7 +551,7 @@ int main(int argc, char **argv)
 	bool foreground = false, fatal;
 	struct fastpath_dp *fast;
 	const char *ifname;
-	int c, ret, choice;
+	int c, ret, choice, gso;
 
 	while ((c = getopt_long(argc, argv, "fhv", opts, NULL)) != -1) {
 		switch (c) {
@@ -568,7 +583,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "xwgd: unknown LOG_LEVEL '%s' (silent, error, info, verbose, debug); using info\n",
 			getenv("LOG_LEVEL"));
 	choice = choose_datapath();
-	if (choice < 0)
+	gso = choose_gso();
+	if (choice < 0 || gso < 0)
 		return 1;
 	if (!crypto_init()) {
 		log_error("crypto initialisation failed (libsodium)");
@@ -648,6 +664,7 @@ int main(int argc, char **argv)
 		log_error("cannot open UDP sockets: %s", strerror(-ret));
 		goto out_device;
 	}
+	udp_socks_set_gso(&d.dev.udp, (enum udp_gso_mode)gso);
 	fastpath_listen_port(&d.dev, udp_socks_port(&d.dev.udp));
 	ret = netdev_monitor_create(&d.mon, d.dev.ifindex, d.dev.tun_fd);
 	if (ret) {

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <sys/socket.h>
 
 #include "datapath/udp.h"
@@ -157,6 +158,8 @@ int udp_socks_open(struct udp_socks *s, uint16_t port, uint32_t fwmark)
 	s->fd4 = s->fd6 = -1;
 	s->port = 0;
 	s->fwmark = 0;
+	udp_socks_set_gso(s, UDP_GSO_ON);
+	s->gso_stats = (struct udp_gso_stats){ 0 };
 	return pair_open(s, port, fwmark);
 }
 
@@ -173,7 +176,10 @@ int udp_socks_rebind(struct udp_socks *s, uint16_t port)
 	if (ret)
 		return ret;
 	udp_socks_close(s);
-	*s = fresh;
+	/* Only the sockets change: the GSO settings stay. */
+	s->fd4 = fresh.fd4;
+	s->fd6 = fresh.fd6;
+	s->port = fresh.port;
 	return 0;
 }
 
@@ -198,6 +204,17 @@ int udp_socks_set_fwmark(struct udp_socks *s, uint32_t fwmark)
 	}
 	s->fwmark = fwmark;
 	return 0;
+}
+
+void udp_socks_set_gso(struct udp_socks *s, enum udp_gso_mode mode)
+{
+	unsigned int f;
+
+	s->gso = mode;
+	for (f = 0; f < 2; f++) {
+		s->gso_limit[f] = UINT16_MAX;
+		s->gso_skipped[f] = 0;
+	}
 }
 
 uint16_t udp_socks_port(const struct udp_socks *s)
@@ -291,56 +308,177 @@ int udp_recv_batch(int fd, struct udp_rx *rx, unsigned int n)
 	return (int)total;
 }
 
-/* --- send --------------------------------------------------------------- */
+/* --- send ------------------------------------------------------------- */
+
+/* The most segments in one GSO message: UDP_MAX_SEGMENTS up to Linux 6.10
+ * (later kernels take 128, but 64 full-size datagrams already pass the
+ * 64 KiB limit of one message). */
+#define GSO_SEGMENTS_MAX 64U
+/* Datagrams sent one by one because of a refusal before GSO is tried
+ * again at full size. A probe that fails costs one syscall. */
+#define GSO_RETRY 65536U
+
+/* Room for a source (pktinfo) and a segment size in one message. */
+union tx_cmsg {
+	char buf[CMSG_SPACE(sizeof(struct in6_pktinfo)) +
+		 CMSG_SPACE(sizeof(uint16_t))];
+	struct cmsghdr align;
+};
+
+/* One sendmmsg call's worth of messages: message k carries
+ * tx[first[k] .. first[k] + count[k]), more than one only with GSO. */
+struct tx_msgs {
+	struct mmsghdr mm[UDP_BATCH_MAX];
+	struct iovec iov[UDP_BATCH_MAX];
+	union tx_cmsg cbuf[UDP_BATCH_MAX];
+	unsigned int first[UDP_BATCH_MAX];
+	unsigned int count[UDP_BATCH_MAX];
+	unsigned int n;
+};
 
 static bool ipv6_is_link_local(const struct in6_addr *a)
 {
 	return a->s6_addr[0] == 0xfe && (a->s6_addr[1] & 0xc0) == 0x80;
 }
 
-/* Fills msg for one datagram, with its source as pktinfo when it has one. */
-static void tx_prepare(struct msghdr *mh, struct iovec *iov,
-		       union pktinfo_cmsg *cbuf, struct udp_tx *t)
+static unsigned int family_index(int family)
 {
-	struct cmsghdr *c;
+	return family == AF_INET6;
+}
 
-	iov->iov_base = (void *)t->buf;
-	iov->iov_len = t->len;
+/* Whether two datagrams would leave with the same addresses: everything
+ * tx_prepare() hands the kernel, and nothing more. */
+static bool is_same_flow(const struct udp_endpoint *a,
+			 const struct udp_endpoint *b)
+{
+	if (a->addr.sa.sa_family != b->addr.sa.sa_family ||
+	    a->has_src != b->has_src)
+		return false;
+	if (a->addr.sa.sa_family == AF_INET)
+		return a->addr.in4.sin_port == b->addr.in4.sin_port &&
+		       a->addr.in4.sin_addr.s_addr ==
+			       b->addr.in4.sin_addr.s_addr &&
+		       (!a->has_src || a->src4.s_addr == b->src4.s_addr);
+	if (a->addr.in6.sin6_port != b->addr.in6.sin6_port ||
+	    a->addr.in6.sin6_flowinfo != b->addr.in6.sin6_flowinfo ||
+	    a->addr.in6.sin6_scope_id != b->addr.in6.sin6_scope_id ||
+	    memcmp(&a->addr.in6.sin6_addr, &b->addr.in6.sin6_addr,
+		   sizeof(a->addr.in6.sin6_addr)))
+		return false;
+	if (!a->has_src)
+		return true;
+	return !memcmp(&a->src6, &b->src6, sizeof(a->src6)) &&
+	       (!ipv6_is_link_local(&a->src6) ||
+		a->src_ifindex == b->src_ifindex);
+}
+
+static struct cmsghdr *cmsg_put(struct msghdr *mh, int level, int type,
+				const void *data, size_t len)
+{
+	struct cmsghdr *c = (struct cmsghdr *)((char *)mh->msg_control +
+					       mh->msg_controllen);
+
+	c->cmsg_level = level;
+	c->cmsg_type = type;
+	c->cmsg_len = CMSG_LEN(len);
+	memcpy(CMSG_DATA(c), data, len);
+	mh->msg_controllen += CMSG_SPACE(len);
+	return c;
+}
+
+/* Fills mh for tx[0..n): one datagram, or with n > 1 a GSO message of
+ * segments tx[0].len long. The source, when there is one, goes as
+ * pktinfo; the source comes first so that dropping it leaves a valid
+ * control buffer. */
+static void tx_prepare(struct msghdr *mh, struct iovec *iov,
+		       union tx_cmsg *cbuf, struct udp_tx *tx, unsigned int n)
+{
+	struct udp_tx *t = &tx[0];
+	unsigned int k;
+
+	for (k = 0; k < n; k++) {
+		iov[k].iov_base = (void *)tx[k].buf;
+		iov[k].iov_len = tx[k].len;
+	}
 	memset(mh, 0, sizeof(*mh));
 	mh->msg_name = &t->ep.addr;
 	mh->msg_iov = iov;
-	mh->msg_iovlen = 1;
+	mh->msg_iovlen = n;
 	if (t->ep.addr.sa.sa_family == AF_INET)
 		mh->msg_namelen = sizeof(t->ep.addr.in4);
 	else
 		mh->msg_namelen = sizeof(t->ep.addr.in6);
-	if (!t->ep.has_src)
+	if (!t->ep.has_src && n == 1)
 		return;
 
 	memset(cbuf, 0, sizeof(*cbuf));
 	mh->msg_control = cbuf->buf;
-	c = (struct cmsghdr *)cbuf->buf;
-	if (t->ep.addr.sa.sa_family == AF_INET) {
+	if (t->ep.has_src && t->ep.addr.sa.sa_family == AF_INET) {
 		struct in_pktinfo pi = { .ipi_spec_dst = t->ep.src4 };
 
-		mh->msg_controllen = CMSG_SPACE(sizeof(pi));
-		c->cmsg_level = IPPROTO_IP;
-		c->cmsg_type = IP_PKTINFO;
-		c->cmsg_len = CMSG_LEN(sizeof(pi));
-		memcpy(CMSG_DATA(c), &pi, sizeof(pi));
-	} else {
+		cmsg_put(mh, IPPROTO_IP, IP_PKTINFO, &pi, sizeof(pi));
+	} else if (t->ep.has_src) {
 		struct in6_pktinfo pi = { .ipi6_addr = t->ep.src6 };
 
 		/* Only a link-local source needs its interface to mean
 		 * anything. */
 		if (ipv6_is_link_local(&t->ep.src6))
 			pi.ipi6_ifindex = (unsigned int)t->ep.src_ifindex;
-		mh->msg_controllen = CMSG_SPACE(sizeof(pi));
-		c->cmsg_level = IPPROTO_IPV6;
-		c->cmsg_type = IPV6_PKTINFO;
-		c->cmsg_len = CMSG_LEN(sizeof(pi));
-		memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+		cmsg_put(mh, IPPROTO_IPV6, IPV6_PKTINFO, &pi, sizeof(pi));
 	}
+	if (n > 1) {
+		uint16_t seg = (uint16_t)t->len;
+
+		cmsg_put(mh, SOL_UDP, UDP_SEGMENT, &seg, sizeof(seg));
+	}
+}
+
+/* Where the GSO message that may start at tx[i] ends: the datagrams after
+ * it to the same flow with its length, and one shorter one to close it,
+ * within the kernel's limits on segments and on a message's size.
+ * *single says to send them one by one after all (a past refusal). */
+static unsigned int gso_run_end(struct udp_socks *s, const struct udp_tx *tx,
+				unsigned int i, unsigned int m, bool *single)
+{
+	int family = udp_endpoint_family(&tx[i].ep);
+	unsigned int f = family_index(family), j;
+	size_t seg = tx[i].len, total = seg;
+
+	*single = false;
+	if (s->gso == UDP_GSO_OFF || !seg)
+		return i + 1;
+	for (j = i + 1; j < m && j - i < GSO_SEGMENTS_MAX; j++) {
+		if (!tx[j].len || tx[j].len > seg ||
+		    total + tx[j].len > udp_payload_max(family) ||
+		    !is_same_flow(&tx[i].ep, &tx[j].ep))
+			break;
+		total += tx[j].len;
+		if (tx[j].len < seg) {
+			j++;
+			break;
+		}
+	}
+	if (j - i > 1 && seg > s->gso_limit[f]) {
+		*single = true;
+		s->gso_skipped[f] += j - i;
+		if (s->gso_skipped[f] >= GSO_RETRY) {
+			s->gso_limit[f] = UINT16_MAX;
+			s->gso_skipped[f] = 0;
+		}
+	}
+	return j;
+}
+
+static void msgs_add(struct tx_msgs *q, struct udp_tx *tx, unsigned int first,
+		     unsigned int count)
+{
+	unsigned int k = q->n++;
+
+	tx_prepare(&q->mm[k].msg_hdr, &q->iov[first], &q->cbuf[k],
+		   &tx[first], count);
+	q->mm[k].msg_len = 0;
+	q->first[k] = first;
+	q->count[k] = count;
 }
 
 /* The errors with which routing refuses a source that is no longer local
@@ -360,48 +498,109 @@ static bool wait_writable(int fd, int *waits_left)
 	return poll(&p, 1, SEND_WAIT_MS) > 0;
 }
 
-/* Sends tx[0..m), all of one family, through fd. Returns how many went. */
-static unsigned int send_run(int fd, struct udp_tx *tx, unsigned int m,
-			     int *waits_left)
+static unsigned int send_run(struct udp_socks *s, int fd, struct udp_tx *tx,
+			     unsigned int m, bool gso, int *waits_left);
+
+/*
+ * A GSO message of tx[0..n) was refused with err: send them again one by
+ * one, which settles each datagram's err and src_cleared as if GSO had
+ * never been tried. The kernel refuses GSO itself with EIO (no UDP GSO
+ * through this route: UDP-Lite, IPsec) or EINVAL (a segment larger than
+ * the path MTU, checksums off); the same EINVAL also means a refused
+ * source, and any error may be the destination's. Only when the datagrams
+ * then go through singly, sources intact, was it GSO's fault: no more GSO
+ * for segments this long on this family until GSO_RETRY datagrams later.
+ */
+static unsigned int gso_fallback(struct udp_socks *s, int fd, struct udp_tx *tx,
+				 unsigned int n, int err, int *waits_left)
 {
-	struct mmsghdr mm[UDP_BATCH_MAX];
-	struct iovec iov[UDP_BATCH_MAX];
-	union pktinfo_cmsg cbuf[UDP_BATCH_MAX];
-	unsigned int off = 0, sent = 0, k;
+	unsigned int f = family_index(udp_endpoint_family(&tx[0].ep));
+	unsigned int sent, k;
+	bool src_cleared = false;
+
+	s->gso_stats.refused++;
+	sent = send_run(s, fd, tx, n, false, waits_left);
+	for (k = 0; k < n; k++)
+		src_cleared |= tx[k].src_cleared;
+	if (s->gso == UDP_GSO_ON && sent == n && !src_cleared &&
+	    (err == EIO || err == EINVAL)) {
+		s->gso_limit[f] = err == EIO ? 0 : (uint16_t)(tx[0].len - 1);
+		s->gso_skipped[f] = 0;
+	}
+	return sent;
+}
+
+/* Sends tx[0..m), all of one family, through fd, in GSO messages where
+ * gso allows. Returns how many datagrams went. */
+static unsigned int send_run(struct udp_socks *s, int fd, struct udp_tx *tx,
+			     unsigned int m, bool gso, int *waits_left)
+{
+	struct tx_msgs q;
+	unsigned int off = 0, end, sent = 0, i, j, k;
+	bool single;
 	int r, e;
 
-	for (k = 0; k < m; k++) {
-		tx_prepare(&mm[k].msg_hdr, &iov[k], &cbuf[k], &tx[k]);
-		mm[k].msg_len = 0;
+	q.n = 0;
+	for (i = 0; i < m; i = j) {
+		j = gso ? gso_run_end(s, tx, i, m, &single) : i + 1;
+		if (j - i > 1 && !single) {
+			msgs_add(&q, tx, i, j - i);
+			continue;
+		}
+		for (k = i; k < j; k++)
+			msgs_add(&q, tx, k, 1);
 	}
-	while (off < m) {
-		r = sendmmsg(fd, mm + off, m - off, MSG_DONTWAIT);
+	while (off < q.n) {
+		/* UDP_GSO_REFUSE: everything up to the next GSO message
+		 * goes, that message is refused below. */
+		for (end = off; end < q.n; end++)
+			if (s->gso == UDP_GSO_REFUSE && q.count[end] > 1)
+				break;
+		if (end > off) {
+			r = sendmmsg(fd, q.mm + off, end - off, MSG_DONTWAIT);
+			e = r < 0 ? errno : EIO;
+		} else {
+			r = -1;
+			e = EIO;
+		}
 		if (r > 0) {
-			sent += (unsigned int)r;
+			for (k = off; k < off + (unsigned int)r; k++) {
+				sent += q.count[k];
+				if (q.count[k] > 1) {
+					s->gso_stats.messages++;
+					s->gso_stats.segments += q.count[k];
+				}
+			}
 			off += (unsigned int)r;
 			continue;
 		}
-		/* sendmmsg reports an error only for the first datagram it
-		 * was given; that is tx[off]. */
-		e = r < 0 ? errno : EIO;
+		/* sendmmsg reports an error only for the first message it
+		 * was given; that is message off. */
 		if (e == EINTR)
 			continue;
 		if (e == EAGAIN || e == EWOULDBLOCK) {
 			if (wait_writable(fd, waits_left))
 				continue;
-			for (; off < m; off++)
-				tx[off].err = -EAGAIN;
+			for (k = q.first[off]; k < m; k++)
+				tx[k].err = -EAGAIN;
 			break;
 		}
-		if (tx[off].ep.has_src && !tx[off].src_cleared &&
-		    src_is_refused(e)) {
-			/* Same datagram again, routed without the source. */
-			tx[off].src_cleared = true;
-			mm[off].msg_hdr.msg_control = NULL;
-			mm[off].msg_hdr.msg_controllen = 0;
+		i = q.first[off];
+		if (q.count[off] > 1) {
+			sent += gso_fallback(s, fd, tx + i, q.count[off], e,
+					     waits_left);
+			off++;
 			continue;
 		}
-		tx[off].err = -e;
+		if (tx[i].ep.has_src && !tx[i].src_cleared &&
+		    src_is_refused(e)) {
+			/* Same datagram again, routed without the source. */
+			tx[i].src_cleared = true;
+			q.mm[off].msg_hdr.msg_control = NULL;
+			q.mm[off].msg_hdr.msg_controllen = 0;
+			continue;
+		}
+		tx[i].err = -e;
 		off++;
 	}
 	return sent;
@@ -434,7 +633,8 @@ int udp_send_batch(struct udp_socks *s, struct udp_tx *tx, unsigned int n)
 				tx[i].err = err;
 			continue;
 		}
-		sent += send_run(fd, tx + i, j - i, &waits_left);
+		sent += send_run(s, fd, tx + i, j - i,
+				 s->gso != UDP_GSO_OFF, &waits_left);
 	}
 	return (int)sent;
 }

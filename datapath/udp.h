@@ -63,12 +63,41 @@ static inline void udp_endpoint_clear_src(struct udp_endpoint *ep)
 	ep->has_src = false;
 }
 
+/*
+ * UDP generic segmentation offload on transmit (UDP_SEGMENT, Linux 4.18):
+ * consecutive datagrams to one destination from one source with one length
+ * (the last may be shorter) leave as one sendmsg that the kernel, or the
+ * NIC, cuts back into the same datagrams. On the wire nothing changes.
+ */
+enum udp_gso_mode {
+	UDP_GSO_ON,	 /* default: coalesce where the kernel takes it */
+	UDP_GSO_OFF,	 /* one message per datagram, as before GSO */
+	/* For tests: build GSO messages but treat each as refused (as the
+	 * kernel's EIO), so that the fallback runs on every one. */
+	UDP_GSO_REFUSE,
+};
+
+/* What GSO did, summed over both sockets. */
+struct udp_gso_stats {
+	uint64_t messages;	/* GSO messages the kernel took */
+	uint64_t segments;	/* datagrams they carried */
+	uint64_t refused;	/* GSO messages refused, resent one by one */
+};
+
 /* The two sockets. fd6 is -1 where IPv6 is unavailable. */
 struct udp_socks {
 	int fd4;
 	int fd6;
 	uint16_t port;	 /* host order, the port actually bound */
 	uint32_t fwmark; /* SO_MARK of both sockets, 0 for none */
+	enum udp_gso_mode gso;
+	/* Per family (0 IPv4, 1 IPv6): the largest segment GSO is still
+	 * tried with after a refusal (0: not at all), and how many datagrams
+	 * went out singly because of it; after UDP_GSO_RETRY of those the
+	 * limit is lifted, since routes and devices change. */
+	uint16_t gso_limit[2];
+	uint32_t gso_skipped[2];
+	struct udp_gso_stats gso_stats;
 };
 
 /*
@@ -89,6 +118,9 @@ int udp_socks_open(struct udp_socks *s, uint16_t port, uint32_t fwmark);
 int udp_socks_rebind(struct udp_socks *s, uint16_t port);
 /* SO_MARK on both sockets (0 clears it); on failure neither changes. */
 int udp_socks_set_fwmark(struct udp_socks *s, uint32_t fwmark);
+/* Sets the GSO mode (UDP_GSO_ON by default) and forgets past refusals.
+ * It survives udp_socks_rebind. */
+void udp_socks_set_gso(struct udp_socks *s, enum udp_gso_mode mode);
 uint16_t udp_socks_port(const struct udp_socks *s);
 void udp_socks_close(struct udp_socks *s);
 
@@ -125,6 +157,11 @@ struct udp_tx {
 /*
  * Sends tx[0..n) with as few sendmmsg calls as the order of address
  * families allows, each datagram to its ep.addr from ep.src* when has_src.
+ * Runs of datagrams with the same destination, source and length (the last
+ * may be shorter) go as one GSO message each (see enum udp_gso_mode); a
+ * refused one is sent again datagram by datagram, so err and src_cleared
+ * mean the same with or without GSO. Callers gain most by keeping each
+ * peer's datagrams next to each other.
  * When the socket buffer is full it waits briefly for room, then gives up:
  * the rest get err = -EAGAIN. Returns how many were sent; the others carry
  * their reason in err. Never blocks for long, never spins.

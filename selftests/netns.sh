@@ -28,7 +28,7 @@ LEFT=${LEFT:-build/xwgd}
 RIGHT=${RIGHT:-wireguard-go}
 # shellcheck source=selftests/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-require ip wg ping
+require ip wg ping iperf3 jq
 
 echo "== netns.sh: LEFT=$LEFT RIGHT=$RIGHT"
 impl_path "$LEFT" >/dev/null && impl_path "$RIGHT" >/dev/null ||
@@ -156,6 +156,45 @@ check_within 3 "transfer: LEFT's tx grew" tx_grows_by "$ns1" "$if1" "$pub2" "$tx
 check_within 3 "transfer: LEFT's rx grew" rx_grows_by "$ns1" "$if1" "$pub2" "$rx1" 1000
 check_within 3 "transfer: RIGHT's rx grew" rx_grows_by "$ns2" "$if2" "$pub1" "$rx2" 1000
 check_within 3 "transfer: RIGHT's tx grew" tx_grows_by "$ns2" "$if2" "$pub1" "$tx2" 1000
+
+# gso_carried IFNAME: after SIGUSR1, the log of the xwgd serving IFNAME
+# says UDP GSO carried more datagrams than messages (each message joined
+# several).
+gso_carried() {
+	local log=$LOG_DIR/$1.log before line
+	before=$(grep -c ' live indices, ' "$log" || true)
+	kill -USR1 "${IMPL_PID[$1]}"
+	wait_for 3 eval "((\$(grep -c ' live indices, ' '$log' || true) > $before))" ||
+		{ echo "no counter dump in $log after SIGUSR1"; return 1; }
+	line=$(grep 'UDP GSO: ' "$log" | tail -n 1)
+	[[ $line =~ GSO:\ ([0-9]+)\ messages\ carried\ ([0-9]+)\ datagrams ]] ||
+		{ echo "no 'UDP GSO:' line in $log"; return 1; }
+	((BASH_REMATCH[1] > 0 && BASH_REMATCH[2] > BASH_REMATCH[1])) ||
+		{ echo "$line"; return 1; }
+}
+
+# Test that a bulk TCP transfer each way gets through (iperf3, 2 s, its
+# receiver's byte count), and that xwgd sent it as UDP GSO messages of
+# several datagrams each (XWG_UDP_GSO=on, the default).
+# bulk_run FLAG...: a 2 s iperf3 TCP run from ns1 to RIGHT's inner address
+# (-R: RIGHT sends); BULK_BYTES is what its receiver got (0: it failed).
+bulk_run() {
+	local srv=$TMP_DIR/iperf3-server.log
+	bg_start "$srv" ip netns exec "$ns2" iperf3 -s -1 -p 5201 -B 10.0.0.2
+	wait_for 5 grep -q "listening" "$srv" || true
+	BULK_BYTES=$(ip netns exec "$ns1" timeout 15 iperf3 -c 10.0.0.2 -p 5201 -t 2 "$@" -J 2>/dev/null |
+		jq -r '.end.sum_received.bytes // 0' 2>/dev/null) || BULK_BYTES=0
+	bg_stop "$BG_PID"
+}
+bulk_run
+check "bulk TCP from LEFT: the receiver got over 1 MB ($BULK_BYTES bytes)" test "${BULK_BYTES:-0}" -gt 1000000
+bulk_run -R
+check "bulk TCP from RIGHT: the receiver got over 1 MB ($BULK_BYTES bytes)" test "${BULK_BYTES:-0}" -gt 1000000
+for side in "LEFT $LEFT $if1" "RIGHT $RIGHT $if2"; do
+	read -r label impl ifname <<<"$side"
+	impl_is_wireguard_go "$impl" && continue
+	check "$label (xwgd) sent the bulk transfer as UDP GSO messages" gso_carried "$ifname"
+done
 
 # Test that RIGHT follows LEFT when LEFT's underlay address changes (roaming):
 # after authenticated traffic from the new address, RIGHT's endpoint for LEFT

@@ -2,7 +2,8 @@
 /*
  * The outer UDP sockets over loopback, without root: two pairs talking on
  * 127.0.0.1 and ::1, batches, sticky sources and their fallback, rebinding,
- * a datagram near the 64 KiB limit; SO_MARK only when run as root.
+ * a datagram near the 64 KiB limit, UDP GSO (coalescing, splitting, the
+ * fallback); SO_MARK only when run as root.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -333,6 +334,244 @@ static void test_big(struct udp_socks *a, struct udp_socks *b, bool have6)
 	}
 }
 
+/* --- UDP GSO ------------------------------------------------------------ */
+
+#define GSO_MAX 80
+#define GSO_LEN 1500
+
+static unsigned char gsotx[GSO_MAX][GSO_LEN];
+static unsigned char gsorx[GSO_MAX][GSO_LEN];
+
+/* A stretch of datagrams: count of them, len bytes each, to socket pair
+ * 'b' or 'c', from src (NULL: kernel's choice). */
+struct gso_run {
+	unsigned int count, len;
+	char to;
+	const char *src;
+};
+
+struct gso_case {
+	const char *name;
+	int family;
+	enum udp_gso_mode mode;
+	struct gso_run runs[4];
+	/* Expected: GSO messages the kernel took, datagrams in them, GSO
+	 * messages refused and resent singly, datagrams with src_cleared. */
+	uint64_t messages, segments, refused;
+	unsigned int src_cleared;
+};
+
+static const struct gso_case gso_cases[] = {
+	{ "1: ten equal datagrams, one message", AF_INET, UDP_GSO_ON,
+	  { { 10, 1000, 'b', NULL } }, 1, 10, 0, 0 },
+	{ "2: a short last segment joins", AF_INET, UDP_GSO_ON,
+	  { { 9, 1000, 'b', NULL }, { 1, 500, 'b', NULL } }, 1, 10, 0, 0 },
+	{ "3: a short one in the middle ends a message", AF_INET, UDP_GSO_ON,
+	  { { 2, 1000, 'b', NULL }, { 1, 500, 'b', NULL },
+	    { 3, 1000, 'b', NULL } }, 2, 6, 0, 0 },
+	{ "4: a longer one starts a new message", AF_INET, UDP_GSO_ON,
+	  { { 1, 1000, 'b', NULL }, { 1, 1200, 'b', NULL },
+	    { 1, 1000, 'b', NULL } }, 1, 2, 0, 0 },
+	{ "5: two peers, one message each", AF_INET, UDP_GSO_ON,
+	  { { 4, 800, 'b', NULL }, { 4, 800, 'c', NULL } }, 2, 8, 0, 0 },
+	{ "6: alternating peers do not join", AF_INET, UDP_GSO_ON,
+	  { { 1, 800, 'b', NULL }, { 1, 800, 'c', NULL },
+	    { 1, 800, 'b', NULL }, { 1, 800, 'c', NULL } }, 0, 0, 0, 0 },
+	{ "7: at most 64 segments", AF_INET, UDP_GSO_ON,
+	  { { 70, 100, 'b', NULL } }, 2, 70, 0, 0 },
+	{ "8: at most 64 KiB per message", AF_INET, UDP_GSO_ON,
+	  { { 50, 1452, 'b', NULL } }, 2, 50, 0, 0 },
+	{ "9: another source ends a message", AF_INET, UDP_GSO_ON,
+	  { { 3, 600, 'b', NULL }, { 3, 600, 'b', "127.0.0.2" } },
+	  2, 6, 0, 0 },
+	{ "10: IPv6, with a short last segment", AF_INET6, UDP_GSO_ON,
+	  { { 20, 1280, 'b', NULL }, { 1, 33, 'b', NULL } }, 1, 21, 0, 0 },
+	{ "11: IPv6, two peers and a source", AF_INET6, UDP_GSO_ON,
+	  { { 5, 700, 'b', "::1" }, { 5, 700, 'c', NULL } }, 2, 10, 0, 0 },
+	{ "12: GSO off, one message per datagram", AF_INET, UDP_GSO_OFF,
+	  { { 10, 1000, 'b', NULL } }, 0, 0, 0, 0 },
+	{ "13: refused, resent one by one", AF_INET, UDP_GSO_REFUSE,
+	  { { 5, 1000, 'b', NULL }, { 1, 10, 'c', NULL },
+	    { 5, 1000, 'c', NULL } }, 0, 0, 2, 0 },
+	{ "14: IPv6 refused, resent one by one", AF_INET6, UDP_GSO_REFUSE,
+	  { { 7, 1000, 'b', NULL }, { 1, 999, 'b', NULL } }, 0, 0, 1, 0 },
+	{ "15: a refused source inside a message", AF_INET, UDP_GSO_ON,
+	  { { 5, 1000, 'b', "192.0.2.1" }, { 5, 1000, 'b', NULL } },
+	  1, 5, 1, 5 },
+	{ "16: IPv6, a refused source inside a message", AF_INET6, UDP_GSO_ON,
+	  { { 4, 900, 'c', "2001:db8::1" } }, 0, 0, 1, 4 },
+};
+
+/* Builds tx for one case: datagram k is filled with byte k. Returns n. */
+static unsigned int gso_build(const struct gso_case *c, struct udp_tx *tx,
+			      struct udp_socks *b, struct udp_socks *cc)
+{
+	const char *lo = c->family == AF_INET ? "127.0.0.1" : "::1";
+	unsigned int n = 0, r, k;
+
+	for (r = 0; r < 4 && c->runs[r].count; r++) {
+		const struct gso_run *run = &c->runs[r];
+		uint16_t port = udp_socks_port(run->to == 'b' ? b : cc);
+
+		for (k = 0; k < run->count && n < GSO_MAX; k++, n++) {
+			memset(&tx[n], 0, sizeof(tx[n]));
+			memset(gsotx[n], (int)n, run->len);
+			tx[n].buf = gsotx[n];
+			tx[n].len = run->len;
+			tx[n].ep = c->family == AF_INET ? ep4(lo, port) :
+							  ep6(lo, port);
+			if (run->src)
+				set_src(&tx[n].ep, run->src);
+		}
+	}
+	return n;
+}
+
+/* Receives what one case sent to one pair: the datagrams of tx with
+ * that destination port, each whole, in order. */
+static void gso_expect(const struct gso_case *c, const struct udp_tx *tx,
+		       unsigned int n, struct udp_socks *to)
+{
+	static struct udp_rx rx[GSO_MAX];
+	int fd = c->family == AF_INET ? to->fd4 : to->fd6;
+	unsigned int want = 0, got, i, k;
+
+	for (i = 0; i < n; i++)
+		want += port_of(&tx[i].ep) == udp_socks_port(to);
+	if (!want) {
+		CHECKF(stays_quiet(fd), "%s: unexpected datagram", c->name);
+		return;
+	}
+	memset(rx, 0, sizeof(rx));
+	for (i = 0; i < want; i++) {
+		rx[i].buf = gsorx[i];
+		rx[i].cap = GSO_LEN;
+	}
+	got = recv_until(fd, rx, want);
+	CHECKF(got == want, "%s: received %u of %u", c->name, got, want);
+	for (i = 0, k = 0; i < n && k < got; i++) {
+		if (port_of(&tx[i].ep) != udp_socks_port(to))
+			continue;
+		CHECKF(rx[k].len == tx[i].len && !rx[k].truncated &&
+			       gsorx[k][0] == (unsigned char)i &&
+			       gsorx[k][rx[k].len - 1] == (unsigned char)i,
+		       "%s: datagram %u: %zu bytes, first byte %u", c->name,
+		       i, rx[k].len, gsorx[k][0]);
+		/* The source each one left from: the sticky one, or the
+		 * kernel's choice (the loopback address) after a refusal. */
+		CHECKF(tx[i].ep.has_src && !tx[i].src_cleared ?
+			       (c->family == AF_INET ?
+					rx[k].ep.addr.in4.sin_addr.s_addr ==
+						tx[i].ep.src4.s_addr :
+					!memcmp(&rx[k].ep.addr.in6.sin6_addr,
+						&tx[i].ep.src6, 16)) :
+			       ip_is(&rx[k].ep, c->family == AF_INET ?
+							"127.0.0.1" : "::1"),
+		       "%s: datagram %u from the wrong source", c->name, i);
+		k++;
+	}
+	CHECKF(stays_quiet(fd), "%s: more than sent", c->name);
+}
+
+/* Test that runs of equal datagrams to one destination leave as GSO
+ * messages and arrive as the same datagrams, that everything else splits
+ * them correctly, and that a refused GSO message is resent one by one
+ * with the same per-datagram results. */
+static void test_gso(struct udp_socks *a, struct udp_socks *b, bool have6)
+{
+	static struct udp_tx tx[GSO_MAX];
+	struct udp_socks c;
+	unsigned int i, k, n, cleared;
+
+	if (!CHECK(udp_socks_open(&c, 0, 0) == 0))
+		return;
+	for (i = 0; i < sizeof(gso_cases) / sizeof(gso_cases[0]); i++) {
+		const struct gso_case *gc = &gso_cases[i];
+		struct udp_gso_stats before = a->gso_stats, *after;
+		int r;
+
+		if (gc->family == AF_INET6 && !have6)
+			continue;
+		udp_socks_set_gso(a, gc->mode);
+		n = gso_build(gc, tx, b, &c);
+		r = udp_send_batch(a, tx, n);
+		CHECKF(r == (int)n, "%s: sent %d of %u", gc->name, r, n);
+		for (k = 0, cleared = 0; k < n; k++) {
+			CHECKF(tx[k].err == 0, "%s: datagram %u: %s", gc->name,
+			       k, strerror(-tx[k].err));
+			cleared += tx[k].src_cleared;
+		}
+		CHECKF(cleared == gc->src_cleared, "%s: %u sources cleared",
+		       gc->name, cleared);
+		after = &a->gso_stats;
+		CHECKF(after->messages - before.messages == gc->messages &&
+			       after->segments - before.segments ==
+				       gc->segments &&
+			       after->refused - before.refused == gc->refused,
+		       "%s: %llu messages, %llu segments, %llu refused",
+		       gc->name,
+		       (unsigned long long)(after->messages - before.messages),
+		       (unsigned long long)(after->segments - before.segments),
+		       (unsigned long long)(after->refused - before.refused));
+		gso_expect(gc, tx, n, b);
+		gso_expect(gc, tx, n, &c);
+	}
+	udp_socks_set_gso(a, UDP_GSO_ON);
+	udp_socks_close(&c);
+}
+
+/* Test that a refusal by the kernel itself (GSO needs UDP checksums: off
+ * with SO_NO_CHECK, it answers EINVAL) falls back, that segments as long
+ * are not tried again while shorter ones are, and that resetting the mode
+ * forgets the refusal. */
+static void test_gso_refused(struct udp_socks *a, struct udp_socks *b)
+{
+	static struct udp_tx tx[GSO_MAX];
+	static const struct gso_case c = { "kernel refusal", AF_INET,
+					   UDP_GSO_ON,
+					   { { 6, 1000, 'b', NULL } },
+					   0, 0, 1, 0 };
+	struct udp_gso_stats st = a->gso_stats;
+	unsigned int n;
+	int on = 1, off = 0;
+
+	if (!CHECK(setsockopt(a->fd4, SOL_SOCKET, SO_NO_CHECK, &on,
+			      sizeof(on)) == 0))
+		return;
+	n = gso_build(&c, tx, b, b);
+	CHECK(udp_send_batch(a, tx, n) == (int)n);
+	CHECK(a->gso_stats.refused == st.refused + 1);
+	CHECK(a->gso_stats.messages == st.messages);
+	gso_expect(&c, tx, n, b);
+	/* Not tried again at this length... */
+	CHECK(udp_send_batch(a, tx, n) == (int)n);
+	CHECK(a->gso_stats.refused == st.refused + 1);
+	gso_expect(&c, tx, n, b);
+	/* ...but at a shorter one. */
+	for (unsigned int k = 0; k < n; k++)
+		tx[k].len = 900;
+	CHECK(udp_send_batch(a, tx, n) == (int)n);
+	CHECK(a->gso_stats.refused == st.refused + 2);
+	CHECK(setsockopt(a->fd4, SOL_SOCKET, SO_NO_CHECK, &off,
+			 sizeof(off)) == 0);
+	udp_socks_set_gso(a, UDP_GSO_ON);
+	CHECK(udp_send_batch(a, tx, n) == (int)n);
+	CHECK(a->gso_stats.refused == st.refused + 2);
+	CHECK(a->gso_stats.messages == st.messages + 1);
+	{
+		static struct udp_rx rx[2 * GSO_MAX];
+		unsigned int i;
+
+		memset(rx, 0, sizeof(rx));
+		for (i = 0; i < 2 * n; i++) {
+			rx[i].buf = gsorx[i % GSO_MAX];
+			rx[i].cap = GSO_LEN;
+		}
+		CHECK(recv_until(b->fd4, rx, 2 * n) == 2 * n);
+		CHECK(rx[0].len == 900 && rx[2 * n - 1].len == 900);
+	}
+}
+
 /* A port free on both families right now (racy, but only with ourselves). */
 static uint16_t free_port(void)
 {
@@ -490,6 +729,8 @@ void test_udp(void)
 	test_sticky(&a, &b, have6);
 	test_bad_destination(&a, &b);
 	test_big(&a, &b, have6);
+	test_gso(&a, &b, have6);
+	test_gso_refused(&a, &b);
 	test_rebind(&a, &b, have6);
 	test_fwmark(&a);
 	udp_socks_close(&a);
