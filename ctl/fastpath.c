@@ -56,6 +56,8 @@ struct fastpath_dp {
 	struct xsk_port *ul_ports[XWG_MAX_QUEUES];
 	unsigned int n_ul;
 	int ul_ifindex;
+	/* Entries of each AF_XDP ring (XWG_XSK_RING; 0: xsk.c's default). */
+	uint32_t ring_size;
 	struct ring_buffer *events;
 	struct wg_device *dev;
 	int reaper_fd;                   /* its EOF wakes the reaper */
@@ -113,6 +115,23 @@ static size_t underlays_from_env(char *buf, size_t buflen, const char **names, s
 	return n;
 }
 
+long fastpath_ring_size_from_env(char *err, size_t errlen)
+{
+	const char *v = getenv("XWG_XSK_RING");
+	char *end;
+	long n;
+
+	if (!v || !*v)
+		return 0;
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (errno || *end || n < 64 || n > 4096 || (n & (n - 1))) {
+		snprintf(err, errlen, "XWG_XSK_RING=%s: expected a power of two from 64 to 4096", v);
+		return -1;
+	}
+	return n;
+}
+
 struct fastpath_dp *fastpath_dp_load(const char *ifname, char *err, size_t errlen)
 {
 	char names_buf[FASTPATH_MAX_UNDERLAYS * IFNAMSIZ];
@@ -121,6 +140,7 @@ struct fastpath_dp *fastpath_dp_load(const char *ifname, char *err, size_t errle
 	struct xsk_port_config pc = { 0 };
 	struct xsk_port *trial = NULL;
 	struct fastpath_dp *f;
+	long ring;
 	int ret;
 
 	f = calloc(1, sizeof(*f));
@@ -135,6 +155,10 @@ struct fastpath_dp *fastpath_dp_load(const char *ifname, char *err, size_t errle
 	f->next_id = 1;
 	f->epfd = -1;
 	f->reaper_fd = -1;
+	ring = fastpath_ring_size_from_env(err, errlen);
+	if (ring < 0)
+		goto fail;
+	f->ring_size = (uint32_t)ring;
 	opts.n_underlays = underlays_from_env(names_buf, sizeof(names_buf), names,
 					      FASTPATH_MAX_UNDERLAYS);
 	opts.underlays = opts.n_underlays ? names : NULL;
@@ -254,7 +278,8 @@ static int port_open(struct fastpath_dp *f, const char *ifname, unsigned int que
 		     enum fastpath_map xskmap, enum fastpath_fd_kind kind,
 		     struct xsk_port **slot)
 {
-	struct xsk_port_config pc = { .ifname = ifname, .queue = queue };
+	struct xsk_port_config pc = { .ifname = ifname, .queue = queue,
+				      .ring_size = f->ring_size };
 	int ret = xsk_port_create(slot, &pc);
 
 	if (!ret)
@@ -290,10 +315,10 @@ static void underlay_sockets(struct fastpath_dp *f, const struct fastpath_xdp *u
 		f->ul_ifindex = ul->ifindex;
 		fastpath_xsk_ifindex_set(&f->fp, ul->ifindex);
 	}
-	log_info("fast path: xdp_rx on %s (%s XDP), %u AF_XDP socket(s)%s%s%s", ul->ifname,
-		 fastpath_xdp_mode_name(ul->mode), f->n_ul, f->n_ul ? " in " : "",
+	log_info("fast path: xdp_rx on %s (%s XDP), %u AF_XDP socket(s)%s%s%s, rings of %u",
+		 ul->ifname, fastpath_xdp_mode_name(ul->mode), f->n_ul, f->n_ul ? " in " : "",
 		 f->n_ul ? xsk_mode_name(xsk_port_mode(f->ul_ports[0])) : "",
-		 f->n_ul ? " mode" : "");
+		 f->n_ul ? " mode" : "", f->ring_size ? f->ring_size : XSK_RING_SIZE_DEFAULT);
 }
 
 /* A peer's endpoint is routed through ifindex: xdp_rx must run there (and

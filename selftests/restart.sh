@@ -365,4 +365,22 @@ fi
 
 check "wireguard-go exits cleanly on SIGTERM" stop_impl "$if2"
 
+# Test that a malformed tuning variable stops xwgd at once, with status 1, a
+# message naming the variable, and no interface or socket left behind.
+# refused_env VAR=VALUE WANT: xwgd in $ns1 with VAR=VALUE does all that and
+# its message contains WANT.
+refused_env() {
+	local out rc=0
+	out=$(ip netns exec "$ns1" env "$1" timeout 10 "$xwgd_exe" -f "$if3" 2>&1) || rc=$?
+	((rc == 1)) || { echo "status $rc, want 1: $out"; return 1; }
+	[[ $out == *"$2"* ]] || { echo "no '$2' in: $out"; return 1; }
+	! ip -n "$ns1" link show dev "$if3" >/dev/null 2>&1 || { echo "$if3 is left"; return 1; }
+	[[ ! -e $WG_RUN_DIR/$if3.sock ]] || { echo "its socket is left"; return 1; }
+}
+check "XWG_XSK_RING=300 is refused" refused_env XWG_XSK_RING=300 \
+	"XWG_XSK_RING=300: expected a power of two from 64 to 4096"
+check "XWG_XSK_RING=8192 is refused" refused_env XWG_XSK_RING=8192 "XWG_XSK_RING=8192: expected"
+check "XWG_UDP_GSO=yes is refused" refused_env XWG_UDP_GSO=yes "XWG_UDP_GSO=yes: expected on or off"
+check "XWG_DATAPATH=fast is refused" refused_env XWG_DATAPATH=fast "XWG_DATAPATH=fast: expected portable, xdp or auto"
+
 report
