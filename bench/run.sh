@@ -12,6 +12,7 @@
 #                                   in order (xwgd-xdp: XWG_DATAPATH=xdp)
 #   BENCH_PINGS=200                 pings per latency sample (at -i 0.01)
 #   BENCH_PERF=1                    also `perf record` both xwgd processes
+#   BENCH_PERF_IMPL=xwgd-xdp        of this implementation (or xwgd-portable)
 #                                   during one single-stream TCP run
 #   BENCH_UDP_SIZES="64 1392"       UDP payload bytes (1392 = the largest that
 #                                   a 1420-byte tunnel MTU carries unfragmented)
@@ -538,7 +539,7 @@ ping_workloads() {
 # perf_profile: one single-stream TCP run each way with both xwgd processes
 # under `perf record -g`; the flat profiles go to build/bench/perf-*.txt.
 perf_profile() {
-	local impl=xwgd-portable p pids dir i=0 recs=()
+	local impl=${BENCH_PERF_IMPL:-xwgd-xdp} p pids dir i=0 recs=()
 	command -v perf >/dev/null || { echo "BENCH_PERF=1: perf is not installed (apt-get install --no-install-recommends linux-perf)" >&2; return 0; }
 	[[ -n ${PIDS[$impl]:-} ]] || return 0
 	read -r -a pids <<<"${PIDS[$impl]}"
@@ -558,7 +559,7 @@ perf_profile() {
 		for p in "${pids[@]}"; do
 			role=$([[ $p == "${pids[0]}" ]] && echo ns1 || echo ns2)
 			{
-				echo "# xwgd in $role, TCP 1 stream $dir, flat profile by DSO then by symbol"
+				echo "# $impl in $role, TCP 1 stream $dir, flat profile by DSO then by symbol"
 				perf report -i "$TMP_DIR/perf-$dir-$p.data" --no-children -g none --sort dso \
 					--stdio 2>/dev/null | grep '%' | grep -v '^#' | head -n 8
 				perf report -i "$TMP_DIR/perf-$dir-$p.data" --no-children -g none --sort dso,symbol \
