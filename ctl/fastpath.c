@@ -44,7 +44,23 @@
 struct fastpath_src {
 	enum fastpath_fd_kind kind;
 	struct xsk_port *port;
+	/* The ring's backlog at each wake-up (note_backlog). */
+	uint64_t wakeups, backlog_sum;
+	uint32_t backlog_max;
 };
+
+/* Notes the ring's backlog when a wake-up takes its first batch of n
+ * packets off it: those n and what stands behind them (SIGUSR1 logs it:
+ * how long the queue in front of a packet gets). */
+static void note_backlog(struct fastpath_src *src, unsigned int n)
+{
+	uint32_t b = n + xsk_rx_backlog(src->port);
+
+	src->wakeups++;
+	src->backlog_sum += b;
+	if (b > src->backlog_max)
+		src->backlog_max = b;
+}
 
 struct fastpath_dp {
 	struct fastpath fp;
@@ -448,14 +464,18 @@ int fastpath_dp_fd(const struct fastpath_dp *f)
 /* ---- packets ---- */
 
 /* What the stack sent out of wg0: seal and send (ctl/send.c). */
-static void twin_readable(struct wg_device *dev, struct fastpath_dp *f, struct xsk_port *port)
+static void twin_readable(struct wg_device *dev, struct fastpath_dp *f,
+			  struct fastpath_src *src)
 {
+	struct xsk_port *port = src->port;
 	unsigned int b, i, n, m;
 
 	for (b = 0; b < FASTPATH_MAX_BATCHES; b++) {
 		n = xsk_rx_get(port, f->frames, DATAPATH_BATCH);
 		if (!n)
 			break;
+		if (!b)
+			note_backlog(src, n);
 		for (i = 0, m = 0; i < n; i++) {
 			struct xsk_frame *fr = &f->frames[i];
 			uint32_t room = xsk_frame_tailroom(port, fr);
@@ -502,8 +522,9 @@ static void endpoint_from_frame(struct udp_endpoint *ep, const struct frame_udp 
 
 /* Data messages xdp_rx steered to us: open them (ctl/receive.c). */
 static void underlay_readable(struct wg_device *dev, struct fastpath_dp *f,
-			      struct xsk_port *port)
+			      struct fastpath_src *src)
 {
+	struct xsk_port *port = src->port;
 	uint16_t port_no = udp_socks_port(&dev->udp);
 	unsigned int b, i, n, m;
 
@@ -511,6 +532,8 @@ static void underlay_readable(struct wg_device *dev, struct fastpath_dp *f,
 		n = xsk_rx_get(port, f->frames, DATAPATH_BATCH);
 		if (!n)
 			break;
+		if (!b)
+			note_backlog(src, n);
 		for (i = 0, m = 0; i < n; i++) {
 			struct xsk_frame *fr = &f->frames[i];
 			struct frame_udp u;
@@ -548,10 +571,10 @@ void fastpath_dp_readable(struct wg_device *dev)
 
 		switch (src->kind) {
 		case FASTPATH_FD_TWIN:
-			twin_readable(dev, f, src->port);
+			twin_readable(dev, f, src);
 			break;
 		case FASTPATH_FD_UNDERLAY:
-			underlay_readable(dev, f, src->port);
+			underlay_readable(dev, f, src);
 			break;
 		case FASTPATH_FD_EVENTS:
 			ring_buffer__consume(f->events);
@@ -908,7 +931,19 @@ void fastpath_log_stats(struct wg_device *dev)
 	uint64_t counts[XWG_DROP_REASONS];
 	unsigned int r;
 
-	if (!f || fastpath_drops_read(&f->fp, counts))
+	if (!f)
+		return;
+	for (r = 0; r < f->n_srcs; r++) {
+		const struct fastpath_src *src = &f->srcs[r];
+
+		if (src->kind == FASTPATH_FD_EVENTS || !src->wakeups)
+			continue;
+		log_info("%s ring, queue %u: %llu wake-ups found %.1f packets waiting on "
+			 "average, %u at most", src->kind == FASTPATH_FD_TWIN ? "twin" : "underlay",
+			 xsk_port_queue(src->port), (unsigned long long)src->wakeups,
+			 (double)src->backlog_sum / (double)src->wakeups, src->backlog_max);
+	}
+	if (fastpath_drops_read(&f->fp, counts))
 		return;
 	for (r = 1; r < XWG_DROP_REASONS; r++)
 		if (counts[r] && fastpath_drop_reason_name(r))

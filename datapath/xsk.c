@@ -329,6 +329,11 @@ unsigned int xsk_rx_get(struct xsk_port *port, struct xsk_frame *frames,
 	return got;
 }
 
+uint32_t xsk_rx_backlog(const struct xsk_port *port)
+{
+	return __atomic_load_n(port->rx.producer, __ATOMIC_ACQUIRE) - port->rx.cached_cons;
+}
+
 /* --- frames -------------------------------------------------------------- */
 
 unsigned int xsk_frame_get(struct xsk_port *port, struct xsk_frame *frames,

@@ -122,6 +122,9 @@ int xsk_port_unregister(struct xsk_port *port, int xsks_map_fd);
  * are the caller's until put back or submitted. */
 unsigned int xsk_rx_get(struct xsk_port *port, struct xsk_frame *frames,
 			unsigned int max);
+/* Descriptors waiting on the RX ring (what the next xsk_rx_get could take
+ * and more). */
+uint32_t xsk_rx_backlog(const struct xsk_port *port);
 /* Gives the fill ring free frames up to its target; returns how many. */
 unsigned int xsk_fill_refill(struct xsk_port *port);
 

@@ -194,6 +194,13 @@ for side in "LEFT $LEFT $if1" "RIGHT $RIGHT $if2"; do
 	read -r label impl ifname <<<"$side"
 	impl_is_wireguard_go "$impl" && continue
 	check "$label (xwgd) sent the bulk transfer as UDP GSO messages" gso_carried "$ifname"
+	impl_wants_fastpath "$impl" || continue
+	check "$label (xwgd) logs the twin ring's queue at its wake-ups" \
+		grep -Eq 'twin ring, queue 0: [1-9][0-9]* wake-ups found [0-9.]+ packets waiting' \
+		"$LOG_DIR/$ifname.log"
+	check "$label (xwgd) logs the underlay ring's queue at its wake-ups" \
+		grep -Eq 'underlay ring, queue 0: [1-9][0-9]* wake-ups found [0-9.]+ packets waiting' \
+		"$LOG_DIR/$ifname.log"
 done
 
 # Test that RIGHT follows LEFT when LEFT's underlay address changes (roaming):
