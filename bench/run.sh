@@ -101,7 +101,7 @@ CTL_PORT=51900		# the control-plane daemons' listen port
 
 # shellcheck source=selftests/lib.sh
 source "$REPO/selftests/lib.sh"
-require ip wg ping iperf3 ss awk sort timeout jq python3
+require ip wg ping iperf3 ss awk sort timeout jq python3 ethtool
 ns4="xwg-$RUN_ID-4"
 n4() { ip netns exec "$ns4" "$@"; }
 ((HS_PEERS <= NPEERS)) || HS_PEERS=$NPEERS
@@ -177,6 +177,9 @@ ip -n "$ns3" route add default via 198.51.100.1
 ip -n "$ns2" route add 198.51.100.0/24 via 192.0.2.1
 veth_link "$ns4" veth4 "$ns1" veth14
 addr_add "$ns4" veth4 203.0.113.2/24
+# Cookie replies are counted as veth4's tx_packets: without this a UDP GSO
+# message of many replies (xwgd sends them so) would count once.
+ip netns exec "$ns4" ethtool -K veth4 tx-udp-segmentation off >/dev/null
 addr_add "$ns1" veth14 203.0.113.1/24
 n1 sysctl -qw net.ipv4.ip_forward=1
 # The handshake generator's source addresses: any of 198.18.0.0/16 is
@@ -437,7 +440,7 @@ storm_result() { sed -n 's/^RESULT .*[[:space:]]'"$2"'=\([^[:space:]]*\).*/\1/p'
 CTL_SEQ=0
 # ctl_workload IMPL REP
 ctl_workload() {
-	local impl=$1 rep=$2 ifn pid r0 r1 t0 t1 n peers out hs cookies secs tx0 tx1
+	local impl=$1 rep=$2 ifn pid r0 r1 t0 t1 n peers out hs cookies secs tx0 tx1 c0 c1
 	CTL_SEQ=$((CTL_SEQ + 1))
 	ifn=$(tunnel_name $((200 + CTL_SEQ)))
 	CUR_ENV=$(impl_envvars "$impl")
@@ -461,12 +464,19 @@ ctl_workload() {
 	if [[ " ${HS_IMPLS[*]} " == *" $impl "* ]]; then
 		ip -n "$ns4" link set "$ifn" up
 		out=$LOG_DIR/storm-$impl-handshake-rate-$rep.out
+		c0=$(cpu_ticks "$pid")
 		n1 "$WGSTORM" handshake-rate --target "203.0.113.2:$CTL_PORT" --server-pub "$CTL_PUB" \
 			--keys-file "$TMP_DIR/hs.keys" --seconds "$HS_SECS" >"$out" 2>&1 ||
 			{ echo "$impl: wgstorm handshake-rate failed: $(tail -n 1 "$out")" >&2; return 1; }
+		c1=$(cpu_ticks "$pid")
 		hs=$(storm_result "$out" handshakes_per_s)
 		[[ -n $hs ]] || { echo "$impl: no result in $out" >&2; return 1; }
 		sample "$impl" hs_per_s "$hs"
+		# Per CPU second of the responder (all its threads), i.e. per
+		# core it kept busy: the rate times the run's length over the
+		# CPU time it took (the warm-up second counts at the same rate).
+		((c1 > c0)) && sample "$impl" hs_per_cpu_s "$(awk -v h="$hs" -v s="$HS_SECS" \
+			-v t=$((c1 - c0)) -v hz="$CLK_TCK" 'BEGIN { printf "%.1f", h * s / (t / hz) }')"
 		# The cookie replies are counted as they leave ns4 (all it sends
 		# during the flood): wgstorm replaces its source sockets as it
 		# goes, so it misses replies that come late; those it gets, it
@@ -678,6 +688,7 @@ METRICS+=(
 	"ping_load_p99_ms|ping under TCP 1 fwd, p99|ms|lo"
 	"ping_load_loss_pct|ping under TCP 1 fwd, loss|%|lo"
 	"hs_per_s|handshakes completed/s (responder)|1/s|hi"
+	"hs_per_cpu_s|handshakes per CPU second of the responder|1/s|hi"
 	"cookies_per_s|cookie replies sent/s under a mac1 flood|1/s|hi"
 	"flood_sent_per_s|mac1 flood: initiations sent/s|1/s|info"
 	"peers_load_s|wg setconf of $NPEERS peers|s|lo"
@@ -700,7 +711,7 @@ METRICS=("${head_metrics[@]}" "${tail_metrics[@]}")
 # xwgd data path because xwgd's handshake code is the same on both.
 hs_shared() {
 	local i
-	[[ $1 == xwgd-* && $2 =~ ^(hs_per_s|cookies_per_s|flood_sent_per_s)$ ]] || return 1
+	[[ $1 == xwgd-* && $2 =~ ^(hs_per_s|hs_per_cpu_s|cookies_per_s|flood_sent_per_s)$ ]] || return 1
 	for i in "${HS_IMPLS[@]}"; do
 		[[ $i == xwgd-* && $i != "$1" ]] && { echo "as $i (same code)"; return 0; }
 	done
