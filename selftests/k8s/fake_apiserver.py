@@ -243,21 +243,19 @@ class Handler(BaseHTTPRequestHandler):
         self.send_json(200, json.dumps(node).encode())
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('--cert', required=True)
-    p.add_argument('--key', required=True)
-    p.add_argument('--token-file', required=True)
-    p.add_argument('--log', required=True)
-    p.add_argument('--port-file', required=True)
-    args = p.parse_args()
-
-    server = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+def serve(args, handler, state, background=None):
+    """Serves HTTPS on 127.0.0.1 (a free port, written to args.port_file)
+    with args.cert/args.key until SIGINT; server.state is state, and
+    background (a function of no arguments), if given, runs in a thread
+    beside it. Returns 0 for the caller's exit status."""
+    server = ThreadingHTTPServer(('127.0.0.1', 0), handler)
     server.daemon_threads = True
-    server.state = State(args)
+    server.state = state
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(args.cert, args.key)
     server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    if background:
+        threading.Thread(target=background, daemon=True).start()
     tmp = args.port_file + '.tmp'
     with open(tmp, 'w') as f:
         f.write('%d\n' % server.server_address[1])
@@ -267,9 +265,17 @@ def main():
     except KeyboardInterrupt:
         pass
     finally:
-        server.state.stopping.set()
+        state.stopping.set()
         server.server_close()
     return 0
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    for opt in ('--cert', '--key', '--token-file', '--log', '--port-file'):
+        p.add_argument(opt, required=True)
+    args = p.parse_args()
+    return serve(args, Handler, State(args))
 
 
 if __name__ == '__main__':

@@ -31,7 +31,6 @@ import os
 import ssl
 import sys
 import threading
-from http.server import ThreadingHTTPServer
 
 sys.dont_write_bytecode = True   # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'k8s'))
@@ -166,26 +165,8 @@ def main():
                 '--nodes', '--events', '--go'):
         p.add_argument(opt, required=True)
     args = p.parse_args()
-
-    server = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
-    server.daemon_threads = True
-    server.state = Store(args)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(args.cert, args.key)
-    server.socket = ctx.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.state.run_script, daemon=True).start()
-    tmp = args.port_file + '.tmp'
-    with open(tmp, 'w') as f:
-        f.write('%d\n' % server.server_address[1])
-    os.rename(tmp, args.port_file)
-    try:
-        server.serve_forever(poll_interval=0.1)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.state.stopping.set()
-        server.server_close()
-    return 0
+    store = Store(args)
+    return fake_apiserver.serve(args, Handler, store, store.run_script)
 
 
 if __name__ == '__main__':
