@@ -448,32 +448,40 @@ static unsigned int thread_count(void)
 	return n > 0 ? (unsigned int)n : 1;
 }
 
-/* XWG_DATAPATH: portable, xdp or auto (the default); -1 if unknown. */
+/* The value of the environment variable var among words[0..n) (unset or
+ * empty: words[0], the default): its index, or -1 after logging what it
+ * expected. */
+static int env_word(const char *var, const char *const *words, int n, const char *expected)
+{
+	const char *v = getenv(var);
+	int i;
+
+	if (!v || !*v)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!strcmp(v, words[i]))
+			return i;
+	log_error("%s=%s: expected %s", var, v, expected);
+	return -1;
+}
+
+/* XWG_DATAPATH: auto (the default), portable or xdp; -1 if unknown. */
 static int choose_datapath(void)
 {
-	const char *v = getenv("XWG_DATAPATH");
+	static const char *const words[] = { "auto", "portable", "xdp" };
+	static const int choices[] = { DATAPATH_AUTO, DATAPATH_PORTABLE, DATAPATH_XDP };
+	int i = env_word("XWG_DATAPATH", words, 3, "portable, xdp or auto");
 
-	if (!v || !*v || !strcmp(v, "auto"))
-		return DATAPATH_AUTO;
-	if (!strcmp(v, "portable"))
-		return DATAPATH_PORTABLE;
-	if (!strcmp(v, "xdp"))
-		return DATAPATH_XDP;
-	log_error("XWG_DATAPATH=%s: expected portable, xdp or auto", v);
-	return -1;
+	return i < 0 ? -1 : choices[i];
 }
 
 /* XWG_UDP_GSO: on (the default) or off; -1 if unknown. */
 static int choose_gso(void)
 {
-	const char *v = getenv("XWG_UDP_GSO");
+	static const char *const words[] = { "on", "off" };
+	int i = env_word("XWG_UDP_GSO", words, 2, "on or off");
 
-	if (!v || !*v || !strcmp(v, "on"))
-		return UDP_GSO_ON;
-	if (!strcmp(v, "off"))
-		return UDP_GSO_OFF;
-	log_error("XWG_UDP_GSO=%s: expected on or off", v);
-	return -1;
+	return i < 0 ? -1 : i == 0 ? UDP_GSO_ON : UDP_GSO_OFF;
 }
 
 /* The fast path, where it loads: NULL for the portable path (or on an
