@@ -177,9 +177,9 @@ ip -n "$ns3" route add default via 198.51.100.1
 ip -n "$ns2" route add 198.51.100.0/24 via 192.0.2.1
 veth_link "$ns4" veth4 "$ns1" veth14
 addr_add "$ns4" veth4 203.0.113.2/24
-# Cookie replies are counted as veth4's tx_packets: without this a UDP GSO
-# message of many replies (xwgd sends them so) would count once.
-ip netns exec "$ns4" ethtool -K veth4 tx-udp-segmentation off >/dev/null
+# Cookie replies are counted as veth4's tx_packets: datagrams, not GSO
+# messages.
+veth_counts_datagrams "$ns4" veth4
 addr_add "$ns1" veth14 203.0.113.1/24
 n1 sysctl -qw net.ipv4.ip_forward=1
 # The handshake generator's source addresses: any of 198.18.0.0/16 is

@@ -78,11 +78,8 @@ veth_link "$ns1" vethSA "$ns3" vethA
 addr_add "$ns2" vethC 192.0.2.2/24
 addr_add "$ns1" vethSC 192.0.2.1/24
 addr_add "$ns1" vethSA $s4/24 $s6/64
-# xwgd sends each peer's datagrams as UDP GSO messages; a veth would carry
-# them whole and tcpdump would see one large datagram per message. Without
-# the offload on vethSA the kernel cuts them before the capture point, so
-# the capture shows the datagrams as they are on the wire.
-ip netns exec "$ns1" ethtool -K vethSA tx-udp-segmentation off >/dev/null ||
+# The capture below counts datagrams, not GSO messages.
+veth_counts_datagrams "$ns1" vethSA ||
 	{ fail "prerequisite" "cannot turn off tx-udp-segmentation on vethSA"; exit 1; }
 for i in $(seq 101 115) 200; do
 	addr_add "$ns3" vethA "198.51.100.$i/24"

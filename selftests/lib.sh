@@ -131,6 +131,15 @@ veth_link() {
 	ip -n "$3" link set "$4" up
 }
 
+# veth_counts_datagrams NS DEV: make DEV's captures and tx_packets see each
+# UDP datagram. xwgd sends a peer's datagrams as UDP GSO messages, and a veth
+# carries such a message whole (it would count and capture as one large
+# datagram); without the offload the kernel cuts it before DEV, as a real
+# NIC's wire would show.
+veth_counts_datagrams() {
+	ip netns exec "$1" ethtool -K "$2" tx-udp-segmentation off >/dev/null
+}
+
 # addr_add NS DEV ADDR/LEN...: add addresses (IPv6 without duplicate address
 # detection, so they are usable at once).
 addr_add() {
