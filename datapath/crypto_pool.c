@@ -54,6 +54,8 @@ struct crypto_pool {
 	char pad_next[CACHELINE - sizeof(atomic_uint)];
 };
 
+/* The real clock, not platform_now(): tests replace that one with a fake
+ * that may stand still, and a poll must still end. */
 static uint64_t now_ns(void)
 {
 	struct timespec ts;
