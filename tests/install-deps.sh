@@ -14,7 +14,7 @@ packages=(
 	libnl-3-dev libnl-route-3-dev
 	iproute2 iputils-ping tcpdump wireguard-tools wireguard-go iperf3 ethtool procps
 	libcurl4-openssl-dev libjson-c-dev libmicrohttpd-dev containernetworking-plugins openssl libssl-dev
-	python3 jq valgrind util-linux
+	python3 jq valgrind util-linux curl
 )
 case ${1:-} in
 --bench) packages+=(gnuplot-nox) ;;
