@@ -81,7 +81,7 @@ void test_noise_vector(void)
 
 	/* Responder reads it back and learns the initiator's static key. */
 	memset(plain, 0, sizeof(plain));
-	CHECK(noise_read_initiation(&id_r, prologue, plen, out, 96 + len, plain, &ri));
+	CHECK(noise_read_initiation(&id_r, prologue, plen, out, 96 + len, plain, NULL, &ri));
 	CHECK(!memcmp(plain, payload, len));
 	CHECK(!memcmp(ri.remote_static, id_i.static_public, 32));
 
@@ -124,12 +124,12 @@ void test_noise_vector(void)
 	noise_write_initiation(&hs_i, prologue, plen, init_eph, payload, len, out);
 	for (i = 0; i < 96 + len; i += 7) {
 		out[i] ^= 0x10;
-		CHECKF(!noise_read_initiation(&id_r, prologue, plen, out, 96 + len, plain, &ri),
+		CHECKF(!noise_read_initiation(&id_r, prologue, plen, out, 96 + len, plain, NULL, &ri),
 		       "tampered initiation byte %zu accepted", i);
 		out[i] ^= 0x10;
 	}
 	/* A different prologue yields a different handshake. */
-	CHECK(!noise_read_initiation(&id_r, "John Gal", 8, out, 96 + len, plain, &ri));
+	CHECK(!noise_read_initiation(&id_r, "John Gal", 8, out, 96 + len, plain, NULL, &ri));
 }
 
 /* ---- Two in-process WireGuard devices ---- */
@@ -427,6 +427,56 @@ static void test_wrong_psk_and_unknown_peer(void)
 	device_uninit(&c);
 }
 
+/*
+ * The responder mixes the initiating peer's precomputed DH(static, static)
+ * rather than computing it per initiation: a wrong precomputed value fails
+ * the read (so it is the one used), recomputing it restores the handshake,
+ * and so does noise_handshake_precompute after the responder's own key
+ * changed and the initiator learnt the new public key.
+ */
+static void test_precomputed_static_static(void)
+{
+	uint8_t ka[32], kb[32], kb2[32];
+	struct test_device a, b;
+	struct message_handshake_initiation init;
+
+	fixed_keys(ka, kb);
+	memset(kb2, 0x24, 32);
+	device_init(&a, ka);
+	device_init(&b, kb);
+	device_add_peer(&a, &b, NULL);
+	device_add_peer(&b, &a, NULL);
+	CHECK(handshake(&a, &b));
+
+	test_clock_advance(NSEC_PER_SEC);
+	b.hs.precomputed_static_static[7] ^= 1;
+	CHECK(noise_handshake_create_initiation(&init, &a.hs, &a.ops));
+	cookie_add_mac_to_packet(&init, sizeof(init), &a.cookie);
+	CHECK(!receive_initiation(&b, &init, sizeof(init), false, NULL));
+	CHECK(b.hs.state != HANDSHAKE_CONSUMED_INITIATION);
+
+	CHECK(noise_handshake_precompute(&b.hs));
+	test_clock_advance(NSEC_PER_SEC);
+	CHECK(handshake(&a, &b));
+
+	/* b's key changes: stale precomputation until it is redone. */
+	noise_static_identity_set(&b.id, kb2);
+	cookie_checker_init(&b.checker, b.id.static_public, NULL);
+	noise_keypairs_clear(&a.kps, &a.ops);
+	noise_handshake_clear(&a.hs, &a.ops);
+	device_add_peer(&a, &b, NULL);
+	test_clock_advance(NSEC_PER_SEC);
+	CHECK(noise_handshake_create_initiation(&init, &a.hs, &a.ops));
+	cookie_add_mac_to_packet(&init, sizeof(init), &a.cookie);
+	CHECK(!receive_initiation(&b, &init, sizeof(init), false, NULL));
+	CHECK(noise_handshake_precompute(&b.hs));
+	test_clock_advance(NSEC_PER_SEC);
+	CHECK(handshake(&a, &b));
+
+	device_uninit(&a);
+	device_uninit(&b);
+}
+
 /* Flip one byte of each field of each message: every one is rejected. */
 static void test_tampering(void)
 {
@@ -545,6 +595,7 @@ void test_noise_handshake(void)
 	test_wrong_psk_and_unknown_peer();
 	test_tampering();
 	test_replay_and_flood();
+	test_precomputed_static_static();
 
 	/* A low-order peer key can never handshake. */
 	{

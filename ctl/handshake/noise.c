@@ -169,7 +169,7 @@ out:
 bool noise_read_initiation(const struct noise_static_identity *id,
 			   const void *prologue, size_t prologue_len,
 			   const uint8_t *in, size_t inlen, uint8_t *payload_out,
-			   struct noise_initiation_read *r)
+			   const struct noise_ops *ops, struct noise_initiation_read *r)
 {
 	const uint8_t *in_ephemeral = in;
 	const uint8_t *in_static = in + NOISE_PUBLIC_KEY_LEN;
@@ -199,8 +199,16 @@ bool noise_read_initiation(const struct noise_static_identity *id,
 		goto out;
 
 	/* ss */
-	if (!mix_dh(r->chaining_key, key, id->static_private, r->remote_static))
+	r->handshake = NULL;
+	if (ops) {
+		r->handshake = ops->lookup_by_static(ops->ctx, r->remote_static);
+		if (!r->handshake ||
+		    !mix_precomputed_dh(r->chaining_key, key,
+					r->handshake->precomputed_static_static))
+			goto out;
+	} else if (!mix_dh(r->chaining_key, key, id->static_private, r->remote_static)) {
 		goto out;
+	}
 
 	/* payload */
 	if (!decrypt_and_hash(payload_out, in_payload, payload_len, key, r->hash))
@@ -410,12 +418,9 @@ noise_handshake_consume_initiation(const struct message_handshake_initiation *sr
 	if (!noise_read_initiation(id, NOISE_IDENTIFIER, strlen(NOISE_IDENTIFIER),
 				   (const uint8_t *)src + offsetof(struct message_handshake_initiation,
 								   unencrypted_ephemeral),
-				   INITIATION_NOISE_LEN(NOISE_TIMESTAMP_LEN), timestamp, &r))
+				   INITIATION_NOISE_LEN(NOISE_TIMESTAMP_LEN), timestamp, ops, &r))
 		goto out;
-
-	hs = ops->lookup_by_static(ops->ctx, r.remote_static);
-	if (!hs)
-		goto out;
+	hs = r.handshake;
 
 	/* Whitepaper 5.1: a timestamp not newer than the last one accepted
 	 * is a replay; more than INITIATIONS_PER_SECOND is a flood. */

@@ -116,14 +116,20 @@ struct noise_initiation_read {
 	uint8_t hash[NOISE_HASH_LEN];
 	uint8_t remote_ephemeral[NOISE_PUBLIC_KEY_LEN];
 	uint8_t remote_static[NOISE_PUBLIC_KEY_LEN];
+	/* With ops: the handshake of the peer whose static key it carried. */
+	struct noise_handshake *handshake;
 };
 /* Reads in = e || AEAD(s) || AEAD(payload) (inlen >= 96). Decrypts the
  * payload (inlen - 96 bytes) into payload_out. Changes nothing but *r and
- * payload_out; the caller wipes *r. */
+ * payload_out; the caller wipes *r. With ops, the initiator's static key
+ * is looked up as soon as it is decrypted: an unknown key ends the read
+ * there, and "ss" mixes that peer's precomputed_static_static instead of
+ * a fresh DH (one X25519 of the responder's five saved, as the kernel
+ * does). Without ops (the published Noise vector), "ss" is computed. */
 bool noise_read_initiation(const struct noise_static_identity *id,
 			   const void *prologue, size_t prologue_len,
 			   const uint8_t *in, size_t inlen, uint8_t *payload_out,
-			   struct noise_initiation_read *r);
+			   const struct noise_ops *ops, struct noise_initiation_read *r);
 
 /* <- e, ee, se, psk, payload. hs holds the consumed initiation (ck, h,
  * remote ephemeral and static, psk). out = e || AEAD(payload). */
