@@ -3,8 +3,10 @@
 # The transport AEAD (ChaCha20-Poly1305) per core for each backend
 # (libsodium, OpenSSL 3) at 64, 512, 1420 and 8192 bytes, and the crypto
 # pool's own throughput at 1 and 2 threads, without any network: what the
-# backend choice in ctl/handshake/crypto.c rests on. No root needed; runs
-# about 25 s.
+# backend choice in ctl/handshake/crypto.c rests on. Then the handshake per
+# core: X25519 and what a responder computes for one handshake, the
+# ceiling of handshakes per second per core. No root needed; runs about
+# 30 s.
 #
 #   bench/crypto.sh                  (after `make`)
 #   CRYPTO_BENCH_ARGS="-r 7 -c 1"    extra crypto_bench options (runs per
@@ -14,7 +16,8 @@
 # Output: the table on stdout and in build/bench/crypto.txt (with the date,
 # git revision, kernel and load average around the run); one key=value
 # line per figure in build/bench/crypto.kv, the first (kind=run) saying
-# when and where, then kind=machine, kind=aead and kind=pool lines.
+# when and where, then kind=machine, kind=aead, kind=handshake and
+# kind=pool lines.
 
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

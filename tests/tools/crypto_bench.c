@@ -28,9 +28,21 @@
  * polling included): what the pool costs, even on a machine too busy for
  * the wall-clock figure to mean much.
  *
+ * Part 3, the handshake per core (same thread, CPU time, -t per run):
+ * X25519 with a variable point (crypto_dh) and with the base point
+ * (crypto_public_key, an ephemeral key), and what the responder computes
+ * for one handshake: mac1 check, noise_handshake_consume_initiation,
+ * noise_handshake_create_response, macs on the response and
+ * noise_handshake_begin_session, on one initiation consumed again and
+ * again (the responder's replay and flood memory is reset before each,
+ * which only this benchmark does). No socket, timer or table lookup: the
+ * ceiling of handshakes per second per core before any networking.
+ *
  * Output: a table on stdout; with -k, one key=value line per cell in FILE
  * (kind=aead|pool backend= op= bytes= threads= mbyte_s= mpkt_s= gbit_s=
- * [cpu_ns_pkt=] runs= plus a first kind=machine line). Defaults run for about 25 s.
+ * [cpu_ns_pkt=] runs=; kind=handshake op=x25519|x25519_base|responder
+ * per_s= us= runs=; plus a first kind=machine line). Defaults run for
+ * about 30 s.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -45,6 +57,7 @@
 
 #include "constants.h"
 #include "ctl/device.h"
+#include "ctl/handshake/cookie.h"
 #include "ctl/handshake/crypto.h"
 #include "ctl/handshake/noise.h"
 #include "ctl/platform.h"
@@ -299,6 +312,184 @@ static void pool_bench_free(struct pool_bench *b)
 	sodium_memzero(&b->kp, sizeof(b->kp));
 }
 
+/* ---- part 3: the handshake ---- */
+
+struct hs_bench {
+	struct noise_static_identity id_i, id_r;
+	struct noise_handshake hs_i, hs_r;  /* each side's one peer */
+	struct noise_keypairs kps_r;
+	struct noise_ops ops_i, ops_r;
+	struct cookie_checker checker_r;
+	struct cookie cookie_i, cookie_r;
+	struct message_handshake_initiation init;
+	struct sockaddr_in src;
+	uint32_t next_index;
+	uint8_t dh_out[NOISE_PUBLIC_KEY_LEN];
+	bool failed;
+};
+
+static struct noise_handshake *hb_lookup_static(void *ctx, const uint8_t pk[NOISE_PUBLIC_KEY_LEN])
+{
+	struct noise_handshake *hs = ctx;
+
+	return !memcmp(hs->remote_static, pk, NOISE_PUBLIC_KEY_LEN) ? hs : NULL;
+}
+
+static struct noise_handshake *hb_lookup_index(void *ctx, uint32_t index)
+{
+	(void)ctx;
+	(void)index;
+	return NULL;
+}
+
+static uint32_t hb_index_new(void *ctx, struct noise_handshake *hs)
+{
+	static uint32_t next;
+
+	(void)ctx;
+	(void)hs;
+	return ++next ? next : ++next;
+}
+
+static void hb_index_to_keypair(void *ctx, struct noise_handshake *hs, struct noise_keypair *kp)
+{
+	(void)ctx;
+	(void)hs;
+	(void)kp;
+}
+
+static void hb_index_remove(void *ctx, uint32_t index)
+{
+	(void)ctx;
+	(void)index;
+}
+
+static bool hs_bench_init(struct hs_bench *b)
+{
+	uint8_t ki[NOISE_PRIVATE_KEY_LEN], kr[NOISE_PRIVATE_KEY_LEN];
+	const struct noise_ops ops = {
+		.lookup_by_static = hb_lookup_static,
+		.lookup_by_index = hb_lookup_index,
+		.index_new = hb_index_new,
+		.index_to_keypair = hb_index_to_keypair,
+		.index_remove = hb_index_remove,
+	};
+	bool ok;
+
+	memset(b, 0, sizeof(*b));
+	crypto_generate_private(ki);
+	crypto_generate_private(kr);
+	noise_static_identity_set(&b->id_i, ki);
+	noise_static_identity_set(&b->id_r, kr);
+	crypto_wipe(ki, sizeof(ki));
+	crypto_wipe(kr, sizeof(kr));
+	b->ops_i = ops;
+	b->ops_i.ctx = &b->hs_i;
+	b->ops_r = ops;
+	b->ops_r.ctx = &b->hs_r;
+	cookie_checker_init(&b->checker_r, b->id_r.static_public, NULL);
+	cookie_init(&b->cookie_i, b->id_r.static_public);
+	cookie_init(&b->cookie_r, b->id_i.static_public);
+	b->src.sin_family = AF_INET;
+	b->src.sin_port = htons(51820);
+	b->src.sin_addr.s_addr = htonl(0xc0000201);  /* 192.0.2.1 */
+	ok = noise_handshake_init(&b->hs_i, &b->id_i, b->id_r.static_public, NULL, NULL) &&
+	     noise_handshake_init(&b->hs_r, &b->id_r, b->id_i.static_public, NULL, NULL) &&
+	     noise_handshake_create_initiation(&b->init, &b->hs_i, &b->ops_i);
+	if (ok)
+		cookie_add_mac_to_packet(&b->init, sizeof(b->init), &b->cookie_i);
+	return ok;
+}
+
+static void hs_bench_free(struct hs_bench *b)
+{
+	noise_keypairs_clear(&b->kps_r, &b->ops_r);
+	noise_handshake_clear(&b->hs_r, &b->ops_r);
+	noise_handshake_clear(&b->hs_i, &b->ops_i);
+	cookie_checker_uninit(&b->checker_r);
+	crypto_wipe(b, sizeof(*b));
+}
+
+enum hs_op { HS_X25519, HS_X25519_BASE, HS_RESPONDER, HS_OPS };
+static const char *const hs_op_names[HS_OPS] = { "x25519", "x25519_base", "responder" };
+static const char *const hs_op_labels[HS_OPS] = {
+	"X25519, variable point (crypto_dh)",
+	"X25519, base point (an ephemeral key)",
+	"responder handshake (macs, consume, respond, keys)",
+};
+
+static void hs_step(struct hs_bench *b, enum hs_op op)
+{
+	struct message_handshake_response resp;
+	struct noise_handshake *hs;
+
+	switch (op) {
+	case HS_X25519:
+		/* Its own output as the next point: a chain the compiler
+		 * cannot drop, always a valid point. */
+		if (!crypto_dh(b->dh_out, b->id_r.static_private, b->hs_r.remote_static))
+			b->failed = true;
+		break;
+	case HS_X25519_BASE:
+		if (!crypto_public_key(b->dh_out, b->id_r.static_private))
+			b->failed = true;
+		break;
+	case HS_RESPONDER:
+		memset(b->hs_r.latest_timestamp, 0, sizeof(b->hs_r.latest_timestamp));
+		b->hs_r.last_initiation_consumption = 0;
+		if (cookie_validate_packet(&b->checker_r, &b->init, sizeof(b->init),
+					   (const struct sockaddr *)&b->src, false) !=
+		    VALID_MAC_BUT_NO_COOKIE) {
+			b->failed = true;
+			break;
+		}
+		hs = noise_handshake_consume_initiation(&b->init, &b->id_r, &b->ops_r);
+		if (!hs || !noise_handshake_create_response(&resp, hs, &b->ops_r)) {
+			b->failed = true;
+			break;
+		}
+		cookie_add_mac_to_packet(&resp, sizeof(resp), &b->cookie_r);
+		if (!noise_handshake_begin_session(hs, &b->kps_r, &b->ops_r))
+			b->failed = true;
+		break;
+	default:
+		break;
+	}
+}
+
+static double hs_rate(struct hs_bench *b, enum hs_op op, double secs)
+{
+	double start = clock_secs(CLOCK_THREAD_CPUTIME_ID), now;
+	unsigned long n = 0;
+
+	do {
+		hs_step(b, op);
+		n++;
+		now = clock_secs(CLOCK_THREAD_CPUTIME_ID);
+	} while (now - start < secs && !b->failed);
+	return n / (now - start);
+}
+
+static bool bench_handshake(const struct options *o, struct hs_bench *b, enum hs_op op)
+{
+	double rate[MAX_RUNS], per_s;
+	unsigned int i;
+
+	hs_rate(b, op, o->secs / 5);
+	for (i = 0; i < o->runs && !b->failed; i++)
+		rate[i] = hs_rate(b, op, o->secs);
+	if (b->failed) {
+		fprintf(stderr, "crypto_bench: handshake benchmark: %s failed\n", hs_op_names[op]);
+		return false;
+	}
+	per_s = median(rate, o->runs);
+	printf("  %-52s %9.0f %8.1f\n", hs_op_labels[op], per_s, 1e6 / per_s);
+	if (kv)
+		fprintf(kv, "kind=handshake op=%s per_s=%.0f us=%.2f runs=%u\n",
+			hs_op_names[op], per_s, 1e6 / per_s, o->runs);
+	return true;
+}
+
 static void print_machine(void)
 {
 	char model[256] = "unknown", line[512];
@@ -467,6 +658,21 @@ int main(int argc, char **argv)
 		for (s = 0; s < sizeof(sizes) / sizeof(sizes[0]) && ok; s++)
 			for (op = 0; op < 2 && ok; op++)
 				ok = bench_aead(&o, be, sizes[s], op);
+	}
+
+	if (ok) {
+		struct hs_bench hb;
+
+		printf("\nhandshake per core (CPU %d, thread CPU time, median of %u x %.2f s)\n",
+		       cpu, o.runs, o.secs);
+		printf("  %-52s %9s %8s\n", "", "per s", "us");
+		if (!hs_bench_init(&hb)) {
+			fprintf(stderr, "crypto_bench: cannot set up the handshake benchmark\n");
+			ok = false;
+		}
+		for (op = 0; ok && op < HS_OPS; op++)
+			ok = bench_handshake(&o, &hb, (enum hs_op)op);
+		hs_bench_free(&hb);
 	}
 
 	/* The pool's threads inherit the caller's affinity: let them spread. */
