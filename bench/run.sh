@@ -447,6 +447,10 @@ ctl_workload() {
 	[[ $impl == xwgd-xdp ]] && CUR_ENV="$CUR_ENV XWG_XDP_IFACES=veth4"
 	start_impl "$ns4" "$(impl_exe "$impl")" "$ifn"
 	pid=${IMPL_PID[$ifn]}
+	# The socket exists before the daemon has finished starting (xwgd's
+	# fast path maps its UMEM after it); a first answer means it has.
+	n4 wg show "$ifn" >/dev/null ||
+		{ echo "$impl: wg show $ifn failed on a fresh daemon" >&2; return 1; }
 	r0=$(rss_kib "$pid")
 	t0=$(_now_us)
 	n4 wg setconf "$ifn" "$TMP_DIR/peers.conf" ||
