@@ -8,8 +8,10 @@
 #   make bench                      (builds, then runs this)
 #   bench/run.sh                    (as root, after `make`)
 #   BENCH_SECONDS=5 BENCH_REPS=3    seconds per iperf3 run, repetitions
-#   BENCH_IMPLS="veth wireguard-go xwgd-portable xwgd-xdp"   what to measure,
-#                                   in order (xwgd-xdp: XWG_DATAPATH=xdp)
+#   BENCH_IMPLS="veth wireguard-go xwgd-portable xwgd-xdp xwgd-xdp-poll"
+#                                   what to measure, in order (xwgd-xdp:
+#                                   XWG_DATAPATH=xdp; xwgd-xdp-poll: the
+#                                   same with XWG_BUSY_POLL_US=200)
 #   BENCH_PINGS=200                 pings per latency sample (at -i 0.01)
 #   BENCH_PERF=1                    also `perf record` both xwgd processes
 #   BENCH_PERF_IMPL=xwgd-xdp        of this implementation (or xwgd-portable)
@@ -84,7 +86,7 @@ XWGD=${XWGD:-build/xwgd}
 SECS=${BENCH_SECONDS:-5}
 REPS=${BENCH_REPS:-3}
 PINGS=${BENCH_PINGS:-200}
-read -r -a IMPLS <<<"${BENCH_IMPLS:-veth wireguard-go xwgd-portable xwgd-xdp}"
+read -r -a IMPLS <<<"${BENCH_IMPLS:-veth wireguard-go xwgd-portable xwgd-xdp xwgd-xdp-poll}"
 PERF=${BENCH_PERF:-0}
 read -r -a UDP_SIZES <<<"${BENCH_UDP_SIZES:-64 1392}"
 THREE=${BENCH_THREE:-1}
@@ -143,7 +145,7 @@ impl_exe() {
 	case $1 in
 	wireguard-go) echo wireguard-go ;;
 	xwgd-portable) echo "$XWGD" ;;
-	xwgd-xdp) echo "$XWGD" ;;
+	xwgd-xdp | xwgd-xdp-poll) echo "$XWGD" ;;
 	*) return 1 ;;
 	esac
 }
@@ -151,6 +153,7 @@ impl_envvars() {
 	case $1 in
 	xwgd-portable) echo XWG_DATAPATH=portable ;;
 	xwgd-xdp) echo XWG_DATAPATH=xdp ;;
+	xwgd-xdp-poll) echo XWG_DATAPATH=xdp XWG_BUSY_POLL_US=200 ;;
 	*) echo "" ;;
 	esac
 }
@@ -444,7 +447,7 @@ ctl_workload() {
 	CTL_SEQ=$((CTL_SEQ + 1))
 	ifn=$(tunnel_name $((200 + CTL_SEQ)))
 	CUR_ENV=$(impl_envvars "$impl")
-	[[ $impl == xwgd-xdp ]] && CUR_ENV="$CUR_ENV XWG_XDP_IFACES=veth4"
+	[[ $impl == xwgd-xdp* ]] && CUR_ENV="$CUR_ENV XWG_XDP_IFACES=veth4"
 	start_impl "$ns4" "$(impl_exe "$impl")" "$ifn"
 	pid=${IMPL_PID[$ifn]}
 	# The socket exists before the daemon has finished starting (xwgd's

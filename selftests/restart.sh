@@ -240,8 +240,10 @@ else
 fi
 
 echo "--- $(date +%T) $xwgd_exe -f $if1 in $ns1, over a stale socket" >>"$log1"
+# This one also busy-polls (XWG_BUSY_POLL_US), which must change nothing
+# but latency and CPU time: everything below holds with it.
 # shellcheck disable=SC2046 # impl_env is a list of words on purpose
-ip netns exec "$ns1" env $(impl_env) "$xwgd_exe" -f "$if1" >>"$log1" 2>&1 &
+ip netns exec "$ns1" env $(impl_env) XWG_BUSY_POLL_US=500 "$xwgd_exe" -f "$if1" >>"$log1" 2>&1 &
 pid=$!
 _pids+=("$pid")
 IMPL_PID[$if1]=$pid
@@ -257,6 +259,21 @@ check_within 30 "wireguard-go's ping gets through once it re-handshakes" pings "
 check "wireguard-go did a new handshake" handshake_after "$ns2" "$if2" "$pub1" "$right_before"
 check "the new xwgd has a handshake" has_handshake "$ns1" "$if1" "$pub2"
 check "xwgd pings wireguard-go again" pings "$ns1" 10.0.0.2
+check "it says it busy-polls (XWG_BUSY_POLL_US=500)" \
+	grep -q 'busy polling: 500 us after each wake-up' "$log1"
+# cpu_ticks PID: user + system clock ticks of PID, all its threads.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# idle_cpu_below PID TICKS: PID uses fewer than TICKS clock ticks over 2 s
+# without packets (busy polling stops 500 us after the last one).
+idle_cpu_below() {
+	local t0 t1
+	t0=$(cpu_ticks "$1") || return 1
+	sleep 2
+	t1=$(cpu_ticks "$1") || return 1
+	(((t1 - t0) < $2)) || { echo "$((t1 - t0)) ticks in 2 s"; return 1; }
+}
+check "a busy-polling xwgd without traffic stays idle (< 0.2 s of CPU in 2 s)" \
+	idle_cpu_below "${IMPL_PID[$if1]}" $(($(getconf CLK_TCK) / 5))
 
 # ---------------------------------------------------------------------------
 # Test that no private or preshared key reaches the log at LOG_LEVEL=debug
@@ -382,5 +399,8 @@ check "XWG_XSK_RING=300 is refused" refused_env XWG_XSK_RING=300 \
 check "XWG_XSK_RING=8192 is refused" refused_env XWG_XSK_RING=8192 "XWG_XSK_RING=8192: expected"
 check "XWG_UDP_GSO=yes is refused" refused_env XWG_UDP_GSO=yes "XWG_UDP_GSO=yes: expected on or off"
 check "XWG_DATAPATH=fast is refused" refused_env XWG_DATAPATH=fast "XWG_DATAPATH=fast: expected portable, xdp or auto"
+check "XWG_BUSY_POLL_US=20000 is refused" refused_env XWG_BUSY_POLL_US=20000 \
+	"XWG_BUSY_POLL_US=20000: expected microseconds from 0 to 10000"
+check "XWG_BUSY_POLL_US=50us is refused" refused_env XWG_BUSY_POLL_US=50us "XWG_BUSY_POLL_US=50us: expected"
 
 report
