@@ -131,24 +131,8 @@ static size_t underlays_from_env(char *buf, size_t buflen, const char **names, s
 	return n;
 }
 
-long fastpath_ring_size_from_env(char *err, size_t errlen)
-{
-	const char *v = getenv("XWG_XSK_RING");
-	char *end;
-	long n;
-
-	if (!v || !*v)
-		return 0;
-	errno = 0;
-	n = strtol(v, &end, 10);
-	if (errno || *end || n < 64 || n > 4096 || (n & (n - 1))) {
-		snprintf(err, errlen, "XWG_XSK_RING=%s: expected a power of two from 64 to 4096", v);
-		return -1;
-	}
-	return n;
-}
-
-struct fastpath_dp *fastpath_dp_load(const char *ifname, char *err, size_t errlen)
+struct fastpath_dp *fastpath_dp_load(const char *ifname, uint32_t ring_size, char *err,
+				     size_t errlen)
 {
 	char names_buf[FASTPATH_MAX_UNDERLAYS * IFNAMSIZ];
 	const char *names[FASTPATH_MAX_UNDERLAYS];
@@ -156,7 +140,6 @@ struct fastpath_dp *fastpath_dp_load(const char *ifname, char *err, size_t errle
 	struct xsk_port_config pc = { 0 };
 	struct xsk_port *trial = NULL;
 	struct fastpath_dp *f;
-	long ring;
 	int ret;
 
 	f = calloc(1, sizeof(*f));
@@ -171,10 +154,13 @@ struct fastpath_dp *fastpath_dp_load(const char *ifname, char *err, size_t errle
 	f->next_id = 1;
 	f->epfd = -1;
 	f->reaper_fd = -1;
-	ring = fastpath_ring_size_from_env(err, errlen);
-	if (ring < 0)
+	if (ring_size && (ring_size < FASTPATH_RING_MIN || ring_size > FASTPATH_RING_MAX ||
+			  (ring_size & (ring_size - 1)))) {
+		snprintf(err, errlen, "AF_XDP ring size %u is not a power of two from %d to %d",
+			 ring_size, FASTPATH_RING_MIN, FASTPATH_RING_MAX);
 		goto fail;
-	f->ring_size = (uint32_t)ring;
+	}
+	f->ring_size = ring_size;
 	opts.n_underlays = underlays_from_env(names_buf, sizeof(names_buf), names,
 					      FASTPATH_MAX_UNDERLAYS);
 	opts.underlays = opts.n_underlays ? names : NULL;

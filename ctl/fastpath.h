@@ -43,13 +43,15 @@ struct fastpath_prefix {
 /* Loading, before the daemon detaches: the pair, the programs, the pins,
  * and a trial AF_XDP socket on the twin (sockets themselves must be made
  * after the fork: their memory is pinned to the process that made it).
- * NULL on failure, with the reason in err. */
-struct fastpath_dp *fastpath_dp_load(const char *ifname, char *err, size_t errlen);
-/* XWG_XSK_RING=N: the entries of each AF_XDP ring, a power of two from 64
- * to 4096 (default 2048: the most throughput; smaller rings hold less
- * queued traffic, so less delay under load, but drop sooner). Returns N, 0
- * when unset, or -1 with the reason in err when malformed. */
-long fastpath_ring_size_from_env(char *err, size_t errlen);
+ * ring_size: the entries of each AF_XDP ring (XWG_XSK_RING), a power of
+ * two from FASTPATH_RING_MIN to FASTPATH_RING_MAX, or 0 for the default
+ * (2048: the most throughput; smaller rings hold less queued traffic, so
+ * less delay under load, but drop sooner). NULL on failure, with the
+ * reason in err. */
+#define FASTPATH_RING_MIN 64
+#define FASTPATH_RING_MAX 4096
+struct fastpath_dp *fastpath_dp_load(const char *ifname, uint32_t ring_size, char *err,
+				     size_t errlen);
 /* After detaching: the sockets (one per twin queue, one per RX queue of
  * the first underlay: the one xdp_rx runs on, or later the one the first
  * peer endpoint is routed through), the event ring. 0 or -errno

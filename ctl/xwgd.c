@@ -484,11 +484,13 @@ static int env_word(const char *var, const char *const *words, int n, const char
 	return -1;
 }
 
-/* XWG_BUSY_POLL_US: microseconds from 0 (the default: no polling) to
- * 10000; -1 if malformed. */
-static long choose_busy_poll_us(void)
+/* A numeric tuning variable: 0 when unset (*out untouched), 1 with *out
+ * set, or -1 (logged, naming the variable and what it wants) when it is
+ * not a decimal number from min to max, or not a power of two if pow2. */
+static int env_number(const char *var, long min, long max, bool pow2, const char *expected,
+		      long *out)
 {
-	const char *v = getenv("XWG_BUSY_POLL_US");
+	const char *v = getenv(var);
 	char *end;
 	long n;
 
@@ -496,11 +498,12 @@ static long choose_busy_poll_us(void)
 		return 0;
 	errno = 0;
 	n = strtol(v, &end, 10);
-	if (errno || *end || n < 0 || n > 10000) {
-		log_error("XWG_BUSY_POLL_US=%s: expected microseconds from 0 to 10000", v);
+	if (errno || *end || end == v || n < min || n > max || (pow2 && (n & (n - 1)))) {
+		log_error("%s=%s: expected %s", var, v, expected);
 		return -1;
 	}
-	return n;
+	*out = n;
+	return 1;
 }
 
 /* XWG_DATAPATH: auto (the default), portable or xdp; -1 if unknown. */
@@ -524,7 +527,8 @@ static int choose_gso(void)
 
 /* The fast path, where it loads: NULL for the portable path (or on an
  * error with XWG_DATAPATH=xdp: *fatal). Says which in one line. */
-static struct fastpath_dp *load_fast_path(const char *ifname, int choice, bool *fatal)
+static struct fastpath_dp *load_fast_path(const char *ifname, int choice, uint32_t xsk_ring,
+					  bool *fatal)
 {
 	struct fastpath_dp *f;
 	char err[600];
@@ -534,7 +538,7 @@ static struct fastpath_dp *load_fast_path(const char *ifname, int choice, bool *
 		log_info("data path: portable (TUN + UDP), as XWG_DATAPATH says");
 		return NULL;
 	}
-	f = fastpath_dp_load(ifname, err, sizeof(err));
+	f = fastpath_dp_load(ifname, xsk_ring, err, sizeof(err));
 	if (f) {
 		log_info("data path: xdp (XDP/TC programs pinned under %s/%s, AF_XDP)",
 			 XWG_PIN_ROOT, ifname);
@@ -601,7 +605,7 @@ int main(int argc, char **argv)
 	struct fastpath_dp *fast;
 	const char *ifname;
 	int c, ret, choice, gso;
-	long busy_poll_us;
+	long busy_poll_us = 0, xsk_ring = 0;
 
 	while ((c = getopt_long(argc, argv, "fhv", opts, NULL)) != -1) {
 		switch (c) {
@@ -634,17 +638,15 @@ int main(int argc, char **argv)
 			getenv("LOG_LEVEL"));
 	choice = choose_datapath();
 	gso = choose_gso();
-	busy_poll_us = choose_busy_poll_us();
-	if (choice < 0 || gso < 0 || busy_poll_us < 0)
+	/* Checked even where the fast path will not load (auto falling back):
+	 * a typo should not wait for the day it does. */
+	if (choice < 0 || gso < 0 ||
+	    env_number("XWG_BUSY_POLL_US", 0, 10000, false, "microseconds from 0 to 10000",
+		       &busy_poll_us) < 0 ||
+	    (choice != DATAPATH_PORTABLE &&
+	     env_number("XWG_XSK_RING", FASTPATH_RING_MIN, FASTPATH_RING_MAX, true,
+			"a power of two from 64 to 4096", &xsk_ring) < 0))
 		return 1;
-	if (choice != DATAPATH_PORTABLE) {
-		char err[128];
-
-		if (fastpath_ring_size_from_env(err, sizeof(err)) < 0) {
-			log_error("%s", err);
-			return 1;
-		}
-	}
 	if (!crypto_init()) {
 		log_error("crypto initialisation failed (libsodium)");
 		return 1;
@@ -661,7 +663,7 @@ int main(int argc, char **argv)
 
 	/* What a caller waits for happens before we detach: the interface
 	 * and the configuration socket exist when the parent returns. */
-	fast = load_fast_path(ifname, choice, &fatal);
+	fast = load_fast_path(ifname, choice, (uint32_t)xsk_ring, &fatal);
 	if (fatal)
 		return 1;
 	if (fast) {

@@ -240,10 +240,12 @@ else
 fi
 
 echo "--- $(date +%T) $xwgd_exe -f $if1 in $ns1, over a stale socket" >>"$log1"
-# This one also busy-polls (XWG_BUSY_POLL_US), which must change nothing
-# but latency and CPU time: everything below holds with it.
+# This one also busy-polls (XWG_BUSY_POLL_US) and, on the fast path, has
+# smaller AF_XDP rings (XWG_XSK_RING), which must change nothing but
+# latency, CPU time and queueing: everything below holds with them.
 # shellcheck disable=SC2046 # impl_env is a list of words on purpose
-ip netns exec "$ns1" env $(impl_env) XWG_BUSY_POLL_US=500 "$xwgd_exe" -f "$if1" >>"$log1" 2>&1 &
+ip netns exec "$ns1" env $(impl_env) XWG_BUSY_POLL_US=500 XWG_XSK_RING=256 \
+	"$xwgd_exe" -f "$if1" >>"$log1" 2>&1 &
 pid=$!
 _pids+=("$pid")
 IMPL_PID[$if1]=$pid
@@ -261,6 +263,10 @@ check "the new xwgd has a handshake" has_handshake "$ns1" "$if1" "$pub2"
 check "xwgd pings wireguard-go again" pings "$ns1" 10.0.0.2
 check "it says it busy-polls (XWG_BUSY_POLL_US=500)" \
 	grep -q 'busy polling: 500 us after each wake-up' "$log1"
+if impl_wants_fastpath "$XWGD"; then
+	check "its AF_XDP rings have XWG_XSK_RING=256 entries" \
+		grep -q 'AF_XDP socket(s) in .* mode, rings of 256$' "$log1"
+fi
 # cpu_ticks PID: user + system clock ticks of PID, all its threads.
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 # idle_cpu_below PID TICKS: PID uses fewer than TICKS clock ticks over 2 s

@@ -51,6 +51,7 @@
 #include <bpf/libbpf.h>
 #include <xdp/xsk.h>
 
+#include "ctl/maps/sync.h"
 #include "maps.h"
 #include "messages.h"
 #include "bpf/tc_tx.skel.h"
@@ -112,29 +113,12 @@ static const char *tc_name(int action)
 	return "?";
 }
 
-static const char *const drop_names[XWG_DROP_REASONS] = {
-	[XWG_DROP_NONE] = "none",
-	[XWG_DROP_RX_MALFORMED] = "RX_MALFORMED",
-	[XWG_DROP_RX_BAD_LENGTH] = "RX_BAD_LENGTH",
-	[XWG_DROP_RX_UNKNOWN_INDEX] = "RX_UNKNOWN_INDEX",
-	[XWG_DROP_RX_NO_SOCKET] = "RX_NO_SOCKET",
-	[XWG_DROP_RX_DECRYPT] = "RX_DECRYPT",
-	[XWG_DROP_RX_REPLAY] = "RX_REPLAY",
-	[XWG_DROP_RX_BAD_INNER] = "RX_BAD_INNER",
-	[XWG_DROP_RX_SOURCE_NOT_ALLOWED] = "RX_SOURCE_NOT_ALLOWED",
-	[XWG_DROP_TX_NO_PEER] = "TX_NO_PEER",
-	[XWG_DROP_TX_MALFORMED] = "TX_MALFORMED",
-	[XWG_DROP_TX_NO_KEYPAIR] = "TX_NO_KEYPAIR",
-	[XWG_DROP_TX_NO_ENDPOINT] = "TX_NO_ENDPOINT",
-	[XWG_DROP_TX_SEND_FAILED] = "TX_SEND_FAILED",
-	[XWG_DROP_TX_NO_SOCKET] = "TX_NO_SOCKET",
-};
-
+/* The operator-facing name the daemon logs (ctl/maps/sync.c). */
 static const char *drop_name(int reason)
 {
-	const char *name = reason >= 0 && reason < XWG_DROP_REASONS ? drop_names[reason] : NULL;
+	const char *name = reason >= 0 ? fastpath_drop_reason_name((unsigned int)reason) : NULL;
 
-	return name ? name : "?";
+	return name ? name : reason == XWG_DROP_NONE ? "none" : "?";
 }
 
 /* ---------------------------------------------------------------------
