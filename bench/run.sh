@@ -265,18 +265,6 @@ done
 # ---------------------------------------------------------------------------
 # Measuring.
 
-# cpu_ticks PID...: utime+stime of all threads of the PIDs, in clock ticks.
-cpu_ticks() {
-	local pid stat sum=0 f
-	for pid in "$@"; do
-		stat=$(cat "/proc/$pid/stat") || return 1
-		stat=${stat##*) }	# fields from 3 (state) on
-		read -r -a f <<<"$stat"
-		sum=$((sum + f[11] + f[12]))	# fields 14 and 15
-	done
-	echo "$sum"
-}
-
 sample() { echo "$1 $2 $3" >>"$SAMPLES"; }
 
 # drops IMPL: "UDP TX RX": packets dropped on both ends: UDP RcvbufErrors +
@@ -436,8 +424,6 @@ for i in range(1, n + 1):
     out += ["", "[Peer]", "PublicKey = " + pub, "AllowedIPs = " + ips]
 print("\n".join(out))' "$TMP_DIR/ctl.key" "$CTL_PORT" "$NPEERS" "$TMP_DIR/hs.pubs" >"$TMP_DIR/peers.conf"
 }
-
-rss_kib() { awk '$1 == "VmRSS:" { print $2 }' "/proc/$1/status"; }
 
 # storm_result FILE KEY: a field of wgstorm's RESULT line.
 storm_result() { sed -n 's/^RESULT .*[[:space:]]'"$2"'=\([^[:space:]]*\).*/\1/p' "$1"; }

@@ -199,9 +199,6 @@ daemon_alive() {
 		{ echo "wg show $if1 did not answer within 1 s"; return 1; }
 }
 
-# cpu_ticks PID: user + system time of the whole process, in clock ticks.
-cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
-rss_kib() { awk '$1 == "VmRSS:" { print $2 }' "/proc/$1/status"; }
 # check_memory DESC BEFORE AFTER: VmRSS grew by less than 2 MiB. Not under
 # AddressSanitizer, whose quarantine keeps freed memory on purpose.
 check_memory() {

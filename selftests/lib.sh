@@ -111,6 +111,21 @@ pid_is_alive() {
 	[[ ${stat%% *} != Z ]]
 }
 
+# cpu_ticks PID...: utime+stime of all threads of the PIDs, in clock ticks.
+cpu_ticks() {
+	local pid stat sum=0 f
+	for pid in "$@"; do
+		stat=$(cat "/proc/$pid/stat") || return 1
+		stat=${stat##*) }	# fields from 3 (state) on
+		read -r -a f <<<"$stat"
+		sum=$((sum + f[11] + f[12]))	# fields 14 and 15
+	done
+	echo "$sum"
+}
+
+# rss_kib PID: its resident memory (VmRSS), in KiB.
+rss_kib() { awk '$1 == "VmRSS:" { print $2 }' "/proc/$1/status"; }
+
 # ---------------------------------------------------------------------------
 # Topology.
 

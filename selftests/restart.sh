@@ -267,8 +267,6 @@ if impl_wants_fastpath "$XWGD"; then
 	check "its AF_XDP rings have XWG_XSK_RING=256 entries" \
 		grep -q 'AF_XDP socket(s) in .* mode, rings of 256$' "$log1"
 fi
-# cpu_ticks PID: user + system clock ticks of PID, all its threads.
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 # idle_cpu_below PID TICKS: PID uses fewer than TICKS clock ticks over 2 s
 # without packets (busy polling stops 500 us after the last one).
 idle_cpu_below() {
