@@ -78,7 +78,7 @@
 # UDP packet rate, ping RTT per implementation; skipped with a note when
 # gnuplot is missing); the daemons' logs in build/bench/logs/; with
 # BENCH_PERF=1 flat profiles in build/bench/perf-tcp1_{fwd,rev}-ns{1,2}.txt.
-# A full run with the defaults takes about 12 minutes on 2 vCPUs (with
+# A full run with the defaults takes about 11.5 minutes on 2 vCPUs (with
 # bench/crypto.sh at the end).
 
 set -euo pipefail
