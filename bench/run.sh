@@ -54,7 +54,8 @@
 # Workloads per implementation and repetition: iperf3 TCP with 1 and 4
 # streams, ns1->ns2 ("fwd") and reversed ("rev", iperf3 -R), receiver
 # throughput; CPU seconds of both daemon processes (utime+stime from
-# /proc/PID/stat, all threads) per GB received; ping RTT through the idle
+# /proc/PID/stat, all threads) per GB received, and of the whole machine
+# (/proc/stat: how busy both vCPUs were, and their CPU seconds per GB); ping RTT through the idle
 # tunnel and under a single-stream TCP load (median, p99, loss); TCP
 # retransmits and where packets were dropped (tunnel interfaces' tx/rx_dropped,
 # UDP buffer errors); iperf3 UDP at the highest rate (-b 0) with each payload
@@ -335,12 +336,14 @@ iperf_result() {
 # tcp_workload IMPL REP STREAMS DIR
 tcp_workload() {
 	local impl=$1 rep=$2 streams=$3 dir=$4 name="tcp${3}_${4}" log c0=0 c1=0 mb dur retr pids
-	local u0 t0 r0 u1 t1 r1
+	local u0 t0 r0 u1 t1 r1 b0 a0 b1 a1
 	log=$LOG_DIR/iperf-$impl-$name-$rep.log
 	read -r -a pids <<<"${PIDS[$impl]:-}"
 	read -r u0 t0 r0 < <(drops "$impl")
 	((${#pids[@]} == 0)) || c0=$(cpu_ticks "${pids[@]}")
+	read -r b0 a0 < <(machine_ticks)
 	iperf_run "$impl" "$streams" "$dir" "$log" || return 1
+	read -r b1 a1 < <(machine_ticks)
 	((${#pids[@]} == 0)) || c1=$(cpu_ticks "${pids[@]}")
 	read -r u1 t1 r1 < <(drops "$impl")
 	sample "$impl" "${name}_udp_drops" $((u1 - u0))
@@ -350,6 +353,12 @@ tcp_workload() {
 		{ echo "no iperf3 summary in $log" >&2; return 1; }
 	sample "$impl" "${name}_gbps" "$(awk -v m="$mb" 'BEGIN { printf "%.4f", m / 1000 }')"
 	sample "$impl" "${name}_retr" "$retr"
+	# The whole machine: how busy both vCPUs were, and its CPU seconds
+	# (iperf3, both kernels, softirqs, daemons) per GB received.
+	sample "$impl" "${name}_busy_pct" "$(awk -v b=$((b1 - b0)) -v a=$((a1 - a0)) \
+		'BEGIN { printf "%.1f", a ? 100 * b / a : 0 }')"
+	sample "$impl" "${name}_machine_s_per_gb" "$(awk -v t=$((b1 - b0)) -v hz="$CLK_TCK" \
+		-v m="$mb" -v d="$dur" 'BEGIN { printf "%.3f", (t / hz) / (m * d / 8000) }')"
 	if ((${#pids[@]})); then
 		# CPU seconds / (GB = Mbit/s * s / 8000)
 		sample "$impl" "${name}_cpu_s_per_gb" "$(awk -v t=$((c1 - c0)) -v hz="$CLK_TCK" \
@@ -667,6 +676,10 @@ METRICS+=(
 	"tcp1_rev_cpu_s_per_gb|CPU/GB, TCP 1 rev|s/GB|lo"
 	"tcp4_fwd_cpu_s_per_gb|CPU/GB, TCP 4 fwd|s/GB|lo"
 	"tcp4_rev_cpu_s_per_gb|CPU/GB, TCP 4 rev|s/GB|lo"
+	"tcp1_fwd_busy_pct|machine busy, TCP 1 fwd|%|lo"
+	"tcp1_fwd_machine_s_per_gb|machine CPU/GB, TCP 1 fwd|s/GB|lo"
+	"tcp4_fwd_busy_pct|machine busy, TCP 4 fwd|%|lo"
+	"tcp4_fwd_machine_s_per_gb|machine CPU/GB, TCP 4 fwd|s/GB|lo"
 	"tcp1_fwd_retr|retransmits, TCP 1 fwd|segs|lo"
 	"tcp1_rev_retr|retransmits, TCP 1 rev|segs|lo"
 	"tcp4_fwd_retr|retransmits, TCP 4 fwd|segs|lo"
@@ -772,13 +785,14 @@ echo "   wireguard-go $WGGO_VER, ${XWGD_VER:-xwgd}, git $GIT_REV, iperf3 $IPERF_
 } | awk -F'|' '
 	{ for (i = 1; i <= NF; i++) { c[NR, i] = $i; if (length($i) > w[i]) w[i] = length($i) } if (NF > nf) nf = NF }
 	END { for (r = 1; r <= NR; r++) { line = ""; for (i = 1; i <= nf; i++) line = line sprintf("%-" (w[i] + 2) "s", c[r, i]); sub(/ +$/, "", line); print line } }'
-echo "   throughput, packet and handshake rates: higher is better; CPU/GB (both daemons' CPU seconds per GB received), RTT, loss, time, memory, retransmits, drops: lower is better"
+echo "   throughput, packet and handshake rates: higher is better; CPU/GB (both daemons' CPU seconds per GB received; machine: all of both vCPUs' busy time, iperf3 and softirqs included), RTT, loss, time, memory, retransmits, drops: lower is better"
 echo "   UDP: iperf3 -u -b 0 ns1->ns2, packets the receiver got per second; 3 ns: ns1 and ns3 each send one TCP stream to ns2 at once"
 echo "   handshakes: $HS_PEERS peers, each from its own address, valid initiations (mac2 once cookies come) within the per-peer and per-source limits; cookies: a ${FLOOD_SECS} s flood of initiations with a valid mac1 from thousands of ports; the generator shares the CPUs"
 echo "   RSS: VmRSS of the daemon process (the fast path's BPF maps are kernel memory, not in it); $NPEERS peers, 1 or 2 allowed IPs each, one wg setconf into a fresh daemon"
 echo "   drops per run, both ends summed: tx/rx_dropped of the tunnel interfaces (veth for veth), UDP RcvbufErrors+SndbufErrors"
 for impl in "${IMPLS[@]}"; do
-	brief_impl "$impl" && echo "   $impl: XWG_BUSY_POLL_US=200 on the fast path; measured for ping, TCP 1 stream ns1->ns2 and UDP ${UDP_SIZES[0]} B only (- elsewhere)"
+	brief_impl "$impl" || continue
+	echo "   $impl: XWG_BUSY_POLL_US=200 on the fast path; measured for ping, TCP 1 stream ns1->ns2 and UDP ${UDP_SIZES[0]} B only (- elsewhere)"
 done
 } | tee "$OUTDIR/results.txt"
 

@@ -123,6 +123,12 @@ cpu_ticks() {
 	echo "$sum"
 }
 
+# machine_ticks: "BUSY TOTAL", the whole machine's CPU time so far from
+# /proc/stat, in clock ticks (busy: all but idle and iowait).
+machine_ticks() {
+	awk '$1 == "cpu" { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t; exit }' /proc/stat
+}
+
 # rss_kib PID: its resident memory (VmRSS), in KiB.
 rss_kib() { awk '$1 == "VmRSS:" { print $2 }' "/proc/$1/status"; }
 
