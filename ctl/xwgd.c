@@ -91,7 +91,7 @@ static void usage(FILE *f)
 		"                loads, else portable, saying why in one line)\n"
 		"  XWG_XDP_IFACES=eth0,...  underlays for the fast path (default: those\n"
 		"                of the default routes)\n"
-		"  XWG_THREADS=N    crypto threads (default: one per online CPU)\n"
+		"  XWG_THREADS=N    crypto threads, 1 to 1024 (default: one per online CPU)\n"
 		"  XWG_AEAD=libsodium|openssl|auto  ChaCha20-Poly1305 code (default auto:\n"
 		"                libsodium below 384 bytes, OpenSSL from 384)\n"
 		"  XWG_XSK_RING=N   entries of each AF_XDP ring, a power of two from 64\n"
@@ -448,22 +448,11 @@ static int alloc_buffers(struct daemon *d)
 	return 0;
 }
 
-static unsigned int thread_count(void)
+/* The crypto threads: XWG_THREADS (already checked), else one per CPU. */
+static unsigned int thread_count(long from_env)
 {
-	const char *v = getenv("XWG_THREADS");
-	long n;
+	long n = from_env ? from_env : sysconf(_SC_NPROCESSORS_ONLN);
 
-	if (v && *v) {
-		char *end;
-
-		n = strtol(v, &end, 10);
-		if (*end || n < 1 || n > 1024) {
-			log_error("XWG_THREADS=%s is not a number from 1 to 1024; using one per CPU", v);
-		} else {
-			return (unsigned int)n;
-		}
-	}
-	n = sysconf(_SC_NPROCESSORS_ONLN);
 	return n > 0 ? (unsigned int)n : 1;
 }
 
@@ -504,6 +493,20 @@ static int env_number(const char *var, long min, long max, bool pow2, const char
 	}
 	*out = n;
 	return 1;
+}
+
+/* XWG_AEAD names a backend crypto_init knows (it applies it; an OpenSSL
+ * without ChaCha20-Poly1305 is a fact of the machine, not a typo, and
+ * falls back there with a message). */
+static bool aead_name_known(void)
+{
+	const char *v = getenv("XWG_AEAD");
+	enum crypto_aead_backend b;
+
+	if (!v || !*v || crypto_aead_backend_from_name(v, &b))
+		return true;
+	log_error("XWG_AEAD=%s: expected libsodium, openssl or auto", v);
+	return false;
 }
 
 /* XWG_DATAPATH: auto (the default), portable or xdp; -1 if unknown. */
@@ -605,7 +608,7 @@ int main(int argc, char **argv)
 	struct fastpath_dp *fast;
 	const char *ifname;
 	int c, ret, choice, gso;
-	long busy_poll_us = 0, xsk_ring = 0;
+	long busy_poll_us = 0, xsk_ring = 0, threads = 0;
 
 	while ((c = getopt_long(argc, argv, "fhv", opts, NULL)) != -1) {
 		switch (c) {
@@ -640,7 +643,9 @@ int main(int argc, char **argv)
 	gso = choose_gso();
 	/* Checked even where the fast path will not load (auto falling back):
 	 * a typo should not wait for the day it does. */
-	if (choice < 0 || gso < 0 ||
+	if (choice < 0 || gso < 0 || !aead_name_known() ||
+	    env_number("XWG_THREADS", 1, 1024, false, "a number of threads from 1 to 1024",
+		       &threads) < 0 ||
 	    env_number("XWG_BUSY_POLL_US", 0, 10000, false, "microseconds from 0 to 10000",
 		       &busy_poll_us) < 0 ||
 	    (choice != DATAPATH_PORTABLE &&
@@ -702,7 +707,7 @@ int main(int argc, char **argv)
 		/* device_init starts from a clean struct: keep the link. */
 		int tun_fd = d.dev.tun_fd, ifindex = d.dev.ifindex;
 
-		ret = device_init(&d.dev, ifname, thread_count());
+		ret = device_init(&d.dev, ifname, thread_count(threads));
 		d.dev.tun_fd = tun_fd;
 		d.dev.ifindex = ifindex;
 	}

@@ -406,5 +406,9 @@ check "XWG_DATAPATH=fast is refused" refused_env XWG_DATAPATH=fast "XWG_DATAPATH
 check "XWG_BUSY_POLL_US=20000 is refused" refused_env XWG_BUSY_POLL_US=20000 \
 	"XWG_BUSY_POLL_US=20000: expected microseconds from 0 to 10000"
 check "XWG_BUSY_POLL_US=50us is refused" refused_env XWG_BUSY_POLL_US=50us "XWG_BUSY_POLL_US=50us: expected"
+check "XWG_THREADS=0 is refused" refused_env XWG_THREADS=0 \
+	"XWG_THREADS=0: expected a number of threads from 1 to 1024"
+check "XWG_THREADS=two is refused" refused_env XWG_THREADS=two "XWG_THREADS=two: expected"
+check "XWG_AEAD=aes is refused" refused_env XWG_AEAD=aes "XWG_AEAD=aes: expected libsodium, openssl or auto"
 
 report
