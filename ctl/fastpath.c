@@ -116,8 +116,13 @@ int fastpath_dp_twin_ifindex(const struct fastpath_dp *f)
 
 /* ---- loading ---- */
 
-/* XWG_XDP_IFACES=eth0,eth1: split in place into names. */
-static size_t underlays_from_env(char *buf, size_t buflen, const char **names, size_t max)
+/* XWG_XDP_IFACES=eth0,eth1 (commas or spaces): split in place into names.
+ * The number of names (0 when unset), or -1 with the reason in err for a
+ * value that would not be taken whole: a name too long for an interface
+ * (cut short it could name another one), or more names than the loader
+ * takes. */
+static int underlays_from_env(char *buf, size_t buflen, const char **names, size_t max,
+			      char *err, size_t errlen)
 {
 	const char *v = getenv("XWG_XDP_IFACES");
 	size_t n = 0;
@@ -125,10 +130,24 @@ static size_t underlays_from_env(char *buf, size_t buflen, const char **names, s
 
 	if (!v || !*v)
 		return 0;
+	if (strlen(v) >= buflen) {
+		snprintf(err, errlen, "XWG_XDP_IFACES is longer than %zu names can be", max);
+		return -1;
+	}
 	snprintf(buf, buflen, "%s", v);
-	for (tok = strtok_r(buf, ", ", &save); tok && n < max; tok = strtok_r(NULL, ", ", &save))
+	for (tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+		if (strlen(tok) >= IFNAMSIZ) {
+			snprintf(err, errlen, "XWG_XDP_IFACES: '%.64s' is longer than an "
+				 "interface name can be (%d characters)", tok, IFNAMSIZ - 1);
+			return -1;
+		}
+		if (n == max) {
+			snprintf(err, errlen, "XWG_XDP_IFACES: more than %zu interfaces", max);
+			return -1;
+		}
 		names[n++] = tok;
-	return n;
+	}
+	return (int)n;
 }
 
 struct fastpath_dp *fastpath_dp_load(const char *ifname, uint32_t ring_size, char *err,
@@ -140,7 +159,7 @@ struct fastpath_dp *fastpath_dp_load(const char *ifname, uint32_t ring_size, cha
 	struct xsk_port_config pc = { 0 };
 	struct xsk_port *trial = NULL;
 	struct fastpath_dp *f;
-	int ret;
+	int ret, n_names;
 
 	f = calloc(1, sizeof(*f));
 	if (f) {
@@ -161,9 +180,12 @@ struct fastpath_dp *fastpath_dp_load(const char *ifname, uint32_t ring_size, cha
 		goto fail;
 	}
 	f->ring_size = ring_size;
-	opts.n_underlays = underlays_from_env(names_buf, sizeof(names_buf), names,
-					      FASTPATH_MAX_UNDERLAYS);
-	opts.underlays = opts.n_underlays ? names : NULL;
+	n_names = underlays_from_env(names_buf, sizeof(names_buf), names, FASTPATH_MAX_UNDERLAYS,
+				     err, errlen);
+	if (n_names < 0)
+		goto fail;
+	opts.n_underlays = (size_t)n_names;
+	opts.underlays = n_names ? names : NULL;
 	ret = fastpath_load(&f->fp, ifname, &opts);
 	if (ret) {
 		snprintf(err, errlen, "%s", f->fp.error[0] ? f->fp.error : strerror(-ret));

@@ -388,13 +388,13 @@ check "wireguard-go exits cleanly on SIGTERM" stop_impl "$if2"
 
 # Test that a malformed tuning variable stops xwgd at once, with status 1, a
 # message naming the variable, and no interface or socket left behind.
-# refused_env VAR=VALUE WANT: xwgd in $ns1 with VAR=VALUE does all that and
-# its message contains WANT.
+# refused_env VAR=VALUE... WANT: xwgd in $ns1 with these variables does all
+# that and its message contains WANT.
 refused_env() {
-	local out rc=0
-	out=$(ip netns exec "$ns1" env "$1" timeout 10 "$xwgd_exe" -f "$if3" 2>&1) || rc=$?
+	local out rc=0 want=${*: -1}
+	out=$(ip netns exec "$ns1" env "${@:1:$#-1}" timeout 10 "$xwgd_exe" -f "$if3" 2>&1) || rc=$?
 	((rc == 1)) || { echo "status $rc, want 1: $out"; return 1; }
-	[[ $out == *"$2"* ]] || { echo "no '$2' in: $out"; return 1; }
+	[[ $out == *"$want"* ]] || { echo "no '$want' in: $out"; return 1; }
 	! ip -n "$ns1" link show dev "$if3" >/dev/null 2>&1 || { echo "$if3 is left"; return 1; }
 	[[ ! -e $WG_RUN_DIR/$if3.sock ]] || { echo "its socket is left"; return 1; }
 }
@@ -410,5 +410,12 @@ check "XWG_THREADS=0 is refused" refused_env XWG_THREADS=0 \
 	"XWG_THREADS=0: expected a number of threads from 1 to 1024"
 check "XWG_THREADS=two is refused" refused_env XWG_THREADS=two "XWG_THREADS=two: expected"
 check "XWG_AEAD=aes is refused" refused_env XWG_AEAD=aes "XWG_AEAD=aes: expected libsodium, openssl or auto"
+# A name cut short could be another interface's; extra names were dropped.
+check "XWG_XDP_IFACES with a 16-character name is refused" \
+	refused_env XWG_DATAPATH=xdp XWG_XDP_IFACES=lo,abcdefghijklmnop \
+	"'abcdefghijklmnop' is longer than an interface name can be (15 characters)"
+check "XWG_XDP_IFACES with 17 names is refused" \
+	refused_env XWG_DATAPATH=xdp XWG_XDP_IFACES="$(printf 'lo,%.0s' {1..16})lo" \
+	"XWG_XDP_IFACES: more than 16 interfaces"
 
 report
