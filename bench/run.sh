@@ -55,8 +55,9 @@
 # streams, ns1->ns2 ("fwd") and reversed ("rev", iperf3 -R), receiver
 # throughput; CPU seconds of both daemon processes (utime+stime from
 # /proc/PID/stat, all threads) per GB received, and of the whole machine
-# (/proc/stat: how busy both vCPUs were, and their CPU seconds per GB); ping RTT through the idle
-# tunnel and under a single-stream TCP load (median, p99, loss); TCP
+# (/proc/stat: how busy both vCPUs were, and their CPU seconds per GB);
+# ping RTT through the idle tunnel and under a single-stream TCP load
+# (median, p99, loss); TCP
 # retransmits and where packets were dropped (tunnel interfaces' tx/rx_dropped,
 # UDP buffer errors); iperf3 UDP at the highest rate (-b 0) with each payload
 # size, ns1->ns2: packets per second received and loss; three namespaces:
@@ -333,6 +334,12 @@ iperf_result() {
 		}' "$1"
 }
 
+# s_per_gb TICKS MBITS_PER_S SECONDS: CPU seconds per GB received
+# (GB = Mbit/s * s / 8000).
+s_per_gb() {
+	awk -v t="$1" -v hz="$CLK_TCK" -v m="$2" -v d="$3" 'BEGIN { printf "%.3f", (t / hz) / (m * d / 8000) }'
+}
+
 # tcp_workload IMPL REP STREAMS DIR
 tcp_workload() {
 	local impl=$1 rep=$2 streams=$3 dir=$4 name="tcp${3}_${4}" log c0=0 c1=0 mb dur retr pids
@@ -357,13 +364,9 @@ tcp_workload() {
 	# (iperf3, both kernels, softirqs, daemons) per GB received.
 	sample "$impl" "${name}_busy_pct" "$(awk -v b=$((b1 - b0)) -v a=$((a1 - a0)) \
 		'BEGIN { printf "%.1f", a ? 100 * b / a : 0 }')"
-	sample "$impl" "${name}_machine_s_per_gb" "$(awk -v t=$((b1 - b0)) -v hz="$CLK_TCK" \
-		-v m="$mb" -v d="$dur" 'BEGIN { printf "%.3f", (t / hz) / (m * d / 8000) }')"
-	if ((${#pids[@]})); then
-		# CPU seconds / (GB = Mbit/s * s / 8000)
-		sample "$impl" "${name}_cpu_s_per_gb" "$(awk -v t=$((c1 - c0)) -v hz="$CLK_TCK" \
-			-v m="$mb" -v d="$dur" 'BEGIN { printf "%.3f", (t / hz) / (m * d / 8000) }')"
-	fi
+	sample "$impl" "${name}_machine_s_per_gb" "$(s_per_gb $((b1 - b0)) "$mb" "$dur")"
+	((${#pids[@]} == 0)) ||
+		sample "$impl" "${name}_cpu_s_per_gb" "$(s_per_gb $((c1 - c0)) "$mb" "$dur")"
 }
 
 # udp_workload IMPL REP SIZE: iperf3 UDP at the highest rate with SIZE-byte

@@ -18,7 +18,7 @@
 /* Call once before anything else; false if libsodium cannot start. Also
  * picks the AEAD backend (below): XWG_AEAD=libsodium|openssl overrides the
  * default; an unknown or unavailable name is reported with log_error and
- * the default kept, as xwgd does for LOG_LEVEL. */
+ * the default kept (xwgd refuses an unknown name before it gets here). */
 bool crypto_init(void);
 
 /* HASH(a || b): BLAKE2s-256 over the concatenation of two parts
