@@ -6,10 +6,13 @@
  *   no peer (no prefix matches, or its peer is not ACTIVE)
  *       -> drop (TX_NO_PEER) and, like the kernel's WireGuard (wg_xmit), an
  *          ICMP host unreachable / ICMPv6 address unreachable to the sender
- *   a peer -> pass, tagged with the peer for the crypto pool: source MAC
- *          02:00:ID (peer id big-endian in bytes 2..5). wg0 and wg0x are
- *          NOARP, so the MACs mean nothing else; xdp_twin hands the frame
- *          to AF_XDP and the worker reads the tag.
+ *   a peer -> pass. On an Ethernet wg0 (a veth, l3_device 0) the frame is
+ *          tagged with the peer for the crypto pool: source MAC 02:00:ID
+ *          (peer id big-endian in bytes 2..5). wg0 and wg0x are NOARP, so
+ *          the MACs mean nothing else; xdp_twin hands the frame to AF_XDP
+ *          and the worker reads the tag. On an L3 wg0 (a TUN, l3_device 1)
+ *          there is nothing to tag: the daemon reads the packet from the
+ *          TUN fd and looks the peer up itself.
  *   a peer without CAN_SEND -> the same, plus a HANDSHAKE_NEEDED event to
  *          the daemon (at most one per peer per config.event_interval_ms);
  *          the worker stages the packet until the session exists.
@@ -17,12 +20,18 @@
  *
  * The ICMP error is made here rather than by the daemon so it needs no
  * round trip and no copy of the packet in an event: the frame is rewritten
- * in place into the error (MACs swapped, new IP and ICMP headers, the
- * original's first bytes quoted), a clone of it is redirected into wg0's
+ * in place into the error (MACs swapped on an Ethernet wg0, new IP and
+ * ICMP headers, the original's first bytes quoted), a clone of it is redirected into wg0's
  * own receive path, and the original is dropped. Its source is the
  * unreachable destination: a local address arriving on wg0 would be a
  * martian, and the route back to the destination is wg0, so reverse-path
  * filters accept it. Errors are rate-limited for the interface as a whole.
+ *
+ * On a TUN with TSO/USO (TUNSETOFFLOAD) the stack hands over GSO super-
+ * packets of up to 64 KB; so does software GSO on any device. The program
+ * only reads their headers (from the linear part) and passes them whole;
+ * an ICMP error about one quotes its first bytes, and bpf_skb_change_tail
+ * drops the GSO state of the skb it rewrites.
  */
 #include <linux/bpf.h>
 #include <linux/icmpv6.h>
@@ -59,11 +68,24 @@ const volatile __u64 icmp_interval_ns = 50 * 1000 * 1000ULL;
 const volatile __u32 icmp_burst = 10;
 __u64 icmp_tat_ns;
 
+/* What wg0 is, set by the loader before loading (the verifier then prunes
+ * the other mode's code): 0, an Ethernet device (the veth pair): skb->data
+ * starts at the Ethernet header, whose EtherType names the family; 1, an
+ * L3 device (a TUN, ARPHRD_NONE): skb->data starts at the IP header and
+ * skb->protocol names the family. Either way the version field must agree. */
+const volatile __u8 l3_device = 0;
+
 /* Enough of the original for the sender's stack to find its socket: the
  * IP header with options or the IPv6 header, and the transport ports. */
 #define ICMP_QUOTE_MAX 128
 /* An IPv4 header with options is up to 60 bytes; pull it in. */
 #define TX_HEADERS_MAX (ETH_HLEN + 60)
+
+/* Bytes before the IP header. */
+static __always_inline __u32 l2_len(void)
+{
+	return l3_device ? 0 : ETH_HLEN;
+}
 
 struct icmp_error_v4 {
 	struct iphdr ip;
@@ -118,9 +140,9 @@ static __always_inline __u64 icmp_quote_len(const struct __sk_buff *skb, __u64 m
 {
 	__u64 len = skb->len;
 
-	if (len < ETH_HLEN + min_len)
+	if (len < l2_len() + min_len)
 		return 0;
-	len -= ETH_HLEN;
+	len -= l2_len();
 	if (len > ICMP_QUOTE_MAX)
 		len = ICMP_QUOTE_MAX;
 	asm volatile("" : "+r"(len));
@@ -130,22 +152,27 @@ static __always_inline __u64 icmp_quote_len(const struct __sk_buff *skb, __u64 m
 }
 
 /* Rewrites the frame into the error (eth_reply, then l3: the IP and ICMP
- * headers and the quote) and sends a clone of it into the receive path of
- * the interface it was leaving, wg0; the caller drops the original. */
+ * headers and the quote; on an L3 device l3 alone) and sends a clone of it
+ * into the receive path of the interface it was leaving, wg0; the caller
+ * drops the original. On a TUN the redirect takes the path of devices
+ * without a link-layer header (__bpf_redirect_no_mac): netif_rx with
+ * skb->protocol as it was, and the error is of the original's family. */
 static __always_inline void icmp_error_send(struct __sk_buff *skb, const struct ethhdr *eth_reply,
 					    const void *l3, __u64 l3_len)
 {
-	if (bpf_skb_change_tail(skb, ETH_HLEN + l3_len, 0))
+	if (bpf_skb_change_tail(skb, l2_len() + l3_len, 0))
 		return;
-	if (bpf_skb_store_bytes(skb, 0, eth_reply, ETH_HLEN, 0))
+	if (!l3_device && bpf_skb_store_bytes(skb, 0, eth_reply, ETH_HLEN, 0))
 		return;
-	if (bpf_skb_store_bytes(skb, ETH_HLEN, l3, l3_len, 0))
+	if (bpf_skb_store_bytes(skb, l2_len(), l3, l3_len, 0))
 		return;
 	bpf_clone_redirect(skb, skb->ifindex, BPF_F_INGRESS);
 }
 
 static __always_inline void eth_reply_init(struct ethhdr *reply, const struct ethhdr *eth)
 {
+	if (!eth)             /* an L3 device: no link-layer header */
+		return;
 	__builtin_memcpy(reply->h_dest, eth->h_source, ETH_ALEN);
 	__builtin_memcpy(reply->h_source, eth->h_dest, ETH_ALEN);
 	reply->h_proto = eth->h_proto;
@@ -211,7 +238,7 @@ static __always_inline void icmp_unreachable_v4(struct __sk_buff *skb, const str
 	err.ip.daddr = iph->saddr;
 	err.icmp.type = ICMP_DEST_UNREACH;
 	err.icmp.code = ICMP_HOST_UNREACH;
-	if (bpf_skb_load_bytes(skb, ETH_HLEN, err.quote, quote_len))
+	if (bpf_skb_load_bytes(skb, l2_len(), err.quote, quote_len))
 		return;
 
 	sum = bpf_csum_diff(NULL, 0, (__be32 *)&err.icmp,
@@ -274,7 +301,7 @@ static __always_inline void icmp_unreachable_v6(struct __sk_buff *skb, const str
 	err.ip6.daddr = ip6h->saddr;
 	err.icmp6.icmp6_type = ICMPV6_DEST_UNREACH;
 	err.icmp6.icmp6_code = ICMPV6_ADDR_UNREACH;
-	if (bpf_skb_load_bytes(skb, ETH_HLEN, err.quote, quote_len))
+	if (bpf_skb_load_bytes(skb, l2_len(), err.quote, quote_len))
 		return;
 
 	/* The checksum covers a pseudo-header (RFC 8200 8.1): both
@@ -357,7 +384,7 @@ int xwg_tc_tx(struct __sk_buff *skb)
 	const struct xwg_config *cfg;
 	struct xwg_peer_ref *ref = NULL;
 	struct xwg_peer *peer = NULL;
-	struct ethhdr *eth;
+	struct ethhdr *eth = NULL;
 	struct iphdr *iph = NULL;
 	struct ipv6hdr *ip6h = NULL;
 	__u32 reason = XWG_DROP_TX_MALFORMED;
@@ -367,7 +394,11 @@ int xwg_tc_tx(struct __sk_buff *skb)
 
 	headers_pull(skb);
 	hdr_cursor_init(&c, skb->data, skb->data_end);
-	proto = parse_ethhdr(&c, &eth);
+	if (l3_device) {
+		proto = bpf_ntohs((__u16)skb->protocol);
+	} else {
+		proto = parse_ethhdr(&c, &eth);
+	}
 	if (proto == ETH_P_IP) {
 		struct xwg_lpm_v4_key key = { .prefixlen = 32 };
 
@@ -397,7 +428,8 @@ int xwg_tc_tx(struct __sk_buff *skb)
 		goto out;
 	}
 
-	eth_tag_peer(eth, peer_id);
+	if (eth)
+		eth_tag_peer(eth, peer_id);
 	cfg = config_get();
 	if (!(READ_ONCE(peer->flags) & XWG_PEER_CAN_SEND) && cfg)
 		handshake_request(peer, peer_id, cfg);

@@ -20,7 +20,21 @@
 #     │         ingress     NOARP, tx checksum offload off, rp_filter=1   │
 #     └───────────────────────────────────────────────────────────────────┘
 #
-#  3. bpftool map dump pinned PIN_ROOT/...: field names (BTF), pin modes.
+#  3. bpf_prog_test --live-l3, in $ns2: tc_tx in L3 mode (rodata
+#     l3_device = 1) on a TUN, as the daemon will run it:
+#     ┌───────────────────────────────────────────────────────────────────┐
+#     │ $ns2                                                              │
+#     │  sockets, ping ──▶ wg0 (TUN) ──[tc_tx, egress]──▶ the tool's fd   │
+#     │  10.0.0.1/8           │  10.7/16 → peer 7: untouched              │
+#     │  fd00::1/16           │  TSO super-packets whole (IFF_VNET_HDR,   │
+#     │      ▲                │                     TUNSETOFFLOAD)        │
+#     │      │                │  no peer: the ICMP error is redirected    │
+#     │      └── wg0's ───────┘  into wg0's own receive path              │
+#     │         ingress          rp_filter=1                              │
+#     └───────────────────────────────────────────────────────────────────┘
+#     then, tc_tx left attached and no reader: ping to no peer gets the error
+#
+#  4. bpftool map dump pinned PIN_ROOT/...: field names (BTF), pin modes.
 
 set -euo pipefail
 # shellcheck source=selftests/lib.sh
@@ -56,7 +70,7 @@ pins_gone() { [[ ! -e $PIN_ROOT ]] || { echo "$PIN_ROOT still exists"; return 1;
 if ! mountpoint -q /sys/fs/bpf; then
 	mount -t bpf bpf /sys/fs/bpf
 fi
-mkdir -p "$PIN_ROOT/live"
+mkdir -p "$PIN_ROOT/live" "$PIN_ROOT/l3"
 
 # run_tool DESC CMD...: run a mode of the tool; its PASS/FAIL/SKIP lines are
 # ours. A run that ends without its summary line, or fails without saying
@@ -98,6 +112,34 @@ ip -n "$ns1" link set wg0x up
 ip -n "$ns1" link set wg0 up
 addr_add "$ns1" wg0 10.0.0.1/8 fd00::1/16
 run_tool "bpf_prog_test --live" nsenter --net="/run/netns/$ns1" "$TOOL" --live wg0 wg0x "$PIN_ROOT/live"
+
+# Test that tc_tx in L3 mode on a TUN answers a datagram to no peer with an
+# ICMP error through the TUN's receive path, hands what goes to a peer to the
+# TUN's reader untouched (a peer without a session: plus an event), and lets
+# TSO super-packets through whole: the tool opens the TUN with IFF_VNET_HDR
+# and TUNSETOFFLOAD as the daemon does (only a reader can turn TSO on for a
+# TUN; ethtool cannot) and plays the far end of a TCP handshake.
+ns_create "$ns2"
+ip netns exec "$ns2" ip tuntap add dev wg0 mode tun
+ip netns exec "$ns2" sysctl -qw net.ipv4.conf.all.rp_filter=1 net.ipv4.conf.default.rp_filter=1
+ip -n "$ns2" link set wg0 up
+addr_add "$ns2" wg0 10.0.0.1/8 fd00::1/16
+run_tool "bpf_prog_test --live-l3" nsenter --net="/run/netns/$ns2" "$TOOL" --live-l3 wg0 "$PIN_ROOT/l3"
+
+# ping_says NS FAMILY ADDR TEXT: one ping from NS to ADDR prints TEXT.
+ping_says() {
+	local out
+	out=$(ip netns exec "$1" ping -"$2" -n -c 1 -W 2 "$3" 2>&1) || true
+	[[ $out == *"$4"* ]] || { echo "ping $3: ${out//$'\n'/ | }"; return 1; }
+}
+
+# Test that with tc_tx left attached to the TUN (and no reader now: the
+# carrier is off, the hook still runs), ping to a prefix routed into the TUN
+# with no peer gets the ICMP error.
+check "ping 10.99.0.1 into the TUN (no peer): Destination Host Unreachable" \
+	ping_says "$ns2" 4 10.99.0.1 "From 10.99.0.1 icmp_seq=1 Destination Host Unreachable"
+check "ping -6 fd00:99::1 into the TUN (no peer): Address unreachable" \
+	ping_says "$ns2" 6 fd00:99::1 "From fd00:99::1 icmp_seq=1 Destination unreachable: Address unreachable"
 
 # has_pins DIR: every map of include/maps.h is pinned in DIR.
 has_pins() {

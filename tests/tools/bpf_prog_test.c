@@ -22,14 +22,27 @@
  * that a datagram to a peer reaches TWIN with the peer's tag in the source
  * MAC.
  *
+ * bpf_prog_test --live-l3 TUN PIN_ROOT: tc_tx in L3 mode (rodata l3_device
+ * = 1) on a TUN the script made (10.0.0.1/8 and fd00::1/16, up, rp_filter
+ * strict): opens it as the daemon will (IFF_VNET_HDR, TSO by TUNSETOFFLOAD),
+ * attaches tc_tx to its egress and checks the ICMP errors for no peer, that
+ * datagrams to a peer reach the TUN's reader untouched (with an event for a
+ * peer without a session), and that TSO super-packets of a TCP connection
+ * (the tool answers its SYN) reach the reader whole. It leaves tc_tx
+ * attached, so that the script can ping through it; removing the TUN
+ * detaches it.
+ *
  * Prints one "PASS: ..." or "FAIL: ...: why" line per assertion and
  * "N passed, N failed" last; exits 1 if anything failed.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/errqueue.h>
 #include <linux/if_ether.h>
+#include <linux/if_tun.h>
 #include <linux/pkt_cls.h>
+#include <linux/virtio_net.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <netpacket/packet.h>
@@ -692,23 +705,24 @@ static void unchanged_check(const char *desc, const uint8_t *in, size_t in_len, 
 	       "the frame changed (%u bytes out, %zu in)", out_len, in_len);
 }
 
-/* data_out is the ICMP (family 4) or ICMPv6 error about the frame in. */
-static void icmp_error_check(const char *desc, int family, const uint8_t *in, size_t in_len,
-			     const uint8_t *out, uint32_t out_len)
+/* data_out is the ICMP (family 4) or ICMPv6 error about the packet in,
+ * which starts l2_len bytes in: ETH_HLEN, or 0 for an L3 device. */
+static void icmp_error_check_at(const char *desc, int family, size_t l2_len, const uint8_t *in,
+				size_t in_len, const uint8_t *out, uint32_t out_len)
 {
-	size_t ip_len = in_len - ETH_HLEN;
+	size_t ip_len = in_len - l2_len;
 	size_t quote_len = ip_len < ICMP_QUOTE_MAX ? ip_len : ICMP_QUOTE_MAX;
-	const uint8_t *in_ip = in + ETH_HLEN, *ip = out + ETH_HLEN;
+	const uint8_t *in_ip = in + l2_len, *ip = out + l2_len;
 	size_t hlen = family == 4 ? 20 + 8 : 40 + 8;
 	const uint8_t *icmp = ip + hlen - 8;
 	uint32_t sum;
 
-	if (out_len != ETH_HLEN + hlen + quote_len) {
-		result(false, desc, "frame out of %u bytes, want %zu", out_len, ETH_HLEN + hlen + quote_len);
+	if (out_len != l2_len + hlen + quote_len) {
+		result(false, desc, "frame out of %u bytes, want %zu", out_len, l2_len + hlen + quote_len);
 		return;
 	}
-	if (memcmp(out, in + ETH_ALEN, ETH_ALEN) || memcmp(out + ETH_ALEN, in, ETH_ALEN) ||
-	    memcmp(out + 12, in + 12, 2)) {
+	if (l2_len && (memcmp(out, in + ETH_ALEN, ETH_ALEN) || memcmp(out + ETH_ALEN, in, ETH_ALEN) ||
+		       memcmp(out + 12, in + 12, 2))) {
 		result(false, desc, "%s", "the MACs are not swapped");
 		return;
 	}
@@ -761,6 +775,12 @@ static void icmp_error_check(const char *desc, int family, const uint8_t *in, si
 		sum = csum_add(sum, icmp, 8 + quote_len);
 	}
 	result(csum_finish(sum) == 0, desc, "%s", "bad ICMP checksum");
+}
+
+static void icmp_error_check(const char *desc, int family, const uint8_t *in, size_t in_len,
+			     const uint8_t *out, uint32_t out_len)
+{
+	icmp_error_check_at(desc, family, ETH_HLEN, in, in_len, out, out_len);
 }
 
 /* A connected UDP socket with IP(V6)_RECVERR: it learns of ICMP errors
@@ -1095,6 +1115,239 @@ static void tx_tests(struct tc_tx *skel)
 }
 
 /* ---------------------------------------------------------------------
+ * tc_tx on an L3 device (rodata l3_device = 1, as on a TUN)
+ *
+ * The kernel's test run hands a tc program an skb built as an Ethernet
+ * frame: bytes 12-13 become skb->protocol, and skb->data stays at byte 0.
+ * So an IP packet given alone is what the program sees on a TUN when its
+ * bytes 12-13 spell its family's EtherType: the first two bytes of an IPv4
+ * source (8.0.x.x), the third group of an IPv6 source (2001:db8:86dd::x).
+ * Sources that spell another EtherType make the mismatches.
+ */
+
+#define L3_SRC4 "8.0.0.1"
+#define L3_SRC6 "2001:db8:86dd::1"
+#define L3_GSO_SIZE 1400
+#define L3_GSO_SEGS 2
+#define L3_PACKET_MAX 3072        /* a test run's data stays under a page */
+
+/* The packet of spec alone (no Ethernet header) into buf, FRAME_MAX long. */
+static size_t l3_packet_build(uint8_t *buf, const struct frame_spec *spec)
+{
+	size_t len = frame_build(buf, spec);
+
+	memmove(buf, buf + ETH_HLEN, len - ETH_HLEN);
+	return len - ETH_HLEN;
+}
+
+static size_t l3_build(uint8_t *buf, int family, const char *saddr, const char *daddr, uint8_t proto,
+		       const uint8_t *l4, size_t l4_len)
+{
+	struct frame_spec spec = {
+		.family = family, .proto = proto, .saddr = saddr, .daddr = daddr,
+		.sport = 40000, .dport = 40001, .l4 = l4, .l4_len = l4_len,
+	};
+
+	return l3_packet_build(buf, &spec);
+}
+
+/* A TCP super-packet as TSO hands it over: one IP and TCP header, then
+ * L3_GSO_SEGS segments of L3_GSO_SIZE bytes. */
+static size_t l3_gso_build(uint8_t *buf, int family, const char *saddr, const char *daddr)
+{
+	uint8_t head[FRAME_MAX], tcp[20] = { 0x9c, 0x40, 0x13, 0x89, [12] = 0x50, [13] = 0x10 };
+	size_t hlen = l3_build(head, family, saddr, daddr, IPPROTO_TCP, tcp, sizeof(tcp));
+	size_t len = hlen + L3_GSO_SEGS * L3_GSO_SIZE;
+
+	memcpy(buf, head, hlen);
+	for (size_t i = hlen; i < len; i++)
+		buf[i] = (uint8_t)(i * 7);
+	if (family == 4) {
+		put16(buf + 2, (uint16_t)len);
+		put16(buf + 10, 0);
+		put16(buf + 10, csum_finish(csum_add(0, buf, 20)));
+	} else {
+		put16(buf + 4, (uint16_t)(len - 40));
+	}
+	return len;
+}
+
+/* Runs the program on packet in as an skb of gso_segs segments of gso_size
+ * bytes (0: not GSO) and asserts the verdict and the drop counter; *segs_out
+ * is gso_segs after the run. */
+static bool l3_run_and_check(const char *desc, int prog_fd, const uint8_t *in, size_t len,
+			     uint16_t gso_segs, uint16_t gso_size, uint8_t *out, uint32_t *out_len,
+			     uint32_t *segs_out, int want_action, int want_reason)
+{
+	struct __sk_buff ctx = { .gso_segs = gso_segs, .gso_size = gso_size };
+	LIBBPF_OPTS(bpf_test_run_opts, opts,
+		.data_in = in,
+		.data_size_in = (uint32_t)len,
+		.data_out = out,
+		.data_size_out = L3_PACKET_MAX,
+		.ctx_in = &ctx,
+		.ctx_size_in = sizeof(ctx),
+		.ctx_out = &ctx,
+		.ctx_size_out = sizeof(ctx),
+		.repeat = 1,
+	);
+	uint64_t before[XWG_DROP_REASONS], after[XWG_DROP_REASONS];
+	char why[256];
+
+	if (drops_read(before) || bpf_prog_test_run_opts(prog_fd, &opts) || drops_read(after)) {
+		result(false, desc, "test run or drops map: %s", strerror(errno));
+		return false;
+	}
+	*out_len = opts.data_size_out;
+	*segs_out = ctx.gso_segs;
+	drops_explain(before, after, want_reason, why, sizeof(why));
+	if ((int)opts.retval != want_action) {
+		result(false, desc, "verdict %s (%u), want %s", tc_name(opts.retval), opts.retval,
+		       tc_name(want_action));
+		return false;
+	}
+	result(!why[0], desc, "verdict %s, but %s (want %s +1)", tc_name(opts.retval), why,
+	       drop_name(want_reason));
+	return !why[0];
+}
+
+static void tx_l3_tests(const char *pin_root)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = pin_root);
+	static uint8_t pkt[L3_PACKET_MAX], out[L3_PACKET_MAX];
+	uint8_t l4[64], big[1200];
+	struct ring_buffer *rb = NULL;
+	struct tc_tx *skel;
+	uint32_t out_len, segs;
+	size_t len;
+	int prog_fd, err;
+
+	skel = tc_tx__open_opts(&opts);
+	if (skel) {
+		skel->rodata->l3_device = 1;
+		skel->rodata->icmp_burst = TEST_ICMP_BURST;
+		skel->rodata->icmp_interval_ns = TEST_ICMP_INTERVAL_NS;
+	}
+	err = skel ? tc_tx__load(skel) : -errno;
+	result(!err, "tc_tx L3: loads with rodata l3_device = 1 (verifier)", "%s", strerror(-err));
+	if (err)
+		goto out;
+	prog_fd = bpf_program__fd(skel->progs.xwg_tc_tx);
+	/* Peer 11: active, no session, its own event interval. */
+	err = peer_set(bpf_map__fd(skel->maps.peers), 11, XWG_PEER_ACTIVE) ||
+	      prefix_v4_add(bpf_map__fd(skel->maps.allowed_ips_v4), "10.11.0.0", 16, 11) ||
+	      prefix_v6_add(bpf_map__fd(skel->maps.allowed_ips_v6), "fd00:b::", 32, 11) ? -errno : 0;
+	rb = ring_buffer__new(bpf_map__fd(skel->maps.events), event_record, NULL, NULL);
+	if (err || !rb) {
+		result(false, "tc_tx L3: peer 11 and a ring buffer", "%s", strerror(errno));
+		goto out;
+	}
+	ring_buffer__consume(rb);
+	memset(l4, 0x5a, sizeof(l4));
+	memset(big, 0x33, sizeof(big));
+
+	/* Test that a packet for a peer passes untouched: no tag on a TUN. */
+	len = l3_build(pkt, 4, L3_SRC4, "10.7.1.2", 0, l4, 20);
+	if (l3_run_and_check("tc_tx L3 #1 v4 to a peer with a session -> TC_ACT_OK", prog_fd, pkt, len,
+			     0, 0, out, &out_len, &segs, TC_ACT_OK, XWG_DROP_NONE))
+		unchanged_check("tc_tx L3 #1 the packet is untouched", pkt, len, out, out_len);
+	len = l3_build(pkt, 6, L3_SRC6, "fd00:7::2", 0, l4, 20);
+	if (l3_run_and_check("tc_tx L3 #2 v6 to a peer with a session -> TC_ACT_OK", prog_fd, pkt, len,
+			     0, 0, out, &out_len, &segs, TC_ACT_OK, XWG_DROP_NONE))
+		unchanged_check("tc_tx L3 #2 the packet is untouched", pkt, len, out, out_len);
+	{
+		struct frame_spec spec = {
+			.family = 4, .saddr = L3_SRC4, .daddr = "10.7.200.1", .dport = 9,
+			.ip_opt_words = 10, .l4 = l4, .l4_len = 30,
+		};
+
+		len = l3_packet_build(pkt, &spec);
+		if (l3_run_and_check("tc_tx L3 #3 v4 with 40 bytes of options (IHL 15) to a peer -> TC_ACT_OK",
+				     prog_fd, pkt, len, 0, 0, out, &out_len, &segs, TC_ACT_OK, XWG_DROP_NONE))
+			unchanged_check("tc_tx L3 #3 the packet is untouched", pkt, len, out, out_len);
+	}
+	events_check("tc_tx L3 #1-3 no event", rb, 0);
+
+	/* Test that a packet for a peer without a session passes and asks
+	 * for a handshake, once per interval. */
+	len = l3_build(pkt, 4, L3_SRC4, "10.11.0.1", 0, l4, 20);
+	if (l3_run_and_check("tc_tx L3 #4 v4 to a peer without a session -> TC_ACT_OK", prog_fd, pkt,
+			     len, 0, 0, out, &out_len, &segs, TC_ACT_OK, XWG_DROP_NONE))
+		unchanged_check("tc_tx L3 #4 the packet is untouched", pkt, len, out, out_len);
+	events_check("tc_tx L3 #4 a HANDSHAKE_NEEDED event for peer 11", rb, 11);
+	len = l3_build(pkt, 6, L3_SRC6, "fd00:b::1", 0, l4, 20);
+	l3_run_and_check("tc_tx L3 #5 v6 to the same peer -> TC_ACT_OK", prog_fd, pkt, len, 0, 0, out,
+			 &out_len, &segs, TC_ACT_OK, XWG_DROP_NONE);
+	events_check("tc_tx L3 #5 no second event within the interval", rb, 0);
+
+	/* Test that a packet for no peer is dropped and becomes, in place,
+	 * an ICMP error without a link-layer header. */
+	skel->bss->icmp_tat_ns = 0;
+	len = l3_build(pkt, 4, L3_SRC4, "10.99.0.1", 0, l4, 20);
+	if (l3_run_and_check("tc_tx L3 #6 v4 UDP to no peer -> TC_ACT_SHOT TX_NO_PEER", prog_fd, pkt, len,
+			     0, 0, out, &out_len, &segs, TC_ACT_SHOT, XWG_DROP_TX_NO_PEER))
+		icmp_error_check_at("tc_tx L3 #6 the packet became an ICMP host unreachable", 4, 0, pkt,
+				    len, out, out_len);
+	len = l3_build(pkt, 6, L3_SRC6, "fd00:99::1", 0, big, sizeof(big));
+	if (l3_run_and_check("tc_tx L3 #7 v6 1248-byte packet to no peer -> TC_ACT_SHOT TX_NO_PEER",
+			     prog_fd, pkt, len, 0, 0, out, &out_len, &segs, TC_ACT_SHOT, XWG_DROP_TX_NO_PEER))
+		icmp_error_check_at("tc_tx L3 #7 an ICMPv6 address unreachable quoting 128 bytes", 6, 0,
+				    pkt, len, out, out_len);
+	{
+		struct frame_spec spec = {
+			.family = 4, .saddr = L3_SRC4, .daddr = "10.99.0.2", .dport = 9,
+			.ip_opt_words = 10, .l4 = l4, .l4_len = 30,
+		};
+
+		len = l3_packet_build(pkt, &spec);
+		if (l3_run_and_check("tc_tx L3 #8 v4 with IHL 15 to no peer -> TC_ACT_SHOT TX_NO_PEER",
+				     prog_fd, pkt, len, 0, 0, out, &out_len, &segs, TC_ACT_SHOT,
+				     XWG_DROP_TX_NO_PEER))
+			icmp_error_check_at("tc_tx L3 #8 the ICMP error quotes the options", 4, 0, pkt, len,
+					    out, out_len);
+	}
+
+	/* Test that GSO super-packets pass whole, and that one for no peer
+	 * becomes an error quoting its first bytes, no longer GSO. */
+	len = l3_gso_build(pkt, 4, L3_SRC4, "10.7.0.9");
+	if (l3_run_and_check("tc_tx L3 #9 v4 TCP GSO packet (2 x 1400) to a peer -> TC_ACT_OK", prog_fd,
+			     pkt, len, L3_GSO_SEGS, L3_GSO_SIZE, out, &out_len, &segs, TC_ACT_OK,
+			     XWG_DROP_NONE)) {
+		unchanged_check("tc_tx L3 #9 the super-packet is untouched", pkt, len, out, out_len);
+		result(segs == L3_GSO_SEGS, "tc_tx L3 #9 still 2 GSO segments", "gso_segs %u", segs);
+	}
+	skel->bss->icmp_tat_ns = 0;
+	len = l3_gso_build(pkt, 6, L3_SRC6, "fd00:99::9");
+	if (l3_run_and_check("tc_tx L3 #10 v6 TCP GSO packet to no peer -> TC_ACT_SHOT TX_NO_PEER",
+			     prog_fd, pkt, len, L3_GSO_SEGS, L3_GSO_SIZE, out, &out_len, &segs,
+			     TC_ACT_SHOT, XWG_DROP_TX_NO_PEER)) {
+		icmp_error_check_at("tc_tx L3 #10 an ICMPv6 error quoting its first 128 bytes", 6, 0, pkt,
+				    len, out, out_len);
+		result(segs == 0, "tc_tx L3 #10 the error is not GSO", "gso_segs %u", segs);
+	}
+
+	/* Test that a family that skb->protocol and the version field do not
+	 * agree on, another protocol, or a cut-short header is dropped. */
+	len = l3_build(pkt, 4, "134.221.0.1", "10.7.0.1", 0, l4, 40);
+	l3_run_and_check("tc_tx L3 #11 skb->protocol IPv6, version 4 -> TC_ACT_SHOT TX_MALFORMED", prog_fd,
+			 pkt, len, 0, 0, out, &out_len, &segs, TC_ACT_SHOT, XWG_DROP_TX_MALFORMED);
+	len = l3_build(pkt, 6, "2001:db8:800::1", "fd00:7::1", 0, l4, 20);
+	l3_run_and_check("tc_tx L3 #12 skb->protocol IPv4, version 6 -> TC_ACT_SHOT TX_MALFORMED", prog_fd,
+			 pkt, len, 0, 0, out, &out_len, &segs, TC_ACT_SHOT, XWG_DROP_TX_MALFORMED);
+	len = l3_build(pkt, 4, "8.6.0.1", "10.7.0.1", 0, l4, 20);
+	l3_run_and_check("tc_tx L3 #13 skb->protocol ARP -> TC_ACT_SHOT TX_MALFORMED", prog_fd, pkt, len,
+			 0, 0, out, &out_len, &segs, TC_ACT_SHOT, XWG_DROP_TX_MALFORMED);
+	len = l3_build(pkt, 4, L3_SRC4, "10.7.0.1", 0, l4, 20);
+	pkt[0] = 0x4f;
+	l3_run_and_check("tc_tx L3 #14 IPv4 header of IHL 15 cut at 48 bytes -> TC_ACT_SHOT TX_MALFORMED",
+			 prog_fd, pkt, 48, 0, 0, out, &out_len, &segs, TC_ACT_SHOT, XWG_DROP_TX_MALFORMED);
+	events_check("tc_tx L3: no stray events", rb, 0);
+out:
+	ring_buffer__free(rb);
+	tc_tx__destroy(skel);
+}
+
+/* ---------------------------------------------------------------------
  * xdp_twin
  */
 
@@ -1304,6 +1557,296 @@ out_summary:
 }
 
 /* ---------------------------------------------------------------------
+ * tc_tx on a TUN (--live-l3)
+ */
+
+#define L3_TCP_PORT 5001
+#define L3_MSS 1400
+
+struct tun_packet {
+	struct virtio_net_hdr vnet;
+	uint8_t data[65536];
+};
+
+/* Attaches to the TUN the script made, as the daemon will: virtio-net
+ * headers and TSO, so the stack hands it super-packets. Non-blocking. */
+static int tun_attach(const char *name)
+{
+	struct ifreq ifr = { .ifr_flags = IFF_TUN | IFF_NO_PI | IFF_VNET_HDR };
+	int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	if (ioctl(fd, TUNSETIFF, &ifr) ||
+	    ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6)) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+/* The next IPv4 packet from the TUN within a second whose destination is
+ * daddr and protocol proto (0: any); its length, or 0. */
+static size_t tun_read_to(int fd, struct tun_packet *p, const char *daddr, uint8_t proto)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	int64_t deadline = monotonic_ns() + 1000000000;
+	uint8_t want[4];
+
+	inet_pton(AF_INET, daddr, want);
+	while (monotonic_ns() < deadline) {
+		ssize_t n;
+
+		if (poll(&pfd, 1, 100) != 1)
+			continue;
+		n = read(fd, p, sizeof(*p));
+		if (n < (ssize_t)sizeof(p->vnet) + 20)
+			continue;
+		n -= sizeof(p->vnet);
+		if ((p->data[0] >> 4) == 4 && !memcmp(p->data + 16, want, 4) &&
+		    (!proto || p->data[9] == proto))
+			return (size_t)n;
+	}
+	return 0;
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	put16(p, v >> 16);
+	put16(p + 2, (uint16_t)v);
+}
+
+/* Answers the SYN in syn (an IPv4 packet without options) with a SYN-ACK
+ * offering an MSS of L3_MSS, written into the TUN. */
+static int tun_syn_ack(int fd, const uint8_t *syn)
+{
+	struct {
+		struct virtio_net_hdr vnet;
+		uint8_t ip[20], tcp[24];
+	} r = { 0 };
+	uint8_t pseudo[12] = { 0 };
+
+	r.ip[0] = 0x45;
+	put16(r.ip + 2, sizeof(r.ip) + sizeof(r.tcp));
+	r.ip[8] = 64;
+	r.ip[9] = IPPROTO_TCP;
+	memcpy(r.ip + 12, syn + 16, 4);
+	memcpy(r.ip + 16, syn + 12, 4);
+	put16(r.ip + 10, csum_finish(csum_add(0, r.ip, 20)));
+	memcpy(r.tcp, syn + 20 + 2, 2);
+	memcpy(r.tcp + 2, syn + 20, 2);
+	put32(r.tcp + 4, 1000);
+	put32(r.tcp + 8, get32(syn + 20 + 4) + 1);
+	r.tcp[12] = 6 << 4;
+	r.tcp[13] = 0x12; /* SYN, ACK */
+	put16(r.tcp + 14, 65535);
+	r.tcp[20] = 2; /* MSS */
+	r.tcp[21] = 4;
+	put16(r.tcp + 22, L3_MSS);
+	memcpy(pseudo, r.ip + 12, 8);
+	pseudo[9] = IPPROTO_TCP;
+	pseudo[11] = sizeof(r.tcp);
+	put16(r.tcp + 16, csum_finish(csum_add(csum_add(0, pseudo, 12), r.tcp, sizeof(r.tcp))));
+	return write(fd, &r, sizeof(r)) == (ssize_t)sizeof(r) ? 0 : -1;
+}
+
+/* A TCP connection to 10.7.0.2 (peer 7) through the TUN, the tool playing
+ * the far end's handshake; then 64 KB sent at once: with TSO on the TUN the
+ * stack hands tc_tx super-packets, which must reach the TUN whole. */
+static void tso_check(int tun_fd)
+{
+	static struct tun_packet p;
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(L3_TCP_PORT) };
+	static uint8_t data[65536];
+	struct pollfd pfd;
+	int64_t deadline;
+	size_t len, best = 0;
+	uint16_t best_gso = 0;
+	int fd;
+
+	inet_pton(AF_INET, "10.7.0.2", &sin.sin_addr);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) && errno != EINPROGRESS)) {
+		result(false, "live-l3 #5 a TCP connection to 10.7.0.2 (peer 7)", "%s", strerror(errno));
+		goto out;
+	}
+	len = tun_read_to(tun_fd, &p, "10.7.0.2", IPPROTO_TCP);
+	if (!len || tun_syn_ack(tun_fd, p.data)) {
+		result(false, "live-l3 #5 a TCP connection to 10.7.0.2 (peer 7)", "%s",
+		       len ? strerror(errno) : "no SYN from the TUN within 1 s");
+		goto out;
+	}
+	pfd = (struct pollfd){ .fd = fd, .events = POLLOUT };
+	if (poll(&pfd, 1, 1000) != 1 || !(pfd.revents & POLLOUT) || (pfd.revents & POLLERR)) {
+		result(false, "live-l3 #5 a TCP connection to 10.7.0.2 (peer 7)", "%s",
+		       "not connected within 1 s after the SYN-ACK");
+		goto out;
+	}
+	result(true, "live-l3 #5 a TCP connection to 10.7.0.2 (peer 7) through the TUN", "%s", "");
+	memset(data, 0x5a, sizeof(data));
+	if (send(fd, data, sizeof(data), 0) <= 0) {
+		result(false, "live-l3 #5 64 KB sent", "%s", strerror(errno));
+		goto out;
+	}
+	/* The first flight (the initial window) may leave as one super-packet
+	 * or several; the biggest tells. */
+	deadline = monotonic_ns() + 1000000000;
+	while (monotonic_ns() < deadline && !best_gso) {
+		len = tun_read_to(tun_fd, &p, "10.7.0.2", IPPROTO_TCP);
+		if (len > best) {
+			best = len;
+			best_gso = p.vnet.gso_type == VIRTIO_NET_HDR_GSO_TCPV4 ? p.vnet.gso_size : 0;
+		}
+	}
+	result(best_gso && best > 40 + (size_t)best_gso, "live-l3 #5 a TSO super-packet reached the TUN whole",
+	       "the biggest TCP packet read was %zu bytes (gso_type %u, gso_size %u)", best,
+	       p.vnet.gso_type, best_gso);
+	if (best_gso)
+		printf("    (%zu bytes, gso_size %u)\n", best, best_gso);
+out:
+	if (fd >= 0)
+		close(fd);
+}
+
+/* Leaves tc_tx attached to TUN's egress on the way out (the TUN's removal
+ * detaches it), so that the script can ping through it. */
+static int live_l3_main(const char *tun, const char *pin_root)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = pin_root);
+	LIBBPF_OPTS(bpf_tc_hook, hook, .attach_point = BPF_TC_EGRESS);
+	LIBBPF_OPTS(bpf_tc_opts, tc_opts);
+	static struct tun_packet p;
+	uint64_t before[XWG_DROP_REASONS], after[XWG_DROP_REASONS];
+	struct ring_buffer *rb = NULL;
+	struct tc_tx *tx;
+	int err, fd, tun_fd = -1;
+	size_t len;
+
+	hook.ifindex = (int)if_nametoindex(tun);
+	if (!hook.ifindex) {
+		result(false, "live-l3: the TUN exists", "%s: %s", tun, strerror(errno));
+		goto out_summary;
+	}
+	tx = tc_tx__open_opts(&opts);
+	if (tx)
+		tx->rodata->l3_device = 1;
+	err = tx ? tc_tx__load(tx) : -errno;
+	result(!err, "live-l3: tc_tx loads with rodata l3_device = 1", "%s", strerror(-err));
+	if (err)
+		goto out_summary;
+	drops_fd = bpf_map__fd(tx->maps.drops);
+	{
+		struct xwg_config cfg = {
+			.listen_port = htons(LISTEN_PORT),
+			.wg_ifindex = (uint32_t)hook.ifindex,
+			.event_interval_ms = EVENT_INTERVAL_MS,
+		};
+		uint32_t key = 0;
+		int peers_fd = bpf_map__fd(tx->maps.peers);
+
+		err = bpf_map_update_elem(bpf_map__fd(tx->maps.config), &key, &cfg, BPF_ANY) ||
+		      peer_set(peers_fd, 7, XWG_PEER_ACTIVE | XWG_PEER_CAN_SEND) ||
+		      peer_set(peers_fd, 8, XWG_PEER_ACTIVE) ||
+		      prefix_v4_add(bpf_map__fd(tx->maps.allowed_ips_v4), "10.7.0.0", 16, 7) ||
+		      prefix_v4_add(bpf_map__fd(tx->maps.allowed_ips_v4), "10.8.0.0", 16, 8) ||
+		      prefix_v6_add(bpf_map__fd(tx->maps.allowed_ips_v6), "fd00:7::", 32, 7) ? -errno : 0;
+	}
+	rb = ring_buffer__new(bpf_map__fd(tx->maps.events), event_record, NULL, NULL);
+	result(!err && rb, "live-l3: maps filled", "%s", strerror(err ? -err : errno));
+	if (err || !rb)
+		goto out;
+
+	tun_fd = tun_attach(tun);
+	result(tun_fd >= 0, "live-l3: the TUN opened with IFF_VNET_HDR and TSO (TUNSETOFFLOAD)", "%s",
+	       strerror(-tun_fd));
+	if (tun_fd < 0)
+		goto out;
+	err = bpf_tc_hook_create(&hook);
+	if (err && err != -EEXIST) {
+		result(false, "live-l3: clsact on the TUN", "%s", strerror(-err));
+		goto out;
+	}
+	tc_opts.prog_fd = bpf_program__fd(tx->progs.xwg_tc_tx);
+	err = bpf_tc_attach(&hook, &tc_opts);
+	result(!err, "live-l3: tc_tx attached to the TUN's egress", "%s", strerror(-err));
+	if (err)
+		goto out;
+
+	/* Test that a datagram to no peer is answered with an ICMP error that
+	 * comes in through the TUN's receive path and reaches its socket. */
+	fd = udp_socket_to(4, "10.99.0.1");
+	drops_read(before);
+	if (fd < 0 || !send_one(fd)) {
+		result(false, "live-l3 #1 a UDP datagram to 10.99.0.1 (no peer)", "%s", strerror(errno));
+	} else {
+		socket_error_check("live-l3 #1 its socket gets EHOSTUNREACH from 10.99.0.1 through the TUN",
+				   fd, 4, 3, 1, "10.99.0.1");
+		drops_read(after);
+		result(after[XWG_DROP_TX_NO_PEER] > before[XWG_DROP_TX_NO_PEER],
+		       "live-l3 #1 counted as TX_NO_PEER", "%s", "TX_NO_PEER did not move");
+	}
+	if (fd >= 0)
+		close(fd);
+	fd = udp_socket_to(6, "fd00:99::1");
+	if (fd < 0 || !send_one(fd))
+		result(false, "live-l3 #2 a UDP datagram to fd00:99::1 (no peer)", "%s", strerror(errno));
+	else
+		socket_error_check("live-l3 #2 its socket gets EHOSTUNREACH from fd00:99::1 through the TUN",
+				   fd, 6, 1, 3, "fd00:99::1");
+	if (fd >= 0)
+		close(fd);
+
+	/* Test that datagrams to a peer reach the TUN's reader untouched, and
+	 * that one to a peer without a session asks for a handshake. */
+	ring_buffer__consume(rb);
+	fd = udp_socket_to(4, "10.7.0.2");
+	if (fd < 0 || send(fd, "x", 1, 0) != 1) {
+		result(false, "live-l3 #3 a UDP datagram to 10.7.0.2 (peer 7)", "%s", strerror(errno));
+	} else {
+		len = tun_read_to(tun_fd, &p, "10.7.0.2", IPPROTO_UDP);
+		result(len == 20 + 8 + 1 && p.data[20 + 8] == 'x',
+		       "live-l3 #3 it reaches the TUN's reader untouched", "%zu bytes read", len);
+	}
+	if (fd >= 0)
+		close(fd);
+	fd = udp_socket_to(4, "10.8.0.2");
+	if (fd < 0 || send(fd, "x", 1, 0) != 1)
+		result(false, "live-l3 #4 a UDP datagram to 10.8.0.2 (peer 8, no session)", "%s",
+		       strerror(errno));
+	else
+		result(tun_read_to(tun_fd, &p, "10.8.0.2", IPPROTO_UDP) != 0,
+		       "live-l3 #4 a datagram to peer 8 (no session) reaches the TUN's reader", "%s",
+		       "nothing to 10.8.0.2 within 1 s");
+	if (fd >= 0)
+		close(fd);
+	events_check("live-l3 #4 a HANDSHAKE_NEEDED event for peer 8", rb, 8);
+
+	/* Test that TSO super-packets pass tc_tx whole. */
+	drops_read(before);
+	tso_check(tun_fd);
+	drops_read(after);
+	result(after[XWG_DROP_TX_MALFORMED] == before[XWG_DROP_TX_MALFORMED],
+	       "live-l3 #5 nothing counted as TX_MALFORMED", "%s", "TX_MALFORMED moved");
+
+out:
+	if (tun_fd >= 0)
+		close(tun_fd);
+	ring_buffer__free(rb);
+	tc_tx__destroy(tx);
+out_summary:
+	printf("%d passed, %d failed\n", passed, failed);
+	return failed ? 1 : 0;
+}
+
+/* ---------------------------------------------------------------------
  * Setup
  */
 
@@ -1436,9 +1979,12 @@ int main(int argc, char **argv)
 	libbpf_set_print(libbpf_print);
 	if (argc == 5 && !strcmp(argv[1], "--live"))
 		return live_main(argv[2], argv[3], argv[4]);
+	if (argc == 4 && !strcmp(argv[1], "--live-l3"))
+		return live_l3_main(argv[2], argv[3]);
 	if (argc != 2) {
-		fprintf(stderr, "usage: %s PIN_ROOT\n       %s --live WG TWIN PIN_ROOT\n", argv[0],
-			argv[0]);
+		fprintf(stderr,
+			"usage: %s PIN_ROOT\n       %s --live WG TWIN PIN_ROOT\n       %s --live-l3 TUN PIN_ROOT\n",
+			argv[0], argv[0], argv[0]);
 		return 2;
 	}
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = argv[1]);
@@ -1498,6 +2044,7 @@ int main(int argc, char **argv)
 
 	rx_tests(rx, bpf_map__fd(rx->maps.xsks_rx), xsk_fd);
 	tx_tests(tx);
+	tx_l3_tests(argv[1]);
 	twin_tests(twin, xsk_fd);
 
 	if (xsk_fd >= 0)
