@@ -37,6 +37,8 @@ void test_uapi(void);
 void test_mesh(void);
 void test_k8s(void);
 void test_cni(void);
+/* tests/test_offload.c */
+void test_offload(void);
 
 #define TEST_SUITES                    \
 	SUITE(crypto_blake2s)          \
@@ -61,6 +63,7 @@ void test_cni(void);
 	SUITE(uapi)                    \
 	SUITE(mesh)                    \
 	SUITE(k8s)                     \
-	SUITE(cni)
+	SUITE(cni)                     \
+	SUITE(offload)
 
 #endif
