@@ -483,9 +483,6 @@ size_t offload_seg_next(struct offload_seg_iter *it, uint8_t *out)
 
 /* ---- coalescing ---- */
 
-/* Open flows at once: a batch from one peer rarely interleaves more. */
-#define GRO_FLOWS 8U
-
 /* What a decrypted packet is, as far as coalescing cares. */
 struct gro_info {
 	bool is_ip;             /* parsed: addresses below are valid */
@@ -519,7 +516,7 @@ struct gro_state {
 	void *ctx;
 	bool udp;
 	uint64_t clock;
-	struct gro_flow flows[GRO_FLOWS];
+	struct gro_flow flows[OFFLOAD_GRO_FLOWS];
 };
 
 static void gro_info_parse(struct gro_info *gi, const struct offload_gro_pkt *p, bool udp)
@@ -761,7 +758,7 @@ static struct gro_flow *gro_flow_free_slot(struct gro_state *s)
 	struct gro_flow *oldest = &s->flows[0];
 	unsigned int k;
 
-	for (k = 0; k < GRO_FLOWS; k++) {
+	for (k = 0; k < OFFLOAD_GRO_FLOWS; k++) {
 		if (!s->flows[k].used)
 			return &s->flows[k];
 		if (s->flows[k].opened < oldest->opened)
@@ -782,7 +779,7 @@ void offload_gro_flush(struct offload_gro_pkt *pkts, unsigned int n, bool udp,
 	s.ctx = ctx;
 	s.udp = udp;
 	s.clock = 0;
-	for (k = 0; k < GRO_FLOWS; k++)
+	for (k = 0; k < OFFLOAD_GRO_FLOWS; k++)
 		s.flows[k].used = false;
 
 	for (i = 0; i < n; i++) {
@@ -794,7 +791,7 @@ void offload_gro_flush(struct offload_gro_pkt *pkts, unsigned int n, bool udp,
 		 * joinable packet: ports and protocol are known then). A
 		 * packet that matches several loosely (an IPv6 extension
 		 * header, a later fragment) flushes them all first. */
-		for (k = 0; k < GRO_FLOWS; k++) {
+		for (k = 0; k < OFFLOAD_GRO_FLOWS; k++) {
 			struct gro_flow *g = &s.flows[k];
 
 			if (!g->used || !gro_flow_matches(g, &gi))
@@ -824,7 +821,7 @@ void offload_gro_flush(struct offload_gro_pkt *pkts, unsigned int n, bool udp,
 	for (;;) {
 		struct gro_flow *oldest = NULL;
 
-		for (k = 0; k < GRO_FLOWS; k++)
+		for (k = 0; k < OFFLOAD_GRO_FLOWS; k++)
 			if (s.flows[k].used && (!oldest || s.flows[k].opened < oldest->opened))
 				oldest = &s.flows[k];
 		if (!oldest)

@@ -57,7 +57,8 @@ const char *offload_drop_name(enum offload_drop r);
 /*
  * Walks one packet read from the TUN: pkt (len bytes, the IP header
  * first) with its virtio-net header vh. Opaque to callers but for
- * is_gso.
+ * is_gso. Bytes after the packet's own IP length (which Linux never
+ * writes) belong to no segment: they are neither sent nor read.
  */
 struct offload_seg_iter {
 	bool is_gso;            /* false: the packet goes as it is */
@@ -74,12 +75,30 @@ struct offload_seg_iter {
  * Checks vh against the packet's own headers and prepares the walk.
  * - No GSO (VIRTIO_NET_HDR_GSO_NONE): if VIRTIO_NET_HDR_F_NEEDS_CSUM, the
  *   checksum at csum_start + csum_offset is completed in place (pkt is
- *   written); it->is_gso is false and the caller sends pkt as it is.
+ *   written; a result of 0 is stored as 0xffff, as skb_checksum_help
+ *   does); it->is_gso is false and the caller sends the first
+ *   offload_seg_next_len(it) bytes of pkt as they are (or has
+ *   offload_seg_next copy them). Only the IP header is required to be
+ *   sound; csum_start must lie after it, csum_offset be even and in the
+ *   packet, and 16/6/2 when csum_start is a TCP/UDP/ICMP header.
  * - TCPV4, TCPV6 (with or without the ECN bit), UDP_L4: it->is_gso is
  *   true; offload_seg_next writes the segments.
  * Returns OFFLOAD_OK or the reason to drop the packet (nothing is written
- * then). Never trusts vh: hdr_len, gso_size, csum_start and csum_offset
- * are checked against the packet's real headers and length.
+ * then). Never trusts vh:
+ * - hdr_len is a hint (the kernel gives skb_headlen): the header length
+ *   used is the packet's own (IP header + TCP data offset, or + 8 for
+ *   UDP); hdr_len is only required not to point past the packet;
+ * - gso_size must be nonzero and cut the payload into at most
+ *   OFFLOAD_SEGMENTS_MAX segments (a payload that fits one goes as one);
+ * - with NEEDS_CSUM, csum_start must be the TCP/UDP header and
+ *   csum_offset its checksum field's (16 or 6); the checksums are
+ *   computed from scratch either way;
+ * - the gso_type must match the IP version and protocol, no other flag
+ *   than NEEDS_CSUM and DATA_VALID be set, and the ECN bit only go with
+ *   TCP. Refused as bad headers: IPv4 fragments, IPv6 extension headers
+ *   and jumbograms, TCP with SYN or RST (the stack never makes them into
+ *   super-packets), a UDP length other than the IP payload's, and any
+ *   IP length larger than len.
  */
 enum offload_drop offload_seg_begin(struct offload_seg_iter *it, const struct virtio_net_hdr *vh,
 				    uint8_t *pkt, size_t len);
@@ -87,7 +106,8 @@ enum offload_drop offload_seg_begin(struct offload_seg_iter *it, const struct vi
 /* The number of segments left (1 for a packet without GSO). */
 unsigned int offload_seg_remaining(const struct offload_seg_iter *it);
 /* The length of the next segment: the headers plus at most gso_size bytes
- * of payload; 0 when none is left. */
+ * of payload (without GSO: the packet's IP length); 0 when none is
+ * left. */
 size_t offload_seg_next_len(const struct offload_seg_iter *it);
 /*
  * Writes the next segment, a complete IPv4/IPv6 packet, to out (room for
@@ -111,6 +131,9 @@ struct offload_gro_pkt {
 
 /* The most packets one super-packet joins (each an iovec). */
 #define OFFLOAD_GRO_SEGMENTS_MAX 64U
+/* The flows open at once in one offload_gro_flush (a fixed table on the
+ * stack: a batch from one peer rarely interleaves more). */
+#define OFFLOAD_GRO_FLOWS 8U
 
 /* One super-packet (or a single packet) ready for writev(TUN): iov[0] is
  * the virtio-net header vh, then the head packet, then the payloads of
@@ -129,18 +152,27 @@ typedef int (*offload_gro_emit_fn)(void *ctx, const struct offload_gro_out *out)
 
 /*
  * Coalesces pkts[0..n) and emits the result. TCP segments of one flow
- * (addresses, ports, IPv4 TOS/TTL/DF/no options, IPv6 traffic class/flow
- * label/hop limit with no extension headers, ACK number, TCP options all
- * equal; flags ACK and PSH only; sequence numbers consecutive; each one
- * but the last exactly the first's payload length) become one TCPV4/TCPV6
- * super-packet: VIRTIO_NET_HDR_F_NEEDS_CSUM with the pseudo-header sum in
- * the head's checksum field, the head's IP lengths (and IPv4 header
- * checksum) for the total, PSH if any had it, at most 65535 bytes of IP
- * packet. With udp, UDP datagrams of one flow with equal length (the last
- * may be shorter) likewise become one UDP_L4 super-packet (USO, Linux
- * 6.2+). Anything else is emitted alone with an empty header (the
- * packet's checksums are already complete). The whole batch is emitted
- * before this returns.
+ * (addresses, ports, IPv4 TOS/TTL/DF/no options and a correct header
+ * checksum, ids consecutive unless DF; IPv6 traffic class/flow label/hop
+ * limit with no extension headers; ACK number, window and TCP options
+ * all equal; flags ACK, PSH and ECE only, and CWR on the first; sequence
+ * numbers consecutive; each one but the last exactly the first's payload
+ * length, which must not be 0) become one TCPV4/TCPV6 super-packet (with
+ * VIRTIO_NET_HDR_GSO_ECN when the first has CWR, as tcp_gro_complete):
+ * VIRTIO_NET_HDR_F_NEEDS_CSUM with the pseudo-header sum in the head's
+ * checksum field, hdr_len the exact header length, the head's IP lengths
+ * (and IPv4 header checksum) for the total, at most 65535 bytes of IP
+ * packet. A shorter packet or one with PSH ends a super-packet (PSH is
+ * kept on the head). With udp, UDP datagrams of one flow with equal
+ * length and a checksum (the last may be shorter) likewise become one
+ * UDP_L4 super-packet (USO, Linux 6.2+), the head's UDP length the
+ * total. Anything else is emitted alone, as given, with an empty header
+ * (the packet's checksums are already complete; those of joined packets
+ * are not checked, as the AEAD vouched for them), after the open
+ * super-packet of its flow. Bytes after a joined packet's IP length are
+ * left out. The whole batch is emitted before this returns; at most
+ * OFFLOAD_GRO_FLOWS flows are open at once (the oldest is emitted to
+ * make room).
  */
 void offload_gro_flush(struct offload_gro_pkt *pkts, unsigned int n, bool udp,
 		       offload_gro_emit_fn emit, void *ctx);
@@ -148,7 +180,11 @@ void offload_gro_flush(struct offload_gro_pkt *pkts, unsigned int n, bool udp,
 /* ---- checksums ---- */
 
 /* The 16-bit one's complement sum (RFC 1071) of len bytes, added to sum
- * (unfolded 32-bit partial sums in, folded 16-bit out, not complemented). */
+ * (unfolded 32-bit partial sums in, folded 16-bit out, not complemented).
+ * Words are read in host order, so a folded sum is stored with memcpy as
+ * it is and a big-endian value enters as htons(v) (RFC 1071 2(B)). Sums
+ * of consecutive pieces chain when every piece but the last has an even
+ * length. */
 uint16_t offload_csum_fold(uint64_t sum);
 uint64_t offload_csum_partial(const void *data, size_t len, uint64_t sum);
 
