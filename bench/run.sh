@@ -1,19 +1,30 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 # Throughput, latency, CPU cost, handshake rate and configuration cost of
-# xwgd against wireguard-go, same run, same workloads (issue 5, "Speed").
+# xwgd against wireguard-go, same run, same workloads (issue 5, "Speed";
+# issue 13: against the wireguard-go users run today).
 # Needs root; touches only the namespaces and processes it creates (named
 # after its PID, as the selftests do) and removes them on any exit.
 #
 #   make bench                      (builds, then runs this)
 #   bench/run.sh                    (as root, after `make`)
-#   BENCH_SECONDS=5 BENCH_REPS=3    seconds per iperf3 run, repetitions
-#   BENCH_IMPLS="veth wireguard-go xwgd-portable xwgd-xdp xwgd-xdp-poll"
-#                                   what to measure, in order (xwgd-xdp:
-#                                   XWG_DATAPATH=xdp; xwgd-xdp-poll: the
-#                                   same with XWG_BUSY_POLL_US=200, only
-#                                   ping, TCP 1 stream fwd, the first UDP
-#                                   size)
+#   BENCH_SECONDS=4 BENCH_REPS=3    seconds per iperf3 run, repetitions
+#   BENCH_QUICK=1                   for development: 1 repetition of 2 s runs,
+#                                   100 pings, shorter handshake runs, the
+#                                   crypto microbenchmark once per figure
+#                                   (each of these can still be set)
+#   BENCH_IMPLS="veth wireguard-go wireguard-go-modern xwgd-portable xwgd-xdp xwgd-xdp-poll"
+#                                   what to measure, in order (wireguard-go:
+#                                   Debian's, 0.0.20220316; wireguard-go-modern:
+#                                   0.0.20250522 with TSO/GSO/GRO, the anchor
+#                                   of the ratios; xwgd-xdp: XWG_DATAPATH=xdp;
+#                                   xwgd-xdp-poll: the same with
+#                                   XWG_BUSY_POLL_US=200, only ping, TCP 1
+#                                   stream fwd, the first UDP size)
+#   WGGO_MODERN=path                the modern wireguard-go (default
+#                                   ../shared/anchors/wireguard-go-modern from
+#                                   the repository; where it is absent the run
+#                                   says so and goes on without it)
 #   BENCH_PINGS=200                 pings per latency sample (at -i 0.01)
 #   BENCH_PERF=1                    also `perf record` both xwgd processes
 #   BENCH_PERF_IMPL=xwgd-xdp        of this implementation (or xwgd-portable)
@@ -26,22 +37,33 @@
 #   BENCH_HS_SECONDS=4              handshake-rate run (the first second is
 #                                   warm-up, not counted)
 #   BENCH_FLOOD_SECONDS=2           mac1 flood for the cookie-reply rate
-#   BENCH_HS_IMPLS="wireguard-go xwgd-portable"   where handshakes are
-#                                   measured (xwgd runs the same handshake
-#                                   code on both data paths)
+#   BENCH_HS_IMPLS="wireguard-go wireguard-go-modern xwgd-portable"
+#                                   where handshakes are measured (xwgd runs
+#                                   the same handshake code on both data paths)
 #   XWGD=path/to/xwgd               another daemon binary
 #   WGSTORM=path/to/wgstorm         the handshake load generator
+#   CRYPTO_BENCH_ARGS=...           passed to bench/crypto.sh (see there)
 #
-# Topology: two namespaces joined by a veth (no artificial delay); each
-# implementation runs on BOTH ends of its own tunnel; all tunnels are up at
-# once and the repetitions are interleaved (rep 1 of every implementation,
-# then rep 2, ...) so that a noisy machine biases none of them. "veth" is the
-# raw veth without a tunnel: the ceiling.
+# Topology: two namespaces; each implementation has its OWN underlay veth
+# pair between them (no artificial delay) and runs on BOTH ends of its own
+# tunnel over it; all tunnels are up at once and the repetitions are
+# interleaved (rep 1 of every implementation, then rep 2, ...) so that a
+# noisy machine biases none of them. "veth" is the raw veth without a
+# tunnel. Separate underlays matter: xwgd's fast path attaches XDP programs
+# to its underlay veth, and a veth whose peer has an XDP program loses
+# TSO and UDP segmentation offload (veth_fix_features), which would slow
+# every other implementation (and the bare veth) on a shared pair. Before
+# each implementation's runs the bench checks both ends of its underlay:
+# XDP programs only where xwgd's fast path put them, and `ethtool -k`
+# tcp-segmentation-offload and tx-udp-segmentation on, off only on an end
+# whose peer has a native XDP program; what it saw goes into the results.
 #
-#   ns3 (client 2) ── veth ── ns1 (client 1, router) ── veth ── ns2 (server)
-#   198.51.100.2          198.51.100.1 | 192.0.2.1           192.0.2.2
-#                                      └─ veth ── ns4 (control-plane daemons)
-#                                        203.0.113.1        203.0.113.2
+#   ns3 (client 2) ── clKa/clKb ── ns1 (client 1, router) ── ulKa/ulKb ── ns2 (server)
+#   198.51.100.8K+2/29    198.51.100.8K+1 | 192.0.2.8K+1/29     192.0.2.8K+2/29
+#                                         └─ veth ── ns4 (control-plane daemons)
+#                                           203.0.113.1        203.0.113.2
+#   (K: the implementation's place in BENCH_IMPLS, from 1; tunnel K is
+#   10.(100+K).0.0/24: .1 in ns1, .2 in ns2, .3 in ns3)
 #
 # The three-namespace variant: ns3 is a second client of ns2's tunnel
 # daemon (a second peer there), routed through ns1 so that the server sees
@@ -73,32 +95,66 @@
 # initiations with a valid mac1 from thousands of source ports (wgstorm
 # mac1-init).
 #
+# The ceiling: what the bare veth plus two AEAD passes per byte (one seal,
+# one open) allow on this machine. bench/crypto.sh runs first (before any
+# tunnel exists); from its OpenSSL ChaCha20-Poly1305 figures at 1420 bytes
+# per core and the bare veth's machine CPU seconds per GB of this run (TCP 1
+# stream ns1->ns2): s/GB = veth + 1/seal GB/s + 1/open GB/s, and the
+# ceiling is all vCPUs busy (nproc CPU seconds per second) over that, in
+# Gbit/s. All vCPUs and not the share the bare veth kept busy: one TCP
+# stream over the bare veth leaves the machine partly idle (it is bound by
+# the serial path of one flow, not by CPU time), while a tunnel spreads its
+# AEAD over both vCPUs and keeps them busier than that; the line gives the
+# figure at the veth's busy share too. Each implementation's TCP 1 stream
+# ns1->ns2 is then given as a share of the ceiling.
+#
 # Output: a table (median [min-max] over the repetitions, and each figure's
-# ratio to wireguard-go) on stdout and in build/bench/results.txt, with the
-# machine (CPUs, model, kernel, memory); build/bench/results.json and
-# results.csv with every sample; build/bench/bench.png (gnuplot: throughput,
-# UDP packet rate, ping RTT per implementation; skipped with a note when
-# gnuplot is missing); the daemons' logs in build/bench/logs/; with
-# BENCH_PERF=1 flat profiles in build/bench/perf-tcp1_{fwd,rev}-ns{1,2}.txt.
-# A full run with the defaults takes about 11.5 minutes on 2 vCPUs (with
-# bench/crypto.sh at the end).
+# ratio to the modern wireguard-go's median, then to Debian's 2022 one) on
+# stdout and in build/bench/results.txt, with the machine (CPUs, model,
+# kernel, memory), the underlays' offloads and the ceiling;
+# build/bench/results.json and results.csv with every sample;
+# build/bench/bench.png (gnuplot: throughput with the ceiling, UDP packet
+# rate, ping RTT per implementation; skipped with a note when gnuplot is
+# missing); build/bench/crypto.txt and crypto.kv (bench/crypto.sh, shown at
+# the end); the daemons' logs in build/bench/logs/; with BENCH_PERF=1 flat
+# profiles in build/bench/perf-tcp1_{fwd,rev}-ns{1,2}.txt.
+# A full run with the defaults takes about 13 minutes on 2 vCPUs (crypto
+# microbenchmark included).
 
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 REPO=$PWD
 XWGD=${XWGD:-build/xwgd}
-SECS=${BENCH_SECONDS:-5}
-REPS=${BENCH_REPS:-3}
-PINGS=${BENCH_PINGS:-200}
-read -r -a IMPLS <<<"${BENCH_IMPLS:-veth wireguard-go xwgd-portable xwgd-xdp xwgd-xdp-poll}"
+QUICK=${BENCH_QUICK:-0}
+# Full runs: 3 repetitions of 4 s (5 s before the modern wireguard-go was
+# added: TCP over a veth is at full rate within a fraction of a second, so
+# the fifth second moved no median, and the time went to the new column).
+if [[ $QUICK == 1 ]]; then
+	SECS=${BENCH_SECONDS:-2}
+	REPS=${BENCH_REPS:-1}
+	PINGS=${BENCH_PINGS:-100}
+	HS_SECS=${BENCH_HS_SECONDS:-2}
+	FLOOD_SECS=${BENCH_FLOOD_SECONDS:-1}
+	CRYPTO_BENCH_ARGS=${CRYPTO_BENCH_ARGS:--r 1}
+else
+	SECS=${BENCH_SECONDS:-4}
+	REPS=${BENCH_REPS:-3}
+	PINGS=${BENCH_PINGS:-200}
+	HS_SECS=${BENCH_HS_SECONDS:-4}
+	FLOOD_SECS=${BENCH_FLOOD_SECONDS:-2}
+fi
+export CRYPTO_BENCH_ARGS
+read -r -a IMPLS <<<"${BENCH_IMPLS:-veth wireguard-go wireguard-go-modern xwgd-portable xwgd-xdp xwgd-xdp-poll}"
 PERF=${BENCH_PERF:-0}
 read -r -a UDP_SIZES <<<"${BENCH_UDP_SIZES:-64 1392}"
 THREE=${BENCH_THREE:-1}
 NPEERS=${BENCH_PEERS:-10000}
 HS_PEERS=${BENCH_HS_PEERS:-2048}
-HS_SECS=${BENCH_HS_SECONDS:-4}
-FLOOD_SECS=${BENCH_FLOOD_SECONDS:-2}
-read -r -a HS_IMPLS <<<"${BENCH_HS_IMPLS:-wireguard-go xwgd-portable}"
+read -r -a HS_IMPLS <<<"${BENCH_HS_IMPLS:-wireguard-go wireguard-go-modern xwgd-portable}"
+# The modern wireguard-go: an absolute path, resolved from the repository.
+WGGO_MODERN=${WGGO_MODERN:-../shared/anchors/wireguard-go-modern}
+[[ $WGGO_MODERN == /* ]] || WGGO_MODERN=$REPO/$WGGO_MODERN
+WGGO_MODERN=$(realpath -m "$WGGO_MODERN")
 WGSTORM=${WGSTORM:-build/tools/wgstorm}
 OUTDIR=$REPO/build/bench
 IPERF_PORT=5201
@@ -148,6 +204,7 @@ CLK_TCK=$(getconf CLK_TCK)
 impl_exe() {
 	case $1 in
 	wireguard-go) echo wireguard-go ;;
+	wireguard-go-modern) echo "$WGGO_MODERN" ;;
 	xwgd-portable) echo "$XWGD" ;;
 	xwgd-xdp | xwgd-xdp-poll) echo "$XWGD" ;;
 	*) return 1 ;;
@@ -162,6 +219,28 @@ impl_envvars() {
 	esac
 }
 
+# The busy-polling variant is measured for latency and what polling costs
+# (ping, one TCP stream, the smallest UDP packets), not for everything:
+# `make bench` stays within 15 minutes.
+brief_impl() { [[ $1 == xwgd-xdp-poll ]]; }
+# uses_xdp IMPL: IMPL attaches XDP programs to its underlay (both ends).
+uses_xdp() { [[ $1 == xwgd-xdp* ]]; }
+
+# The modern wireguard-go is an anchor outside the repository: where it is
+# absent the run goes on without it (its ratios then say n/a).
+drop_impl() {
+	local i keep=()
+	for i in "${IMPLS[@]}"; do [[ $i == "$1" ]] || keep+=("$i"); done
+	IMPLS=("${keep[@]}")
+	keep=()
+	for i in "${HS_IMPLS[@]}"; do [[ $i == "$1" ]] || keep+=("$i"); done
+	HS_IMPLS=("${keep[@]}")
+}
+if [[ " ${IMPLS[*]} " == *" wireguard-go-modern "* && ! -x $WGGO_MODERN ]]; then
+	echo "bench: wireguard-go-modern skipped: $WGGO_MODERN is not there (set WGGO_MODERN=/path); its ratios say n/a"
+	drop_impl wireguard-go-modern
+fi
+((${#IMPLS[@]} > 0)) || { fail "prerequisite" "no implementation left to measure"; exit 1; }
 for impl in "${IMPLS[@]}"; do
 	[[ $impl == veth ]] && continue
 	exe=$(impl_exe "$impl") || { fail "prerequisite" "unknown implementation $impl"; exit 1; }
@@ -170,39 +249,82 @@ for impl in "${IMPLS[@]}"; do
 done
 
 # ---------------------------------------------------------------------------
-# Topology.
+# The crypto microbenchmark first (the ceiling needs its AEAD figures), on
+# a machine where no tunnel runs yet; its table is shown at the end.
+
+CRYPTO_OUT=$TMP_DIR/crypto.out
+CRYPTO_RC=0
+echo "bench: bench/crypto.sh first (the AEAD per core for the ceiling)${CRYPTO_BENCH_ARGS:+, $CRYPTO_BENCH_ARGS}"
+"$REPO/bench/crypto.sh" >"$CRYPTO_OUT" 2>&1 || CRYPTO_RC=$?
+# aead_mbyte_s OP: OpenSSL's ChaCha20-Poly1305 at 1420 bytes, one core, MB/s.
+aead_mbyte_s() {
+	((CRYPTO_RC == 0)) || return 0
+	awk -v op="$1" '$1 == "kind=aead" && / backend=openssl / && $0 ~ " op=" op " " && / bytes=1420 / && / threads=1 / {
+		for (i = 1; i <= NF; i++) if ($i ~ /^mbyte_s=/) { sub(/^mbyte_s=/, "", $i); print $i } }' \
+		"$OUTDIR/crypto.kv" 2>/dev/null | head -n 1
+}
+AEAD_SEAL=$(aead_mbyte_s seal)
+AEAD_OPEN=$(aead_mbyte_s open)
+
+# ---------------------------------------------------------------------------
+# Topology: implementation K (its place in IMPLS, from 1) has its own
+# underlay pair ulKa (ns1, 192.0.2.8K+1/29) - ulKb (ns2, 192.0.2.8K+2/29) and
+# its own pair to the second client, clKa (ns3, 198.51.100.8K+2/29) - clKb
+# (ns1, 198.51.100.8K+1/29), routed through ns1.
 
 ns_create "$ns1" "$ns2" "$ns3" "$ns4"
-veth_link "$ns1" veth1 "$ns2" veth2
-addr_add "$ns1" veth1 192.0.2.1/24
-addr_add "$ns2" veth2 192.0.2.2/24
-# ns3 reaches ns2 through ns1; ns4 hangs off ns1.
-veth_link "$ns3" veth3 "$ns1" veth13
-addr_add "$ns3" veth3 198.51.100.2/24
-addr_add "$ns1" veth13 198.51.100.1/24
-ip -n "$ns3" route add default via 198.51.100.1
-ip -n "$ns2" route add 198.51.100.0/24 via 192.0.2.1
+n1 sysctl -qw net.ipv4.ip_forward=1
 veth_link "$ns4" veth4 "$ns1" veth14
 addr_add "$ns4" veth4 203.0.113.2/24
 # Cookie replies are counted as veth4's tx_packets: datagrams, not GSO
 # messages.
 veth_counts_datagrams "$ns4" veth4
 addr_add "$ns1" veth14 203.0.113.1/24
-n1 sysctl -qw net.ipv4.ip_forward=1
 # The handshake generator's source addresses: any of 198.18.0.0/16 is
 # local in ns1 (a local route), and ns4 answers them through ns1.
 ip -n "$ns1" route add local 198.18.0.0/16 dev lo
 ip -n "$ns4" route add 198.18.0.0/16 via 203.0.113.1
 
-declare -A DST=() PIDS=() MTU=() IFACES=()
+declare -A DST=() PIDS=() MTU=() IFACES=() UL_IDX=() OFFLOADS=() OFFLOAD_RAW=()
+# underlay IMPL K: create IMPL's two veth pairs and routes; sets UL_A, UL_B
+# (the underlay's ends in ns1 and ns2), their addresses UA, UB, and CL_A
+# (ns3's end of the second client's pair).
+underlay() {
+	local impl=$1 k=$2 c
+	UL_A=ul${k}a UL_B=ul${k}b CL_A=cl${k}a
+	UA=192.0.2.$((8 * k + 1)) UB=192.0.2.$((8 * k + 2))
+	veth_link "$ns1" "$UL_A" "$ns2" "$UL_B"
+	addr_add "$ns1" "$UL_A" "$UA/29"
+	addr_add "$ns2" "$UL_B" "$UB/29"
+	UL_IDX[$impl]=$k
+	[[ $THREE == 1 ]] && ! brief_impl "$impl" || return 0
+	c=198.51.100.$((8 * k))
+	veth_link "$ns3" "$CL_A" "$ns1" "cl${k}b"
+	addr_add "$ns3" "$CL_A" "198.51.100.$((8 * k + 2))/29"
+	addr_add "$ns1" "cl${k}b" "198.51.100.$((8 * k + 1))/29"
+	ip -n "$ns3" route add "192.0.2.$((8 * k))/29" via "198.51.100.$((8 * k + 1))"
+	ip -n "$ns2" route add "$c/29" via "$UA"
+}
+# start_on IMPL NS IFNAME UNDERLAY: IMPL's daemon for IFNAME in NS, with
+# IMPL's environment; xwgd's fast path is told its underlay
+# (XWG_XDP_IFACES=UNDERLAY): left to pick, with no default route in these
+# namespaces, it would take every interface that is up, the other
+# implementations' underlays included.
+start_on() {
+	CUR_ENV=$(impl_envvars "$1")
+	uses_xdp "$1" && CUR_ENV="$CUR_ENV XWG_XDP_IFACES=$4"
+	start_impl "$2" "$(impl_exe "$1")" "$3"
+}
+
 umask 077
 k=0
 for impl in "${IMPLS[@]}"; do
 	k=$((k + 1))
+	underlay "$impl" "$k"
 	if [[ $impl == veth ]]; then
-		DST[$impl]=192.0.2.2
-		IFACES[$impl]="veth1 veth2"
-		MTU[$impl]=$(ip -n "$ns1" -o link show veth1 | sed -n 's/.* mtu \([0-9]*\).*/\1/p')
+		DST[$impl]=$UB
+		IFACES[$impl]="$UL_A $UL_B"
+		MTU[$impl]=$(ip -n "$ns1" -o link show "$UL_A" | sed -n 's/.* mtu \([0-9]*\).*/\1/p')
 		continue
 	fi
 	ifa=$(tunnel_name $((2 * k - 1)))
@@ -213,16 +335,14 @@ for impl in "${IMPLS[@]}"; do
 	pubb=$(wg pubkey <"$TMP_DIR/$impl.b")
 	porta=$((51000 + 10 * k + 1))
 	portb=$((51000 + 10 * k + 2))
-	CUR_ENV=$(impl_envvars "$impl")
-	exe=$(impl_exe "$impl")
-	start_impl "$ns1" "$exe" "$ifa"
-	start_impl "$ns2" "$exe" "$ifb"
+	start_on "$impl" "$ns1" "$ifa" "$UL_A"
+	start_on "$impl" "$ns2" "$ifb" "$UL_B"
 	PIDS[$impl]="${IMPL_PID[$ifa]} ${IMPL_PID[$ifb]}"
 	IFACES[$impl]="$ifa $ifb"
 	n1 wg set "$ifa" private-key "$TMP_DIR/$impl.a" listen-port "$porta" \
-		peer "$pubb" allowed-ips "10.$((100 + k)).0.2/32" endpoint "192.0.2.2:$portb"
+		peer "$pubb" allowed-ips "10.$((100 + k)).0.2/32" endpoint "$UB:$portb"
 	n2 wg set "$ifb" private-key "$TMP_DIR/$impl.b" listen-port "$portb" \
-		peer "$puba" allowed-ips "10.$((100 + k)).0.1/32" endpoint "192.0.2.1:$porta"
+		peer "$puba" allowed-ips "10.$((100 + k)).0.1/32" endpoint "$UA:$porta"
 	addr_add "$ns1" "$ifa" "10.$((100 + k)).0.1/24"
 	addr_add "$ns2" "$ifb" "10.$((100 + k)).0.2/24"
 	ip -n "$ns1" link set "$ifa" up
@@ -233,18 +353,18 @@ for impl in "${IMPLS[@]}"; do
 		fail "$impl tunnel" "no handshake and ping within 10 s"
 		exit 1
 	fi
-	if [[ $THREE == 1 ]]; then
+	if [[ $THREE == 1 ]] && ! brief_impl "$impl"; then
 		# The second client: a third daemon in ns3, a second peer on
 		# ns2's, the same tunnel subnet.
 		ifc=$(tunnel_name $((100 + k)))
 		portc=$((51000 + 10 * k + 3))
 		wg genkey >"$TMP_DIR/$impl.c"
 		pubc=$(wg pubkey <"$TMP_DIR/$impl.c")
-		start_impl "$ns3" "$exe" "$ifc"
+		start_on "$impl" "$ns3" "$ifc" "$CL_A"
 		n3 wg set "$ifc" private-key "$TMP_DIR/$impl.c" listen-port "$portc" \
-			peer "$pubb" allowed-ips "10.$((100 + k)).0.2/32" endpoint "192.0.2.2:$portb"
+			peer "$pubb" allowed-ips "10.$((100 + k)).0.2/32" endpoint "$UB:$portb"
 		n2 wg set "$ifb" peer "$pubc" allowed-ips "10.$((100 + k)).0.3/32" \
-			endpoint "198.51.100.2:$portc"
+			endpoint "198.51.100.$((8 * k + 2)):$portc"
 		addr_add "$ns3" "$ifc" "10.$((100 + k)).0.3/24"
 		ip -n "$ns3" link set "$ifc" up
 		if ! wait_for 10 pings "$ns3" "${DST[$impl]}"; then
@@ -268,6 +388,53 @@ done
 # Measuring.
 
 sample() { echo "$1 $2 $3" >>"$SAMPLES"; }
+
+# offloads NS DEV: "TSO USO", DEV's tcp-segmentation-offload and
+# tx-udp-segmentation as `ethtool -k` has them (on or off).
+offloads() {
+	ip netns exec "$1" ethtool -k "$2" | awk -F': *' '
+		$1 == "tcp-segmentation-offload" { split($2, a, " "); t = a[1] }
+		$1 == "tx-udp-segmentation" { split($2, a, " "); u = a[1] }
+		END { print (t == "" ? "?" : t), (u == "" ? "?" : u) }'
+}
+
+# xdp_mode NS DEV: the XDP program attached to DEV, as `ip link` names its
+# mode (xdp: native, the veth driver's own; xdpgeneric; ...), or "none".
+xdp_mode() {
+	ip -n "$1" -o link show dev "$2" | awk '{ m = "none"; for (i = 1; i <= NF; i++) if ($i ~ /^xdp/) { m = $i; break } print m }'
+}
+
+# check_underlay IMPL: the offloads of both ends of IMPL's underlay are what
+# the kernel gives a veth pair: TSO and UDP segmentation offload on, except
+# on an end whose peer runs a native XDP program (veth_fix_features turns
+# them off there: xwgd's fast path, where it attaches to its underlay). Only
+# xwgd's fast path may have XDP programs on its pair. Kept in OFFLOADS for
+# the results; a mismatch ends the run (the figures would not be what the
+# table says they are).
+check_underlay() {
+	local impl=$1 k=${UL_IDX[$1]} xa xb ta ua tb ub wa=on wb=on line
+	xa=$(xdp_mode "$ns1" "ul${k}a")
+	xb=$(xdp_mode "$ns2" "ul${k}b")
+	if ! uses_xdp "$impl" && [[ $xa != none || $xb != none ]]; then
+		echo "$impl: XDP on its underlay (ul${k}a: $xa, ul${k}b: $xb), only xwgd's fast path attaches any" >&2
+		return 1
+	fi
+	[[ $xb == xdp || $xb == xdpmulti ]] && wa=off
+	[[ $xa == xdp || $xa == xdpmulti ]] && wb=off
+	read -r ta ua < <(offloads "$ns1" "ul${k}a")
+	read -r tb ub < <(offloads "$ns2" "ul${k}b")
+	line="ul${k}a (ns1): XDP $xa, tso $ta, tx-udp-seg $ua; ul${k}b (ns2): XDP $xb, tso $tb, tx-udp-seg $ub"
+	if [[ -n ${OFFLOADS[$impl]:-} && ${OFFLOADS[$impl]} != "$line" ]]; then
+		echo "$impl: its underlay changed between repetitions: was ${OFFLOADS[$impl]}, now $line" >&2
+		return 1
+	fi
+	OFFLOADS[$impl]=$line
+	OFFLOAD_RAW[$impl]="ul${k}a $xa $ta $ua ul${k}b $xb $tb $ub"
+	if [[ "$ta $ua $tb $ub" != "$wa $wa $wb $wb" ]]; then
+		echo "$impl: underlay offloads not as expected (ul${k}a $wa, ul${k}b $wb): $line" >&2
+		return 1
+	fi
+}
 
 # drops IMPL: "UDP TX RX": packets dropped on both ends: UDP RcvbufErrors +
 # SndbufErrors of both namespaces (the tunnels' underlay; zero for the plain
@@ -590,17 +757,14 @@ perf_profile() {
 # ---------------------------------------------------------------------------
 # The run.
 
-# The busy-polling variant is measured for latency and what polling costs
-# (ping, one TCP stream, the smallest UDP packets), not for everything:
-# `make bench` stays within 15 minutes.
-brief_impl() { [[ $1 == xwgd-xdp-poll ]]; }
-
 START_US=$(_now_us)
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "bench: ${IMPLS[*]}; $REPS repetitions of ${SECS} s iperf3 runs and $PINGS pings; $(nproc) CPUs, load $LOAD0"
 for rep in $(seq 1 "$REPS"); do
 	for impl in "${IMPLS[@]}"; do
-		printf 'rep %d/%d %-14s' "$rep" "$REPS" "$impl"
+		printf 'rep %d/%d %-20s' "$rep" "$REPS" "$impl"
+		check_underlay "$impl" || exit 1
+		((rep > 1)) || printf ' (underlay TSO/USO %s)' "$(awk '{ print $3 "/" $8 }' <<<"${OFFLOAD_RAW[$impl]}")"
 		for streams in 1 4; do
 			for dir in fwd rev; do
 				brief_impl "$impl" && [[ $streams != 1 || $dir != fwd ]] && continue
@@ -624,12 +788,14 @@ for rep in $(seq 1 "$REPS"); do
 		echo
 	done
 done
-echo "control plane: $NPEERS peers per wg setconf; handshakes ($HS_PEERS peers, ${HS_SECS} s) and cookie replies (${FLOOD_SECS} s flood) for ${HS_IMPLS[*]}"
+hs_here=()
+for impl in "${HS_IMPLS[@]}"; do [[ " ${IMPLS[*]} " == *" $impl "* ]] && hs_here+=("$impl"); done
+echo "control plane: $NPEERS peers per wg setconf; handshakes ($HS_PEERS peers, ${HS_SECS} s) and cookie replies (${FLOOD_SECS} s flood) for ${hs_here[*]:-none}"
 ctl_prepare
 for rep in $(seq 1 "$REPS"); do
 	for impl in "${IMPLS[@]}"; do
 		if [[ $impl == veth ]] || brief_impl "$impl"; then continue; fi
-		printf 'rep %d/%d %-14s' "$rep" "$REPS" "$impl"
+		printf 'rep %d/%d %-20s' "$rep" "$REPS" "$impl"
 		ctl_workload "$impl" "$rep" || exit 1
 		echo
 	done
@@ -653,6 +819,8 @@ KERNEL=$(uname -r)
 NPROC=$(nproc)
 MEM_GIB=$(awk '$1 == "MemTotal:" { printf "%.1f", $2 / 1048576 }' /proc/meminfo)
 WGGO_VER=$(wireguard-go --version 2>/dev/null | head -n 1 | awk '{ print $2 }')
+WGGO_MODERN_VER=""
+[[ -x $WGGO_MODERN ]] && WGGO_MODERN_VER=$("$WGGO_MODERN" --version 2>/dev/null | head -n 1 | awk '{ print $2 }')
 XWGD_VER=$("$(impl_path "$XWGD" 2>/dev/null || echo false)" --version 2>/dev/null | head -n 1 || true)
 GIT_REV=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
 git -C "$REPO" diff --quiet HEAD 2>/dev/null || GIT_REV="$GIT_REV+dirty"
@@ -664,6 +832,7 @@ for impl in "${IMPLS[@]}"; do MTUS="$MTUS $impl=${MTU[$impl]}"; done
 # key|label|unit|better: hi, lo, or info (no ratio)
 METRICS=(
 	"tcp1_fwd_gbps|TCP 1 stream ns1->ns2|Gbit/s|hi"
+	"tcp1_fwd_ceiling_pct|TCP 1 stream ns1->ns2, share of the ceiling|%|info"
 	"tcp1_rev_gbps|TCP 1 stream ns2->ns1|Gbit/s|hi"
 	"tcp4_fwd_gbps|TCP 4 streams ns1->ns2|Gbit/s|hi"
 	"tcp4_rev_gbps|TCP 4 streams ns2->ns1|Gbit/s|hi"
@@ -738,6 +907,7 @@ hs_shared() {
 
 # AGG lines: IMPL METRIC MEDIAN MIN MAX N SAMPLES(comma-separated)
 AGG=$TMP_DIR/agg
+aggregate() {
 sort -k1,1 -k2,2 -s "$SAMPLES" | awk '
 	function flush() {
 		if (n == 0) return
@@ -751,21 +921,81 @@ sort -k1,1 -k2,2 -s "$SAMPLES" | awk '
 	$1 " " $2 != key { flush(); key = $1 " " $2; list = "" }
 	{ v[++n] = $3 + 0; list = list (list == "" ? "" : ",") $3 }
 	END { flush() }' >"$AGG"
+}
+aggregate
 
 agg() { awk -v i="$1" -v m="$2" -v f="$3" '$1 == i && $2 == m { print $f; found = 1 } END { if (!found) print "" }' "$AGG"; }
 # fmt VALUE [UNIT]: about three significant digits; counts as integers.
 fmt() { [[ -z $1 ]] && { echo "-"; return; }; awk -v x="$1" -v u="${2:-}" 'BEGIN { if (u == "segs" || u == "pkts") { printf "%d", x; exit } a = x < 0 ? -x : x; if (a >= 100) printf "%.0f", x; else if (a >= 10) printf "%.1f", x; else if (a >= 1) printf "%.2f", x; else printf "%.3f", x }'; }
 ratio() { [[ -z $1 || -z $2 ]] && return; awk -v a="$1" -v b="$2" 'BEGIN { if (b != 0) printf "%.2f", a / b }'; }
 
-REF=wireguard-go
-have_ref=0
-for impl in "${IMPLS[@]}"; do [[ $impl == "$REF" ]] && have_ref=1; done
+# The ratios: to the modern wireguard-go (the headline: what users run
+# today), then to Debian's 2022 one. A reference not measured (absent, or
+# not in BENCH_IMPLS) gives n/a.
+REF_M=wireguard-go-modern
+REF_O=wireguard-go
+# ratio_cell IMPL KEY MEDIAN: "(1.40x modern, 5.10x 2022)", without the
+# implementation's own reference; empty when neither reference has KEY.
+ratio_cell() {
+	local impl=$1 key=$2 med=$3 rm ro out=""
+	rm=$(agg "$REF_M" "$key" 3)
+	ro=$(agg "$REF_O" "$key" 3)
+	[[ -n $rm || -n $ro ]] || return 0
+	[[ -n $rm ]] && rm=$(ratio "$med" "$rm")
+	[[ -n $ro ]] && ro=$(ratio "$med" "$ro")
+	[[ -n $rm ]] && rm=${rm}x || rm=n/a
+	[[ -n $ro ]] && ro=${ro}x || ro=n/a
+	[[ $impl == "$REF_M" ]] || out="$rm modern"
+	[[ $impl == "$REF_O" ]] || out="$out${out:+, }$ro 2022"
+	echo "($out)"
+}
+
+# The ceiling (see the top): the bare veth's machine CPU seconds per GB of
+# TCP 1 stream ns1->ns2 in this run, plus one seal and one open per byte
+# at OpenSSL's per-core rate, at all vCPUs busy; each implementation's
+# samples of that workload as shares of it (tcp1_fwd_ceiling_pct).
+CEIL_VETH_SPG=$(agg veth tcp1_fwd_machine_s_per_gb 3)
+CEIL_VETH_BUSY=$(agg veth tcp1_fwd_busy_pct 3)
+CEIL_GBPS=""
+if [[ -n $CEIL_VETH_SPG && -n $CEIL_VETH_BUSY && -n $AEAD_SEAL && -n $AEAD_OPEN ]]; then
+	read -r CEIL_AEAD_SPG CEIL_SPG CEIL_GBPS CEIL_GBPS_BUSY < <(awk -v v="$CEIL_VETH_SPG" \
+		-v s="$AEAD_SEAL" -v o="$AEAD_OPEN" -v n="$NPROC" -v b="$CEIL_VETH_BUSY" 'BEGIN {
+		a = 1000 / s + 1000 / o; t = v + a
+		printf "%.4f %.4f %.4f %.4f\n", a, t, 8 * n / t, 8 * n * b / 100 / t }')
+	for impl in "${IMPLS[@]}"; do
+		[[ $impl != veth ]] || continue
+		awk -v i="$impl" -v c="$CEIL_GBPS" '$1 == i && $2 == "tcp1_fwd_gbps" && $3 != "nan" {
+			printf "%s tcp1_fwd_ceiling_pct %.2f\n", i, 100 * $3 / c }' "$SAMPLES" >>"$TMP_DIR/ceil.samples"
+	done
+	[[ -s $TMP_DIR/ceil.samples ]] && cat "$TMP_DIR/ceil.samples" >>"$SAMPLES" && aggregate
+fi
+ceiling_lines() {
+	local impl shares=""
+	if [[ -z $CEIL_GBPS ]]; then
+		echo "   ceiling: n/a (it needs veth in BENCH_IMPLS and OpenSSL's 1420-byte AEAD figures from bench/crypto.sh$( ((CRYPTO_RC == 0)) || echo ", which failed"))"
+		return
+	fi
+	echo "   ceiling, TCP 1 stream ns1->ns2: $(fmt "$CEIL_GBPS") Gbit/s = $NPROC vCPUs fully busy / $(fmt "$CEIL_SPG") CPU s per GB:" \
+		"the bare veth's $(fmt "$CEIL_VETH_SPG") machine s/GB in this run + $(fmt "$CEIL_AEAD_SPG") s/GB for one seal and one open" \
+		"(OpenSSL ChaCha20-Poly1305, 1420 B, $(fmt "$AEAD_SEAL") and $(fmt "$AEAD_OPEN") MB/s per core, build/bench/crypto.txt)"
+	echo "     all vCPUs, not the $(fmt "$CEIL_VETH_BUSY")% the bare veth kept busy (at that share: $(fmt "$CEIL_GBPS_BUSY") Gbit/s): one TCP stream over a bare veth is" \
+		"bound by its flow's serial path, not by CPU time, and a tunnel spreads its AEAD over both vCPUs"
+	for impl in "${IMPLS[@]}"; do
+		[[ -n $(agg "$impl" tcp1_fwd_ceiling_pct 3) ]] || continue
+		shares="$shares${shares:+, }$impl $(fmt "$(agg "$impl" tcp1_fwd_ceiling_pct 3)")%"
+	done
+	echo "     share of it (median throughput / ceiling): ${shares:-none measured}"
+}
 
 {
 echo
-echo "== Results: median [min-max] of $REPS runs; (x) = ratio to wireguard-go's median"
+echo "== Results: median [min-max] of $REPS runs; (x) = ratio of the medians to the modern wireguard-go's (wireguard-go-modern), then to Debian's 2022 one (wireguard-go)"
 echo "   machine: $NPROC CPUs, $CPU_MODEL, $MEM_GIB GiB, Linux $KERNEL; load avg $LOAD0 before, $LOAD1 after; ${ELAPSED} s"
-echo "   wireguard-go $WGGO_VER, ${XWGD_VER:-xwgd}, git $GIT_REV, iperf3 $IPERF_VER, ${SECS} s per iperf3 run, $PINGS pings at 10 ms; MTU$MTUS"
+echo "   wireguard-go $WGGO_VER (Debian), wireguard-go-modern ${WGGO_MODERN_VER:-n/a: not measured} ($WGGO_MODERN), ${XWGD_VER:-xwgd}, git $GIT_REV, iperf3 $IPERF_VER, ${SECS} s per iperf3 run, $PINGS pings at 10 ms; MTU$MTUS"
+echo "   underlays, one veth pair each; before each implementation's runs: its XDP programs (ip link) and ethtool -k of both ends, asserted: TSO and UDP segmentation offload on, off only where the other end has a native XDP program:"
+for impl in "${IMPLS[@]}"; do
+	[[ -n ${OFFLOADS[$impl]:-} ]] && echo "     $impl: ${OFFLOADS[$impl]}"
+done
 {
 	printf '%s' "metric|unit"
 	for impl in "${IMPLS[@]}"; do printf '|%s' "$impl"; done
@@ -773,14 +1003,14 @@ echo "   wireguard-go $WGGO_VER, ${XWGD_VER:-xwgd}, git $GIT_REV, iperf3 $IPERF_
 	for m in "${METRICS[@]}"; do
 		IFS='|' read -r key label unit _ <<<"$m"
 		printf '%s|%s' "$label" "$unit"
-		ref=""; if ((have_ref)); then ref=$(agg "$REF" "$key" 3); fi
 		for impl in "${IMPLS[@]}"; do
 			med=$(agg "$impl" "$key" 3)
 			if [[ -z $med ]]; then printf '|%s' "$(hs_shared "$impl" "$key" || echo -)"; continue; fi
 			cell="$(fmt "$med" "$unit") [$(fmt "$(agg "$impl" "$key" 4)" "$unit")-$(fmt "$(agg "$impl" "$key" 5)" "$unit")]"
-			r=$(ratio "$med" "$ref")
-			[[ $impl != "$REF" && -n $r && $key != *retr* && $key != *loss* && $key != *drops && $m != *'|info' ]] &&
-				cell="$cell (${r}x)"
+			if [[ $key != *retr* && $key != *loss* && $key != *drops && $m != *'|info' ]]; then
+				r=$(ratio_cell "$impl" "$key" "$med")
+				cell="$cell${r:+ $r}"
+			fi
 			printf '|%s' "$cell"
 		done
 		echo
@@ -788,6 +1018,7 @@ echo "   wireguard-go $WGGO_VER, ${XWGD_VER:-xwgd}, git $GIT_REV, iperf3 $IPERF_
 } | awk -F'|' '
 	{ for (i = 1; i <= NF; i++) { c[NR, i] = $i; if (length($i) > w[i]) w[i] = length($i) } if (NF > nf) nf = NF }
 	END { for (r = 1; r <= NR; r++) { line = ""; for (i = 1; i <= nf; i++) line = line sprintf("%-" (w[i] + 2) "s", c[r, i]); sub(/ +$/, "", line); print line } }'
+ceiling_lines
 echo "   throughput, packet and handshake rates: higher is better; CPU/GB (both daemons' CPU seconds per GB received; machine: all of both vCPUs' busy time, iperf3 and softirqs included), RTT, loss, time, memory, retransmits, drops: lower is better"
 echo "   UDP: iperf3 -u -b 0 ns1->ns2, packets the receiver got per second; 3 ns: ns1 and ns3 each send one TCP stream to ns2 at once"
 echo "   handshakes: $HS_PEERS peers, each from its own address, valid initiations (mac2 once cookies come) within the per-peer and per-source limits; cookies: a ${FLOOD_SECS} s flood of initiations with a valid mac1 from thousands of ports; the generator shares the CPUs"
@@ -802,37 +1033,59 @@ done
 # JSON and CSV.
 json_str() { local s=${1//\\/\\\\}; s=${s//\"/\\\"}; printf '"%s"' "$s"; }
 {
-	echo "impl,metric,unit,median,min,max,n,ratio_to_wireguard_go,samples"
+	echo "impl,metric,unit,median,min,max,n,ratio_to_wireguard_go,ratio_to_wireguard_go_modern,samples"
 	for m in "${METRICS[@]}"; do
-		IFS='|' read -r key label unit _ <<<"$m"
-		ref=""; if ((have_ref)); then ref=$(agg "$REF" "$key" 3); fi
+		IFS='|' read -r key label unit better <<<"$m"
+		ref=$(agg "$REF_O" "$key" 3)
+		refm=$(agg "$REF_M" "$key" 3)
 		for impl in "${IMPLS[@]}"; do
 			med=$(agg "$impl" "$key" 3)
 			[[ -n $med ]] || continue
-			echo "$impl,$key,$unit,$med,$(agg "$impl" "$key" 4),$(agg "$impl" "$key" 5),$(agg "$impl" "$key" 6),$(ratio "$med" "$ref"),\"$(agg "$impl" "$key" 7)\""
+			r="" rm=""
+			[[ $better == info ]] || { r=$(ratio "$med" "$ref"); rm=$(ratio "$med" "$refm"); }
+			echo "$impl,$key,$unit,$med,$(agg "$impl" "$key" 4),$(agg "$impl" "$key" 5),$(agg "$impl" "$key" 6),$r,$rm,\"$(agg "$impl" "$key" 7)\""
 		done
 	done
 } >"$OUTDIR/results.csv"
 {
 	echo "{"
 	echo "  \"machine\": {\"nproc\": $NPROC, \"kernel\": $(json_str "$KERNEL"), \"cpu_model\": $(json_str "$CPU_MODEL"), \"mem_gib\": $MEM_GIB, \"loadavg_before\": $(json_str "$LOAD0"), \"loadavg_after\": $(json_str "$LOAD1")},"
-	echo "  \"versions\": {\"wireguard_go\": $(json_str "$WGGO_VER"), \"xwgd\": $(json_str "$XWGD_VER"), \"git\": $(json_str "$GIT_REV"), \"iperf3\": $(json_str "$IPERF_VER")},"
-	echo "  \"config\": {\"seconds\": $SECS, \"reps\": $REPS, \"pings\": $PINGS, \"ping_interval_s\": 0.01, \"udp_sizes\": [$(printf '%s,' "${UDP_SIZES[@]}" | sed 's/,$//')], \"peers\": $NPEERS, \"handshake_peers\": $HS_PEERS, \"handshake_seconds\": $HS_SECS, \"flood_seconds\": $FLOOD_SECS, \"impls\": [$(printf '"%s",' "${IMPLS[@]}" | sed 's/,$//')], \"elapsed_s\": $ELAPSED, \"date\": $(json_str "$(date -u +%FT%TZ)")},"
+	echo "  \"versions\": {\"wireguard_go\": $(json_str "$WGGO_VER"), \"wireguard_go_modern\": $(json_str "$WGGO_MODERN_VER"), \"xwgd\": $(json_str "$XWGD_VER"), \"git\": $(json_str "$GIT_REV"), \"iperf3\": $(json_str "$IPERF_VER")},"
+	echo "  \"config\": {\"seconds\": $SECS, \"reps\": $REPS, \"pings\": $PINGS, \"ping_interval_s\": 0.01, \"udp_sizes\": [$(printf '%s,' "${UDP_SIZES[@]}" | sed 's/,$//')], \"peers\": $NPEERS, \"handshake_peers\": $HS_PEERS, \"handshake_seconds\": $HS_SECS, \"flood_seconds\": $FLOOD_SECS, \"quick\": $([[ $QUICK == 1 ]] && echo true || echo false), \"wireguard_go_modern_path\": $(json_str "$WGGO_MODERN"), \"impls\": [$(printf '"%s",' "${IMPLS[@]}" | sed 's/,$//')], \"elapsed_s\": $ELAPSED, \"date\": $(json_str "$(date -u +%FT%TZ)")},"
+	printf '  "underlays": {'
+	first=1
+	for impl in "${IMPLS[@]}"; do
+		[[ -n ${OFFLOADS[$impl]:-} ]] || continue
+		((first)) || printf ','
+		first=0
+		read -r da xa ta ua db xb tb ub <<<"${OFFLOAD_RAW[$impl]}"
+		printf '\n    "%s": {"ns1": {"dev": "%s", "xdp": "%s", "tcp_segmentation_offload": "%s", "tx_udp_segmentation": "%s"}, "ns2": {"dev": "%s", "xdp": "%s", "tcp_segmentation_offload": "%s", "tx_udp_segmentation": "%s"}}' \
+			"$impl" "$da" "$xa" "$ta" "$ua" "$db" "$xb" "$tb" "$ub"
+	done
+	echo
+	echo "  },"
+	if [[ -n $CEIL_GBPS ]]; then
+		echo "  \"ceiling\": {\"workload\": \"tcp1_fwd\", \"veth_machine_s_per_gb\": $CEIL_VETH_SPG, \"veth_busy_pct\": $CEIL_VETH_BUSY, \"aead\": \"openssl chacha20-poly1305 1420 B, 1 core\", \"aead_seal_mbyte_s\": $AEAD_SEAL, \"aead_open_mbyte_s\": $AEAD_OPEN, \"aead_s_per_gb\": $CEIL_AEAD_SPG, \"s_per_gb\": $CEIL_SPG, \"cpus\": $NPROC, \"gbit_s\": $CEIL_GBPS, \"gbit_s_at_veth_busy_share\": $CEIL_GBPS_BUSY},"
+	else
+		echo "  \"ceiling\": null,"
+	fi
 	echo "  \"results\": ["
 	first=1
 	for m in "${METRICS[@]}"; do
 		IFS='|' read -r key label unit better <<<"$m"
-		ref=""; if ((have_ref)); then ref=$(agg "$REF" "$key" 3); fi
+		ref=$(agg "$REF_O" "$key" 3)
+		refm=$(agg "$REF_M" "$key" 3)
 		for impl in "${IMPLS[@]}"; do
 			med=$(agg "$impl" "$key" 3)
 			[[ -n $med ]] || continue
 			r=$(ratio "$med" "$ref")
-			[[ $better != info ]] || r=""
+			rm=$(ratio "$med" "$refm")
+			[[ $better != info ]] || { r=""; rm=""; }
 			((first)) || echo ","
 			first=0
-			printf '    {"impl": "%s", "metric": "%s", "label": %s, "unit": "%s", "better": "%s", "median": %s, "min": %s, "max": %s, "n": %s, "ratio_to_wireguard_go": %s, "samples": [%s]}' \
+			printf '    {"impl": "%s", "metric": "%s", "label": %s, "unit": "%s", "better": "%s", "median": %s, "min": %s, "max": %s, "n": %s, "ratio_to_wireguard_go": %s, "ratio_to_wireguard_go_modern": %s, "samples": [%s]}' \
 				"$impl" "$key" "$(json_str "$label")" "$unit" "$(case $better in hi) echo higher ;; lo) echo lower ;; *) echo none ;; esac)" \
-				"$med" "$(agg "$impl" "$key" 4)" "$(agg "$impl" "$key" 5)" "$(agg "$impl" "$key" 6)" "${r:-null}" "$(agg "$impl" "$key" 7)"
+				"$med" "$(agg "$impl" "$key" 4)" "$(agg "$impl" "$key" 5)" "$(agg "$impl" "$key" 6)" "${r:-null}" "${rm:-null}" "$(agg "$impl" "$key" 7)"
 		done
 	done
 	echo
@@ -841,13 +1094,21 @@ json_str() { local s=${1//\\/\\\\}; s=${s//\"/\\\"}; printf '"%s"' "$s"; }
 } >"$OUTDIR/results.json"
 
 # The plot: data files of median, min, max per implementation, then gnuplot.
+# plot_name IMPL: the legend's name (the wireguard-go versions told apart).
+plot_name() {
+	case $1 in
+	wireguard-go) echo "wireguard-go ${WGGO_VER:-(Debian)}" ;;
+	wireguard-go-modern) echo "wireguard-go ${WGGO_MODERN_VER:-modern}" ;;
+	*) echo "$1" ;;
+	esac
+}
 # plot_data FILE "LABEL|KEY"...
 plot_data() {
 	local file=$1 row label key impl med
 	shift
 	{
 		printf '"workload"'
-		for impl in "${IMPLS[@]}"; do printf ' "%s" "%s_min" "%s_max"' "$impl" "$impl" "$impl"; done
+		for impl in "${IMPLS[@]}"; do printf ' "%s" "%s_min" "%s_max"' "$(plot_name "$impl")" "$impl" "$impl"; done
 		echo
 		for row in "$@"; do
 			IFS='|' read -r label key <<<"$row"
@@ -871,7 +1132,7 @@ plot_data "$OUTDIR/plot-ping.dat" "idle med|ping_idle_median_ms" "idle p99|ping_
 PLOT=""
 if command -v gnuplot >/dev/null; then
 	ttl="xwg bench $(date -u +%F), git $GIT_REV: $NPROC CPUs, ${CPU_MODEL//[\'\"]/}, Linux $KERNEL; median of $REPS, bars min-max"
-	if gnuplot -e "dir='$OUTDIR'; out='$OUTDIR/bench.png'; n=${#IMPLS[@]}; ttl='$ttl'" \
+	if gnuplot -e "dir='$OUTDIR'; out='$OUTDIR/bench.png'; n=${#IMPLS[@]}; ttl='$ttl'${CEIL_GBPS:+; ceil=$CEIL_GBPS}" \
 		"$REPO/bench/plot.gp" 2>"$TMP_DIR/gnuplot.err"; then
 		PLOT=", build/bench/bench.png"
 	else
@@ -882,6 +1143,11 @@ else
 fi
 echo "   files: build/bench/results.txt, results.json, results.csv$PLOT, build/bench/logs/"
 
-# The AEAD backends and the crypto pool without a network (about 25 s).
-"$REPO/bench/crypto.sh"
+# The AEAD backends and the crypto pool without a network, measured first.
+echo
+cat "$CRYPTO_OUT"
+if ((CRYPTO_RC != 0)); then
+	fail "bench/crypto.sh" "exit status $CRYPTO_RC (see above)"
+	exit 1
+fi
 report
