@@ -514,7 +514,6 @@ struct gro_state {
 	struct offload_gro_pkt *pkts;
 	offload_gro_emit_fn emit;
 	void *ctx;
-	bool udp;
 	uint64_t clock;
 	struct gro_flow flows[OFFLOAD_GRO_FLOWS];
 };
@@ -777,7 +776,6 @@ void offload_gro_flush(struct offload_gro_pkt *pkts, unsigned int n, bool udp,
 	s.pkts = pkts;
 	s.emit = emit;
 	s.ctx = ctx;
-	s.udp = udp;
 	s.clock = 0;
 	for (k = 0; k < OFFLOAD_GRO_FLOWS; k++)
 		s.flows[k].used = false;
