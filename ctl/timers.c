@@ -169,7 +169,11 @@ static void persistent_keepalive_turned_off(struct timers_peer *tp)
 /* --- Expiry --- */
 
 /* Common to both kinds of initiation the timers start: the one-per-
- * REKEY_TIMEOUT rule holds for them as for the data path. */
+ * REKEY_TIMEOUT rule holds for them as for the data path. Both answer
+ * silence, which the cached source address may cause: the action forgets
+ * it (timers_should_forget_endpoint_src()). The kernel forgets it even when
+ * the rule holds the initiation back; then one went out less than
+ * REKEY_TIMEOUT ago, and its retransmission forgets it. */
 static void send_initiation(struct timers *t, struct timers_peer *tp,
 			    bool is_retry)
 {
@@ -177,7 +181,9 @@ static void send_initiation(struct timers *t, struct timers_peer *tp,
 		tp->handshake_attempts = 0;
 	if (!birthdate_has_expired(tp->last_sent_handshake, REKEY_TIMEOUT))
 		return;
+	t->running_forgets_src = true;
 	t->actions.send_handshake_initiation(tp->owner, is_retry);
+	t->running_forgets_src = false;
 }
 
 static void expired_retransmit_handshake(struct timers *t,
@@ -451,4 +457,12 @@ bool timers_may_send_lastminute_initiation(struct timers_peer *tp)
 		return false;
 	tp->sent_lastminute_handshake = true;
 	return true;
+}
+
+bool timers_should_forget_endpoint_src(const struct timers_peer *tp)
+{
+	const struct timers *t = tp->timers;
+
+	return t && t->running == tp && t->running_forgets_src &&
+	       !t->running_stopped;
 }

@@ -65,8 +65,9 @@ struct timers_actions {
 	 * timers_may_send_initiation() again is harmless for !is_retry, but
 	 * would restart the attempts for a retry: don't). The daemon calls
 	 * timers_handshake_initiated() when one really went out; after a
-	 * failed send (no endpoint, ...) the timers stay quiet. Unanswered
-	 * traffic is a good reason to forget a cached source address too. */
+	 * failed send (no endpoint, ...) the timers stay quiet. Every call
+	 * means the peer went quiet: the daemon asks
+	 * timers_should_forget_endpoint_src() before sending. */
 	void (*send_handshake_initiation)(void *owner, bool is_retry);
 	/* Send an empty data packet on the current keypair. */
 	void (*send_keepalive)(void *owner);
@@ -97,6 +98,8 @@ struct timers {
 	 * it (then it may already be freed and is not touched again). */
 	struct timers_peer *running;
 	bool running_stopped;
+	/* running's action is an initiation for unanswered traffic. */
+	bool running_forgets_src;
 };
 
 /* Returns 0, or -EINVAL when an action is missing. The heap starts empty
@@ -158,5 +161,20 @@ bool timers_may_send_initiation(struct timers_peer *tp);
  * timers_handshake_complete(). The caller then still asks
  * timers_may_send_initiation(). */
 bool timers_may_send_lastminute_initiation(struct timers_peer *tp);
+
+/*
+ * True while the timers ask for tp's initiation because the peer went
+ * quiet: a retransmission, or the new handshake after sent data went
+ * unanswered. The cached source address of the peer's endpoint (the local
+ * address replies leave from) may be why: on a multihomed host it can stay
+ * assigned and yet no longer work. So the daemon forgets it before sending
+ * (udp_endpoint_clear_src(), keeping the peer's address), and this and
+ * later packets leave from a source the kernel chooses until an
+ * authenticated packet from the peer sets it again; as the kernel's
+ * wg_expired_retransmit_handshake() and wg_expired_new_handshake() do with
+ * wg_socket_clear_peer_endpoint_src(). False for every other initiation
+ * (data to send, rekeying, a keepalive without a session).
+ */
+bool timers_should_forget_endpoint_src(const struct timers_peer *tp);
 
 #endif

@@ -6,14 +6,23 @@
  * actions expected and when) covers the events of protocol.md's
  * "Timers and limits"; giving up, the initiation rate rule, peer removal,
  * the heap against a naive scan over 1000 peers and actions that re-enter
- * the timers have tests of their own.
+ * the timers have tests of their own. Last, two real devices on loopback
+ * show that the daemon forgets a peer's cached source address when the
+ * timers retry (issue 17).
  */
+#include <arpa/inet.h>
+#include <poll.h>
+#include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "constants.h"
+#include "ctl/device.h"
+#include "ctl/handshake/crypto.h"
 #include "ctl/platform.h"
 #include "ctl/timers.h"
+#include "ctl/uapi.h"
 #include "test.h"
 #include "tests/suites.h"
 
@@ -44,6 +53,7 @@ struct record {
 	enum ev ev;
 	int peer;
 	xwg_time_t at;
+	bool forget_src;           /* timers_should_forget_endpoint_src() said */
 };
 
 #define RECORDS_MAX 8192
@@ -58,7 +68,10 @@ static void records_reset(void)
 static void record(struct sim_peer *p, enum ev ev)
 {
 	if (nrecords < RECORDS_MAX)
-		records[nrecords++] = (struct record){ ev, p->id, platform_now() };
+		records[nrecords++] = (struct record){
+			ev, p->id, platform_now(),
+			timers_should_forget_endpoint_src(&p->tp),
+		};
 }
 
 static void sim_action_done(struct sim_peer *p, enum ev ev)
@@ -346,6 +359,14 @@ static void scenario_run(const struct scenario *s, unsigned int number)
 		       (unsigned long long)(records[i].at - START_NS),
 		       ev_names[w->ev], w->at_ms);
 	}
+	/* Every initiation here answers silence (the timers started it):
+	 * the daemon is told to forget the cached source, for nothing else. */
+	for (i = 0; i < nrecords; i++)
+		CHECKF(records[i].forget_src ==
+		       (records[i].ev == EV_RETRY || records[i].ev == EV_INITIATION),
+		       "scenario %u (%s), action %zu (%s): forget the source %d",
+		       number, s->what, i, ev_names[records[i].ev],
+		       records[i].forget_src);
 	timers_peer_stop(&p.tp);
 	CHECK(timers_next_deadline(&t) == 0);
 	timers_uninit(&t);
@@ -397,7 +418,12 @@ static void give_up_run(bool session_first)
 	if (!CHECKF(nrecords == 1 + MAX_RETRIES + 1, "%zu actions", nrecords))
 		goto out;
 	CHECK(records[0].ev == EV_INITIATION);
+	/* The data path's initiation keeps the source; every retry drops
+	 * it, giving up does not. */
+	CHECK(!records[0].forget_src);
+	CHECK(!timers_should_forget_endpoint_src(&p.tp));
 	for (i = 1; i <= MAX_RETRIES; i++) {
+		CHECK(records[i].forget_src);
 		gap = records[i].at - prev;
 		CHECKF(records[i].ev == EV_RETRY && gap >= REKEY_TIMEOUT * SEC &&
 		       gap < REKEY_TIMEOUT * SEC + JITTER_NS,
@@ -415,6 +441,7 @@ static void give_up_run(bool session_first)
 	give_up_at = records[MAX_RETRIES + 1].at;
 	gap = give_up_at - prev;
 	CHECK(records[MAX_RETRIES + 1].ev == EV_GIVE_UP);
+	CHECK(!records[MAX_RETRIES + 1].forget_src);
 	CHECK(gap >= REKEY_TIMEOUT * SEC && gap < REKEY_TIMEOUT * SEC + JITTER_NS);
 	CHECK(give_up_at - records[0].at > REKEY_ATTEMPT_TIME * SEC);
 	CHECK(p.staged == 0);
@@ -884,6 +911,203 @@ static void test_reentry(void)
 	timers_uninit(&t);
 }
 
+/* --- The cached source address: two real devices on loopback --- */
+
+/*
+ * Issue 17: a multihomed host must not keep retrying from a local address
+ * that is assigned but no longer works. As the kernel does
+ * (wg_socket_clear_peer_endpoint_src() in wg_expired_retransmit_handshake()
+ * and wg_expired_new_handshake()), a retransmission and the new handshake
+ * after unanswered data forget the source the peer's replies arrived at
+ * and keep the peer's address; the next authenticated packet from the peer
+ * sets it again. Here x is the host under test, y its peer, each with real
+ * UDP sockets on 127.0.0.1; the fake clock drives x's timers.
+ */
+struct src_node {
+	struct wg_device dev;
+	uint8_t private_key[NOISE_PRIVATE_KEY_LEN];
+	uint8_t public_key[NOISE_PUBLIC_KEY_LEN];
+	struct wg_peer *peer;      /* the other node */
+};
+
+static void hex(char *out, const uint8_t *in, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		sprintf(out + 2 * i, "%02x", in[i]);
+}
+
+/* a's configuration: its key, b as its only peer at 127.0.0.1:b's port. */
+static bool src_node_configure(struct src_node *a, const struct src_node *b,
+			       const char *allowed_ip)
+{
+	char text[512], key[2 * NOISE_PUBLIC_KEY_LEN + 1], pub[sizeof(key)];
+	struct uapi_set set;
+	int ret;
+
+	hex(key, a->private_key, sizeof(a->private_key));
+	hex(pub, b->public_key, sizeof(b->public_key));
+	snprintf(text, sizeof(text),
+		 "private_key=%s\nreplace_peers=true\npublic_key=%s\n"
+		 "endpoint=127.0.0.1:%u\nallowed_ip=%s\n\n",
+		 key, pub, udp_socks_port(&b->dev.udp), allowed_ip);
+	ret = uapi_set_parse(&set, text, strlen(text));
+	if (!ret)
+		ret = device_config_set(&a->dev, &set);
+	uapi_set_free(&set);
+	sodium_memzero(key, sizeof(key));
+	sodium_memzero(text, sizeof(text));
+	a->peer = device_peer_lookup(&a->dev, b->public_key);
+	return !ret && a->peer;
+}
+
+static bool src_node_init(struct src_node *n, const char *ifname)
+{
+	crypto_generate_private(n->private_key);
+	return device_init(&n->dev, ifname, 1) == 0 &&
+	       crypto_public_key(n->public_key, n->private_key) &&
+	       udp_socks_open(&n->dev.udp, 0, 0) == 0;
+}
+
+/* Receives what n's IPv4 socket holds, as the daemon's loop does;
+ * returns how many datagrams (waits up to 1 s for the first). */
+static unsigned int src_node_receive(struct src_node *n, bool process)
+{
+	static uint8_t bufs[4][2048];
+	struct udp_rx rx[4];
+	struct pollfd pfd = { .fd = n->dev.udp.fd4, .events = POLLIN };
+	unsigned int i, got = 0;
+	int r;
+
+	if (poll(&pfd, 1, 1000) != 1)
+		return 0;
+	do {
+		for (i = 0; i < 4; i++)
+			rx[i] = (struct udp_rx){ .buf = bufs[i], .cap = sizeof(bufs[i]) };
+		r = udp_recv_batch(n->dev.udp.fd4, rx, 4);
+		if (r <= 0)
+			break;
+		if (process)
+			receive_datagrams(&n->dev, rx, (unsigned int)r);
+		got += (unsigned int)r;
+	} while (r == 4);
+	return got;
+}
+
+/* The peer's endpoint is still y's address, with or without a source. */
+static bool endpoint_is_y(const struct udp_endpoint *ep, uint16_t port)
+{
+	return udp_endpoint_family(ep) == AF_INET &&
+	       ep->addr.in4.sin_addr.s_addr == htonl(INADDR_LOOPBACK) &&
+	       ep->addr.in4.sin_port == htons(port);
+}
+
+static bool source_is_loopback(const struct udp_endpoint *ep)
+{
+	return ep->has_src && ep->src4.s_addr == htonl(INADDR_LOOPBACK) &&
+	       ep->src_ifindex > 0;
+}
+
+/* Runs x's timers up to their earliest deadline, which must be `kind`'s. */
+static bool run_x_timer(struct src_node *x, enum timer_kind kind)
+{
+	xwg_time_t due = x->peer->timers.deadline[kind];
+
+	if (!due || timers_next_deadline(&x->dev.timers) != due)
+		return false;
+	clock_to(due);
+	timers_run_expired(&x->dev.timers);
+	return true;
+}
+
+static void test_forget_endpoint_src(void)
+{
+	struct src_node *x = calloc(1, sizeof(*x)), *y = calloc(1, sizeof(*y));
+	struct udp_endpoint *ep;
+	uint16_t y_port;
+	uint64_t sent;
+
+	test_clock_install(START_NS);
+	if (!CHECK(x && y) || !CHECK(src_node_init(x, "tsrc0")) ||
+	    !CHECK(src_node_init(y, "tsrc1")) ||
+	    !CHECK(src_node_configure(x, y, "10.9.0.2/32")) ||
+	    !CHECK(src_node_configure(y, x, "10.9.0.1/32")))
+		goto out;
+	ep = &x->peer->endpoint;
+	y_port = udp_socks_port(&y->dev.udp);
+	/* 1: configured, not yet heard from: no source. */
+	CHECK(endpoint_is_y(ep, y_port) && !ep->has_src);
+
+	/* 2: y initiates; its initiation (authenticated) makes x's replies
+	 * leave from the address it arrived at; y's keepalive confirms. */
+	send_handshake_initiation(y->peer, false);
+	CHECK(src_node_receive(x, true) == 1);
+	CHECKF(source_is_loopback(ep), "2: has_src %d", ep->has_src);
+	CHECK(src_node_receive(y, true) == 1);
+	CHECK(src_node_receive(x, true) == 1);
+	CHECK(endpoint_is_y(ep, y_port) && source_is_loopback(ep));
+
+	/* 3: a persistent keepalive (x has a session) keeps the source. */
+	x->peer->timers.persistent_keepalive_interval = 25;
+	timers_persistent_keepalive_changed(&x->peer->timers);
+	test_clock_advance(1);
+	timers_run_expired(&x->dev.timers);
+	x->peer->timers.persistent_keepalive_interval = 0;
+	timers_persistent_keepalive_changed(&x->peer->timers);
+	CHECK(src_node_receive(y, false) == 1);
+	CHECK(source_is_loopback(ep));
+
+	/* 4: x sent data that went unanswered: KEEPALIVE_TIMEOUT +
+	 * REKEY_TIMEOUT later the new handshake forgets the source and
+	 * keeps the address; the initiation still leaves. */
+	timers_data_sent(&x->peer->timers);
+	sent = x->peer->stats.handshakes_sent;
+	CHECK(run_x_timer(x, TIMER_NEW_HANDSHAKE));
+	CHECK(x->peer->stats.handshakes_sent == sent + 1);
+	CHECKF(!ep->has_src && !ep->src_ifindex && endpoint_is_y(ep, y_port),
+	       "4: has_src %d", ep->has_src);
+	/* 5: y's response (authenticated) sets it again. */
+	CHECK(src_node_receive(y, true) == 1);
+	CHECK(src_node_receive(x, true) == 1);
+	CHECKF(source_is_loopback(ep), "5: has_src %d", ep->has_src);
+	CHECK(!x->peer->timers.deadline[TIMER_RETRANSMIT_HANDSHAKE]);
+	src_node_receive(y, true);  /* x's keepalive after the response */
+
+	/* 6: an initiation of the data path (REKEY_TIMEOUT after the last)
+	 * keeps the source... */
+	test_clock_advance(REKEY_TIMEOUT * SEC);
+	sent = x->peer->stats.handshakes_sent;
+	send_handshake_initiation(x->peer, false);
+	CHECK(x->peer->stats.handshakes_sent == sent + 1);
+	CHECK(source_is_loopback(ep));
+	/* 7: ...and when it goes unanswered (y never sees it), the
+	 * retransmission forgets it, keeping the address. */
+	CHECK(src_node_receive(y, false) == 1);
+	CHECK(run_x_timer(x, TIMER_RETRANSMIT_HANDSHAKE));
+	CHECK(x->peer->stats.handshakes_sent == sent + 2);
+	CHECKF(!ep->has_src && !ep->src_ifindex && endpoint_is_y(ep, y_port),
+	       "7: has_src %d", ep->has_src);
+	/* 8: the retry's response sets it again and ends the retries. */
+	CHECK(src_node_receive(y, true) == 1);
+	CHECK(src_node_receive(x, true) == 1);
+	CHECKF(source_is_loopback(ep), "8: has_src %d", ep->has_src);
+	CHECK(!x->peer->timers.deadline[TIMER_RETRANSMIT_HANDSHAKE]);
+out:
+	if (x) {
+		udp_socks_close(&x->dev.udp);
+		device_uninit(&x->dev);
+		sodium_memzero(x, sizeof(*x));
+	}
+	if (y) {
+		udp_socks_close(&y->dev.udp);
+		device_uninit(&y->dev);
+		sodium_memzero(y, sizeof(*y));
+	}
+	free(x);
+	free(y);
+}
+
 void test_timers(void)
 {
 	test_scenarios();
@@ -893,4 +1117,5 @@ void test_timers(void)
 	test_peer_stop();
 	test_many_peers();
 	test_reentry();
+	test_forget_endpoint_src();
 }
