@@ -22,6 +22,13 @@
 #define XWG_MAX_QUEUES 64            /* AF_XDP sockets per interface */
 #define XWG_EVENTS_BYTES (256 * 1024)
 
+/* AF_XDP: the size of a UMEM frame (datapath/xsk.h), and the longest frame
+ * an AF_XDP socket receives whole in one: the kernel puts received data
+ * XDP_PACKET_HEADROOM (256) into the frame, and the UMEM has no headroom of
+ * its own. xdp_rx passes longer ones to the stack. */
+#define XWG_XSK_FRAME_SIZE 4096U
+#define XWG_XSK_RX_FRAME_MAX (XWG_XSK_FRAME_SIZE - 256U)
+
 /* ---- allowed_ips_v4, allowed_ips_v6 (LPM tries) ----
  * Written by the daemon (ctl/maps) from the configuration socket; read by
  * tc_tx (destination -> peer) and the workers (source check on receive). */
@@ -111,7 +118,11 @@ struct xwg_peer_stats {
 
 /* ---- drops (per-CPU array indexed by enum xwg_drop_reason) ----
  * Written by every program and worker that drops a packet; read by the
- * daemon and operators. */
+ * daemon and operators. One key counts packets that were not dropped:
+ * XWG_PASS_RX_TOO_BIG_FOR_XSK, datagrams xdp_rx passed to the stack (and
+ * the daemon's UDP socket) because AF_XDP cannot take them whole: longer
+ * than an AF_XDP frame (XWG_XSK_RX_FRAME_MAX) or than the ingress MTU (a
+ * GSO/GRO super-datagram seen by generic XDP, a jumbo frame). */
 enum xwg_drop_reason {
 	XWG_DROP_NONE = 0,
 	XWG_DROP_RX_MALFORMED,       /* to our port but not a WireGuard message */
@@ -122,6 +133,7 @@ enum xwg_drop_reason {
 	XWG_DROP_RX_REPLAY,
 	XWG_DROP_RX_BAD_INNER,
 	XWG_DROP_RX_SOURCE_NOT_ALLOWED,
+	XWG_PASS_RX_TOO_BIG_FOR_XSK, /* not a drop: passed to the stack, see above */
 	XWG_DROP_TX_NO_PEER,         /* no allowed IPs match the destination */
 	XWG_DROP_TX_MALFORMED,
 	XWG_DROP_TX_NO_KEYPAIR,      /* staged while a handshake runs */

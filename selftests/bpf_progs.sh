@@ -8,6 +8,10 @@
 #  1. bpf_prog_test PIN_ROOT, in a network namespace of its own:
 #       hand-built frames ──bpf_prog_test_run_opts──▶ xdp_rx, tc_tx, xdp_twin
 #       asserted: verdicts, drop counters, ring-buffer events, rewritten frames
+#     For xdp_rx the tool makes the namespace a router for a while (with
+#     `ip`): 192.0.2.2 and 2001:db8::2 local on lo, 198.51.100.0/24 and
+#     2001:db8:1::/64 routed on through a veth, forwarding on, then lo's
+#     MTU at 1500; it puts all back before the tc_tx vectors.
 #
 #  2. bpf_prog_test --live, in $ns1 (through nsenter: bpffs stays visible):
 #     ┌───────────────────────────────────────────────────────────────────┐

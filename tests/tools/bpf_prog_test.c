@@ -428,6 +428,54 @@ static bool run_and_check(const char *desc, int prog_fd, const uint8_t *frame, s
 
 enum { DATA_VERDICT = -1 }; /* XDP_REDIRECT with a socket on queue 0 */
 
+/* xdp_rx acts only on datagrams for this host: the kernel's routing
+ * decision, which bpf_fib_lookup takes in the test process's namespace
+ * from the test device (loopback). rx_netns_setup makes RX_LOCAL4/6 local
+ * addresses (the default destination of every vector), RX_ROUTED4/6
+ * addresses routed on through a veth, and turns forwarding on, as on a
+ * router. */
+#define RX_LOCAL4 "192.0.2.2"
+#define RX_LOCAL6 "2001:db8::2"
+#define RX_ROUTED4 "198.51.100.7"
+#define RX_ROUTED6 "2001:db8:1::7"
+#define RX_VETH "xwgrx0"
+
+static int sysctl_write(const char *path, const char *value);
+
+static int rx_sh(const char *cmd)
+{
+	int rc = system(cmd);
+
+	if (rc != 0)
+		fprintf(stderr, "`%s` failed (status %d)\n", cmd, rc);
+	return rc == 0 ? 0 : -1;
+}
+
+static int rx_forwarding_set(const char *value)
+{
+	return sysctl_write("/proc/sys/net/ipv4/conf/all/forwarding", value) ||
+	       sysctl_write("/proc/sys/net/ipv6/conf/all/forwarding", value) ? -1 : 0;
+}
+
+static int rx_netns_setup(void)
+{
+	return rx_sh("ip -4 addr add " RX_LOCAL4 "/32 dev lo") ||
+	       rx_sh("ip -6 addr add " RX_LOCAL6 "/128 dev lo nodad") ||
+	       rx_sh("ip link add " RX_VETH " type veth peer name " RX_VETH "p") ||
+	       rx_sh("ip link set " RX_VETH "p up && ip link set " RX_VETH " up") ||
+	       rx_sh("ip -4 addr add 198.51.100.1/24 dev " RX_VETH) ||
+	       rx_sh("ip -6 addr add 2001:db8:1::1/64 dev " RX_VETH " nodad") ||
+	       rx_forwarding_set("1") ? -1 : 0;
+}
+
+/* What the tests after xdp_rx's find: the namespace as it was. */
+static void rx_netns_teardown(void)
+{
+	rx_forwarding_set("0");
+	rx_sh("ip link del " RX_VETH " 2>/dev/null; ip -4 addr del " RX_LOCAL4 "/32 dev lo; "
+	      "ip -6 addr del " RX_LOCAL6 "/128 dev lo; ip link set lo mtu 65536");
+}
+
 struct rx_case {
 	const char *name;
 	int family;
@@ -443,6 +491,10 @@ struct rx_case {
 	size_t pad_to, cut_to;
 	int action;               /* or DATA_VERDICT */
 	int reason;
+	const char *daddr;        /* NULL: RX_LOCAL4/RX_LOCAL6, a local address */
+	bool group_mac;           /* sent to the Ethernet broadcast address */
+	int segments;             /* > 1: that many messages of len back to back
+				   * in one datagram, as GSO/GRO makes them */
 };
 
 #define INIT MESSAGE_HANDSHAKE_INITIATION
@@ -520,29 +572,82 @@ static const struct rx_case rx_cases[] = {
 	/* 63 */ { "v4 frame cut inside the UDP header", 4, .type_word = INIT, .len = INIT_LEN, .cut_to = 14 + 20 + 4, .action = XDP_PASS },
 	/* 64 */ { "v6 frame cut inside the IPv6 header", 6, .type_word = INIT, .len = INIT_LEN, .cut_to = 14 + 30, .action = XDP_PASS },
 	/* 65 */ { "v4 frame cut inside the message", 4, .type_word = INIT, .len = INIT_LEN, .cut_to = 14 + 20 + 8 + 100, .action = XDP_DROP, .reason = XWG_DROP_RX_MALFORMED },
+	/* Not ours: routed on to another host (RX_ROUTED4/6), or sent to a
+	 * group address. Passed untouched, uncounted. */
+	/* 66 */ { "v4 data, known index, routed on", 4, .type_word = DATA, .index = KNOWN_INDEX, .len = DATA_LEN(1420), .daddr = RX_ROUTED4, .action = XDP_PASS },
+	/* 67 */ { "v4 data, unknown index, routed on", 4, .type_word = DATA, .index = UNKNOWN_INDEX, .len = DATA_LEN(16), .daddr = RX_ROUTED4, .action = XDP_PASS },
+	/* 68 */ { "v4 garbage to the port, routed on", 4, .type_word = 0xdeadbeef, .len = 100, .daddr = RX_ROUTED4, .action = XDP_PASS },
+	/* 69 */ { "v4 initiation, 147 bytes, routed on", 4, .type_word = INIT, .len = INIT_LEN - 1, .daddr = RX_ROUTED4, .action = XDP_PASS },
+	/* 70 */ { "v4 UDP length past the frame, routed on", 4, .type_word = INIT, .len = INIT_LEN, .udp_len = 8 + INIT_LEN + 10, .daddr = RX_ROUTED4, .action = XDP_PASS },
+	/* 71 */ { "v6 data, known index, routed on", 6, .type_word = DATA, .index = KNOWN_INDEX, .len = DATA_LEN(0), .daddr = RX_ROUTED6, .action = XDP_PASS },
+	/* 72 */ { "v6 data, unknown index, routed on", 6, .type_word = DATA, .index = UNKNOWN_INDEX, .len = DATA_LEN(0), .daddr = RX_ROUTED6, .action = XDP_PASS },
+	/* 73 */ { "v6 garbage to the port, routed on", 6, .type_word = 9, .len = 80, .daddr = RX_ROUTED6, .action = XDP_PASS },
+	/* 74 */ { "802.1Q v4 data, unknown index, routed on", 4, .vlan_tpid = ETH_P_8021Q, .type_word = DATA, .index = UNKNOWN_INDEX, .len = 80, .daddr = RX_ROUTED4, .action = XDP_PASS },
+	/* 75 */ { "v4 data, known index, to the broadcast MAC", 4, .type_word = DATA, .index = KNOWN_INDEX, .len = 48, .group_mac = true, .action = XDP_PASS },
+	/* 76 */ { "v4 garbage to the port, to the broadcast MAC", 4, .type_word = 0xdeadbeef, .len = 48, .group_mac = true, .action = XDP_PASS },
+	/* Ours at another local address: as before. */
+	/* 77 */ { "v4 data, known index, to 127.0.0.1", 4, .type_word = DATA, .index = KNOWN_INDEX, .len = DATA_LEN(16), .daddr = "127.0.0.1", .action = DATA_VERDICT },
+	/* 78 */ { "v4 data, unknown index, to 127.0.0.1", 4, .type_word = DATA, .index = UNKNOWN_INDEX, .len = DATA_LEN(16), .daddr = "127.0.0.1", .action = XDP_DROP, .reason = XWG_DROP_RX_UNKNOWN_INDEX },
+	/* 79 */ { "v6 garbage to ::1", 6, .type_word = 0xdeadbeef, .len = 64, .daddr = "::1", .action = XDP_DROP, .reason = XWG_DROP_RX_MALFORMED },
+	/* Ours, but longer than an AF_XDP frame (XWG_XSK_RX_FRAME_MAX): to the
+	 * stack, counted, whatever the message. (A test run puts what does not
+	 * fit a page, past about 3.5 KB, into a fragment, which only
+	 * bpf_xdp_get_buff_len sees: #84 stays below that.) */
+	/* 80 */ { "v4 data, 3 x 1436 bytes back to back (GSO-like), known index", 4, .type_word = DATA, .index = KNOWN_INDEX, .len = DATA_LEN(1420), .segments = 3, .action = XDP_PASS, .reason = XWG_PASS_RX_TOO_BIG_FOR_XSK },
+	/* 81 */ { "v6 data, 3 x 1436 bytes back to back (GSO-like), unknown index", 6, .type_word = DATA, .index = UNKNOWN_INDEX, .len = DATA_LEN(1420), .segments = 3, .action = XDP_PASS, .reason = XWG_PASS_RX_TOO_BIG_FOR_XSK },
+	/* 82 */ { "v4 data, 3900 bytes (a jumbo frame), known index", 4, .type_word = DATA, .index = KNOWN_INDEX, .len = 3900, .action = XDP_PASS, .reason = XWG_PASS_RX_TOO_BIG_FOR_XSK },
+	/* 83 */ { "v4 garbage, 3900 bytes", 4, .type_word = 0xdeadbeef, .len = 3900, .action = XDP_PASS, .reason = XWG_PASS_RX_TOO_BIG_FOR_XSK },
+	/* 84 */ { "v4 data, a frame of 3500 bytes, known index", 4, .type_word = DATA, .index = KNOWN_INDEX, .len = 3500 - 14 - 20 - 8, .action = DATA_VERDICT },
+	/* 85 */ { "v4 data, frame of XWG_XSK_RX_FRAME_MAX + 1, known index", 4, .type_word = DATA, .index = KNOWN_INDEX, .len = XWG_XSK_RX_FRAME_MAX - 14 - 20 - 8 + 1, .action = XDP_PASS, .reason = XWG_PASS_RX_TOO_BIG_FOR_XSK },
+	/* 86 */ { "v4 data, 3 x 1436 bytes, routed on", 4, .type_word = DATA, .index = KNOWN_INDEX, .len = DATA_LEN(1420), .segments = 3, .daddr = RX_ROUTED4, .action = XDP_PASS },
 };
+
+/* With the test device's MTU at RX_MTU: a datagram longer than one frame
+ * can be is a GSO/GRO super-datagram that generic XDP sees whole; it goes
+ * to the stack, counted, even when it fits an AF_XDP frame. */
+#define RX_MTU "1500"   /* the test device's, for rx_mtu_cases */
+static const struct rx_case rx_mtu_cases[] = {
+	/* 1 */ { "v4 data, 1436 bytes (1464 with IP, MTU 1500), known index", 4, .type_word = DATA, .index = KNOWN_INDEX, .len = DATA_LEN(1420), .action = DATA_VERDICT },
+	/* 2 */ { "v4 data, 2 x 1436 bytes back to back (GSO-like, MTU 1500), known index", 4, .type_word = DATA, .index = KNOWN_INDEX, .len = DATA_LEN(1420), .segments = 2, .action = XDP_PASS, .reason = XWG_PASS_RX_TOO_BIG_FOR_XSK },
+	/* 3 */ { "v4 data, 2 x 1436 bytes, unknown index (MTU 1500)", 4, .type_word = DATA, .index = UNKNOWN_INDEX, .len = DATA_LEN(1420), .segments = 2, .action = XDP_PASS, .reason = XWG_PASS_RX_TOO_BIG_FOR_XSK },
+	/* 4 */ { "v4 initiations, 10 back to back (MTU 1500)", 4, .type_word = INIT, .len = INIT_LEN, .segments = 10, .action = XDP_PASS, .reason = XWG_PASS_RX_TOO_BIG_FOR_XSK },
+	/* 5 */ { "v6 data, 1452 bytes (1500 with IPv6), known index", 6, .type_word = DATA, .index = KNOWN_INDEX, .len = 1452, .action = DATA_VERDICT },
+	/* 6 */ { "v6 data, 1468 bytes (1516 with IPv6), known index", 6, .type_word = DATA, .index = KNOWN_INDEX, .len = 1468, .action = XDP_PASS, .reason = XWG_PASS_RX_TOO_BIG_FOR_XSK },
+	/* 7 */ { "802.1Q v4 data, 1472 bytes (1500 with IP), known index", 4, .vlan_tpid = ETH_P_8021Q, .type_word = DATA, .index = KNOWN_INDEX, .len = 1472, .action = DATA_VERDICT },
+	/* 8 */ { "v4 data, 2 x 1436 bytes, routed on (MTU 1500)", 4, .type_word = DATA, .index = KNOWN_INDEX, .len = DATA_LEN(1420), .segments = 2, .daddr = RX_ROUTED4, .action = XDP_PASS },
+};
+
+/* Frames of up to RX_FRAME_MAX bytes: frame_build writes past FRAME_MAX
+ * what it is given to write. */
+#define RX_FRAME_MAX 8192
+#define RX_SEGMENTS_MAX 10
 
 static size_t rx_frame_build(uint8_t *frame, const struct rx_case *rc)
 {
-	static uint8_t msg[FRAME_MAX];
+	static uint8_t msg[RX_FRAME_MAX];
+	int segments = rc->segments > 1 ? rc->segments : 1;
 	struct frame_spec spec = {
 		.family = rc->family,
 		.vlan_tpid = rc->vlan_tpid,
 		.proto = rc->proto,
+		.daddr = rc->daddr ? rc->daddr : rc->family == 6 ? RX_LOCAL6 : RX_LOCAL4,
 		.dport = rc->other_port ? OTHER_PORT : LISTEN_PORT,
 		.frag_off = rc->frag_off,
 		.ip_opt_words = rc->ip_opt_words,
 		.l4 = msg,
-		.l4_len = rc->len,
+		.l4_len = rc->len * (size_t)segments,
 		.pad_to = rc->pad_to,
 		.cut_to = rc->cut_to,
 		.mac_src = { 0x52, 0x54, 0, 0, 0, 1 },
 		.mac_dst = { 0x52, 0x54, 0, 0, 0, 2 },
 	};
 
+	if (rc->group_mac)
+		memset(spec.mac_dst, 0xff, ETH_ALEN);
 	/* A UDP length of 0x10000 is written as 0, the jumbogram marker. */
 	spec.udp_len = rc->udp_len == 0x10000 ? 0 : rc->udp_len;
-	message_fill(msg, rc->type_word, rc->index, rc->len);
+	for (int i = 0; i < segments; i++)
+		message_fill(msg + (size_t)i * rc->len, rc->type_word, rc->index, rc->len);
 	if (rc->udp_len == 0x10000) {
 		size_t len = frame_build(frame, &spec);
 		size_t udp_off = len - rc->len - 8;
@@ -558,15 +663,19 @@ static void rx_tests(const struct xdp_rx *skel, int xsks_rx_fd, int xsk_fd)
 	int prog_fd = bpf_program__fd(skel->progs.xwg_xdp_rx);
 	int config_fd = bpf_map__fd(skel->maps.config);
 	int data_verdict = xsk_fd >= 0 ? XDP_REDIRECT : XDP_PASS;
-	uint8_t frame[FRAME_MAX];
+	static uint8_t frame[RX_FRAME_MAX];
 	char desc[160];
 	uint32_t queue = 0;
 	size_t len;
+	int err;
 
 	if (xsk_fd >= 0 && bpf_map_update_elem(xsks_rx_fd, &queue, &xsk_fd, BPF_ANY)) {
 		result(false, "xdp_rx: an AF_XDP socket in xsks_rx[0]", "%s", strerror(errno));
 		data_verdict = XDP_PASS;
 	}
+	err = rx_netns_setup();
+	result(!err, "xdp_rx: local (" RX_LOCAL4 ", " RX_LOCAL6 ") and routed (" RX_ROUTED4 ", "
+	       RX_ROUTED6 ") addresses, forwarding on", "%s", "see the errors above");
 
 	for (size_t i = 0; i < sizeof(rx_cases) / sizeof(rx_cases[0]); i++) {
 		const struct rx_case *rc = &rx_cases[i];
@@ -577,6 +686,41 @@ static void rx_tests(const struct xdp_rx *skel, int xsks_rx_fd, int xsk_fd)
 			 xdp_name(action), rc->reason ? " " : "", rc->reason ? drop_name(rc->reason) : "");
 		run_and_check(desc, prog_fd, frame, len, NULL, NULL, action, rc->reason, xdp_name);
 	}
+
+	/* Test that a datagram longer than the device's MTU allows one to be
+	 * passes, counted, even where it fits an AF_XDP frame. */
+	if (rx_sh("ip link set lo mtu " RX_MTU)) {
+		result(false, "xdp_rx: loopback's MTU set to " RX_MTU, "%s", "ip link failed");
+	} else {
+		for (size_t i = 0; i < sizeof(rx_mtu_cases) / sizeof(rx_mtu_cases[0]); i++) {
+			const struct rx_case *rc = &rx_mtu_cases[i];
+			int action = rc->action == DATA_VERDICT ? data_verdict : rc->action;
+
+			len = rx_frame_build(frame, rc);
+			snprintf(desc, sizeof(desc), "xdp_rx MTU #%zu %s -> %s%s%s", i + 1, rc->name,
+				 xdp_name(action), rc->reason ? " " : "",
+				 rc->reason ? drop_name(rc->reason) : "");
+			run_and_check(desc, prog_fd, frame, len, NULL, NULL, action, rc->reason,
+				      xdp_name);
+		}
+		rx_sh("ip link set lo mtu 65536");
+	}
+
+	/* Test that with forwarding off on the ingress device, where the
+	 * lookup says nothing more (the stack would deliver or drop the
+	 * datagram, never forward it), xdp_rx acts on it as on its own. */
+	if (rx_forwarding_set("0")) {
+		result(false, "xdp_rx: forwarding off", "%s", strerror(errno));
+	} else {
+		len = rx_frame_build(frame, &rx_cases[66]);
+		run_and_check("xdp_rx: forwarding off, v4 data, unknown index, to " RX_ROUTED4
+			      " -> XDP_DROP RX_UNKNOWN_INDEX", prog_fd, frame, len, NULL, NULL,
+			      XDP_DROP, XWG_DROP_RX_UNKNOWN_INDEX, xdp_name);
+		len = rx_frame_build(frame, &rx_cases[9]);
+		run_and_check("xdp_rx: forwarding off, v4 keepalive, known index -> data verdict",
+			      prog_fd, frame, len, NULL, NULL, data_verdict, XWG_DROP_NONE, xdp_name);
+	}
+	rx_netns_teardown();
 
 	/* Test that data for a known index arriving on another underlay than
 	 * the one the sockets are bound to passes to the stack, uncounted. */
