@@ -36,6 +36,9 @@ _pids=()		# background processes we started
 _namespaces=()		# namespaces we created
 _ifnames=()		# tunnel names whose sockets we may leave behind
 declare -A IMPL_PID=()	# tunnel name -> PID of the daemon serving it
+# tunnel name -> extra VAR=VALUE words for the daemon start_impl starts for
+# it (on top of impl_env), e.g. IMPL_ENV[$if1]="XWG_XDP_IFACES=veth1".
+declare -A IMPL_ENV=()
 _reported=0
 TMP_DIR=$(mktemp -d /tmp/xwg-selftest.XXXXXX)
 LOG_DIR=$TMP_DIR/logs
@@ -215,8 +218,9 @@ track_ifname() { _ifnames+=("$1"); }
 
 # start_impl NS IMPL IFNAME: run IMPL in the foreground as a background job in
 # NS and wait until its interface and socket exist. Its PID is
-# ${IMPL_PID[IFNAME]}; its output goes to $LOG_DIR/IFNAME.log. A daemon that
-# does not come up ends the test (a FAIL line, cleanup, the summary).
+# ${IMPL_PID[IFNAME]}; its output goes to $LOG_DIR/IFNAME.log; its
+# environment is impl_env's plus ${IMPL_ENV[IFNAME]}. A daemon that does not
+# come up ends the test (a FAIL line, cleanup, the summary).
 start_impl() {
 	local ns=$1 impl=$2 ifname=$3 exe pid log=$LOG_DIR/$3.log
 	exe=$(impl_path "$impl" 2>&1) ||
@@ -226,9 +230,9 @@ start_impl() {
 		exit 1
 	fi
 	track_ifname "$ifname"
-	echo "--- $(date +%T) $exe -f $ifname in $ns" >>"$log"
-	# shellcheck disable=SC2046 # impl_env is a list of words on purpose
-	ip netns exec "$ns" env $(impl_env) "$exe" -f "$ifname" >>"$log" 2>&1 &
+	echo "--- $(date +%T) ${IMPL_ENV[$ifname]:+${IMPL_ENV[$ifname]} }$exe -f $ifname in $ns" >>"$log"
+	# shellcheck disable=SC2046,SC2086 # lists of words on purpose
+	ip netns exec "$ns" env $(impl_env) ${IMPL_ENV[$ifname]:-} "$exe" -f "$ifname" >>"$log" 2>&1 &
 	pid=$!
 	_pids+=("$pid")
 	IMPL_PID[$ifname]=$pid
@@ -457,18 +461,89 @@ for line in sys.stdin:
 print(rx, tx)' <<<"$out"
 }
 
+# daemon_env_value PID VAR: the value VAR had in the environment PID was
+# started with (empty when unset; fails if PID is gone).
+daemon_env_value() {
+	local env
+	env=$(tr '\0' '\n' <"/proc/$1/environ") || return 1
+	sed -n "s/^$2=//p" <<<"$env" | tail -n 1
+}
+
+# xwg_attachments NS: the XDP and TC programs attached in NS, as bpftool
+# sees them, one a line: "xdp DEV PROG MODE" and "tc DEV KIND PROG" (PROG
+# is the program's name, from `bpftool prog show` for XDP).
+xwg_attachments() {
+	local json
+	json=$(ip netns exec "$1" bpftool -j net show) || return 1
+	python3 -c '
+import json, subprocess, sys
+def prog_name(pid):
+    out = subprocess.run(["bpftool", "-j", "prog", "show", "id", str(pid)],
+                         capture_output=True, text=True).stdout
+    try:
+        return json.loads(out).get("name", "?")
+    except ValueError:
+        return "?"
+for sect in json.loads(sys.stdin.read()):
+    for x in sect.get("xdp", []):
+        print("xdp", x["devname"], prog_name(x["id"]), x.get("mode", "?"))
+    for t in sect.get("tc", []):
+        # bpftool names a TC program "NAME:[ID]"
+        print("tc", t["devname"], t.get("kind", "?"), t.get("name", "?").split(":[")[0])' <<<"$json"
+}
+
+# veths_in NS: the names of NS's veth interfaces, one a line.
+veths_in() {
+	ip -n "$1" -o link show type veth | awk -F': ' '{ sub(/@.*/, "", $2); print $2 }'
+}
+
 # fastpath_carried NS IFNAME: the daemon serving IFNAME in NS runs the fast
-# path - xdp_twin on the twin, tc_tx on IFNAME's egress, xdp_rx on an
-# underlay - and its pinned per-peer counters saw packets both ways (the
-# daemon writes them once a second: this polls for up to 10 s).
+# path in the shape it was asked for, and its pinned per-peer counters saw
+# packets both ways (the daemon writes them once a second: this polls for
+# up to 10 s). The shape, by the daemon's own environment:
+#   - tc_tx on IFNAME's egress, always;
+#   - IFNAME a TUN device and no twin (XWG_TUNNEL unset or tun), or the veth
+#     pair with xdp_twin on the twin IFNAMEx (XWG_TUNNEL=veth);
+#   - xdp_rx on every interface of XWG_XDP_IFACES when that is set, and
+#     otherwise on no veth and not on lo: xwgd picks underlays itself only
+#     where XDP costs others nothing (data messages then reach its UDP
+#     socket).
 fastpath_carried() {
-	local ns=$1 ifname=$2 pid=${IMPL_PID[$2]:-} links filters counts
+	local ns=$1 ifname=$2 pid=${IMPL_PID[$2]:-} att tunnel ifaces dev counts link
 	[[ -n $pid ]] || { echo "no daemon for $ifname" >&2; return 1; }
-	links=$(ip -n "$ns" -d link show 2>&1)
-	[[ $links == *xwg_xdp_twin* ]] || { echo "no xdp_twin program in $ns" >&2; return 1; }
-	[[ $links == *xwg_xdp_rx* ]] || { echo "no xdp_rx program in $ns" >&2; return 1; }
-	filters=$(ip netns exec "$ns" tc filter show dev "$ifname" egress 2>&1)
-	[[ $filters == *xwg_tc_tx* ]] || { echo "no tc_tx on $ifname's egress" >&2; return 1; }
+	tunnel=$(daemon_env_value "$pid" XWG_TUNNEL) &&
+		ifaces=$(daemon_env_value "$pid" XWG_XDP_IFACES) ||
+		{ echo "the daemon for $ifname (PID $pid) is gone" >&2; return 1; }
+	att=$(xwg_attachments "$ns") || { echo "bpftool net show failed in $ns" >&2; return 1; }
+	if ! grep -qE "^tc $ifname [a-z]+/egress xwg_tc_tx\$" <<<"$att"; then
+		echo "no tc_tx on $ifname's egress in $ns; attached there: ${att:-nothing}" >&2
+		return 1
+	fi
+	link=$(ip -n "$ns" -d -o link show dev "$ifname" 2>&1) || { echo "$link" >&2; return 1; }
+	if [[ ${tunnel:-tun} == veth ]]; then
+		grep -qE "^xdp ${ifname}x xwg_xdp_twin " <<<"$att" ||
+			{ echo "XWG_TUNNEL=veth: no xdp_twin on ${ifname}x in $ns" >&2; return 1; }
+	else
+		[[ $link == *" tun type tun "* ]] ||
+			{ echo "$ifname is no TUN device: $link" >&2; return 1; }
+		! ip -n "$ns" link show dev "${ifname}x" >/dev/null 2>&1 ||
+			{ echo "a twin ${ifname}x exists next to the TUN $ifname" >&2; return 1; }
+		! grep -q "xwg_xdp_twin" <<<"$att" ||
+			{ echo "xdp_twin is attached in $ns though $ifname is a TUN" >&2; return 1; }
+	fi
+	if [[ -n $ifaces ]]; then
+		for dev in ${ifaces//,/ }; do
+			if ! grep -qE "^xdp $dev xwg_xdp_rx " <<<"$att"; then
+				echo "XWG_XDP_IFACES=$ifaces: no xdp_rx on $dev in $ns; attached: ${att:-nothing}" >&2
+				return 1
+			fi
+		done
+	else
+		for dev in lo $(veths_in "$ns"); do
+			! grep -qE "^xdp $dev xwg_xdp_rx " <<<"$att" ||
+				{ echo "xdp_rx is attached to $dev in $ns, which xwgd must not pick itself" >&2; return 1; }
+		done
+	fi
 	_fp_counts_positive() {
 		counts=$(_peer_stats_packets "$1" "$2") || return 1
 		((${counts% *} > 0 && ${counts#* } > 0))
@@ -482,7 +557,7 @@ fastpath_carried() {
 check_fastpath() {
 	local ns=$1 ifname=$2 impl=$3 label=$4
 	impl_wants_fastpath "$impl" || return 0
-	check "$label: the fast path carried it (XDP/TC attached, pinned counters moved)" \
+	check "$label: the fast path carried it (programs attached as asked, pinned counters moved)" \
 		fastpath_carried "$ns" "$ifname"
 }
 
