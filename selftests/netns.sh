@@ -157,20 +157,82 @@ check_within 3 "transfer: LEFT's rx grew" rx_grows_by "$ns1" "$if1" "$pub2" "$rx
 check_within 3 "transfer: RIGHT's rx grew" rx_grows_by "$ns2" "$if2" "$pub1" "$rx2" 1000
 check_within 3 "transfer: RIGHT's tx grew" tx_grows_by "$ns2" "$if2" "$pub1" "$tx2" 1000
 
-# gso_carried IFNAME: after SIGUSR1, the log of the xwgd serving IFNAME
-# says UDP GSO carried more datagrams than messages (each message joined
-# several).
-gso_carried() {
-	local log=$LOG_DIR/$1.log before line
+# stats_dump IFNAME: SIGUSR1 to the xwgd serving IFNAME; waits until its
+# log holds one more counter dump than before.
+stats_dump() {
+	local log=$LOG_DIR/$1.log before
 	before=$(grep -c ' live indices, ' "$log" || true)
 	kill -USR1 "${IMPL_PID[$1]}"
 	wait_for 3 eval "((\$(grep -c ' live indices, ' '$log' || true) > $before))" ||
 		{ echo "no counter dump in $log after SIGUSR1"; return 1; }
-	line=$(grep 'UDP GSO: ' "$log" | tail -n 1)
+}
+
+# last_dump IFNAME: the lines of the last counter dump in IFNAME's log.
+last_dump() {
+	awk '/ live indices, / { block = "" } { block = block $0 "\n" } END { printf "%s", block }' \
+		"$LOG_DIR/$1.log"
+}
+
+# gso_carried IFNAME: after SIGUSR1, the log of the xwgd serving IFNAME
+# says UDP GSO carried more datagrams than messages (each message joined
+# several).
+gso_carried() {
+	local line
+	stats_dump "$1" || return 1
+	line=$(last_dump "$1" | grep 'UDP GSO: ' | tail -n 1)
 	[[ $line =~ GSO:\ ([0-9]+)\ messages\ carried\ ([0-9]+)\ datagrams ]] ||
-		{ echo "no 'UDP GSO:' line in $log"; return 1; }
+		{ echo "no 'UDP GSO:' line in the last counter dump of $1"; return 1; }
 	((BASH_REMATCH[1] > 0 && BASH_REMATCH[2] > BASH_REMATCH[1])) ||
 		{ echo "$line"; return 1; }
+}
+
+# offloads_carried IFNAME: the last counter dump of the xwgd serving IFNAME
+# (XWG_OFFLOAD=on) says the stack handed it TCP super-packets that it cut
+# into more segments, and that it wrote what it received into the stack
+# with fewer writes than packets (GRO).
+offloads_carried() {
+	local line
+	line=$(last_dump "$1" | grep 'offloads: ' | tail -n 1)
+	[[ $line =~ offloads:\ ([0-9]+)\ super-packets\ from\ the\ stack\ cut\ into\ ([0-9]+)\ segments\;\ ([0-9]+)\ packets\ into\ the\ stack\ in\ ([0-9]+)\ writes ]] ||
+		{ echo "no 'offloads:' line in the last counter dump of $1"; return 1; }
+	((BASH_REMATCH[1] > 0 && BASH_REMATCH[2] > BASH_REMATCH[1] &&
+		BASH_REMATCH[4] > 0 && BASH_REMATCH[3] > BASH_REMATCH[4])) ||
+		{ echo "$line"; return 1; }
+}
+
+# no_offloads IFNAME: the last counter dump of the xwgd serving IFNAME has
+# no 'offloads:' line (it runs without them).
+no_offloads() {
+	! last_dump "$1" | grep ' offloads: ' || return 1
+}
+
+# offload_state IFNAME: "on" or "off", as the xwgd serving IFNAME (the last
+# one started for it) said when it started.
+offload_state() {
+	grep -oE ": offloads (on|off)" "$LOG_DIR/$1.log" | tail -n 1 | sed 's/.* //'
+}
+
+# rings_logged IFNAME: the last counter dump of the xwgd serving IFNAME
+# shows AF_XDP wake-ups on its underlay's queue 0 (xdp_rx handed it data
+# messages through AF_XDP) and none on a twin.
+rings_logged() {
+	local dump
+	dump=$(last_dump "$1")
+	grep -Eq 'underlay ring, queue 0: [1-9][0-9]* wake-ups found [0-9.]+ packets waiting' <<<"$dump" ||
+		{ echo "no underlay ring wake-ups in the last counter dump of $1"; return 1; }
+	! grep -q 'twin ring' <<<"$dump" || { echo "a twin ring in the dump of $1"; return 1; }
+}
+
+# no_rings_logged IFNAME: xwgd left the veth underlay alone (no xdp_rx: its
+# log says why) and so has no AF_XDP ring to report; its TUN is the
+# interface tc_tx runs on.
+no_rings_logged() {
+	local log=$LOG_DIR/$1.log
+	grep -q "fast path of $1 loaded: tc_tx on $1 egress (TUN)" "$log" ||
+		{ echo "no 'fast path of $1 loaded: tc_tx on $1 egress (TUN)' in $log"; return 1; }
+	grep -q "no xdp_rx on veth[12]: a veth" "$log" ||
+		{ echo "no 'no xdp_rx on vethN: a veth' in $log"; return 1; }
+	! grep -q ' ring, queue ' "$log" || { grep ' ring, queue ' "$log" | tail -n 1; return 1; }
 }
 
 # Test that a bulk TCP transfer each way gets through (iperf3, 2 s, its
@@ -186,22 +248,51 @@ bulk_run() {
 		jq -r '.end.sum_received.bytes // 0' 2>/dev/null) || BULK_BYTES=0
 	bg_stop "$BG_PID"
 }
-bulk_run
-check "bulk TCP from LEFT: the receiver got over 1 MB ($BULK_BYTES bytes)" test "${BULK_BYTES:-0}" -gt 1000000
-bulk_run -R
-check "bulk TCP from RIGHT: the receiver got over 1 MB ($BULK_BYTES bytes)" test "${BULK_BYTES:-0}" -gt 1000000
-for side in "LEFT $LEFT $if1" "RIGHT $RIGHT $if2"; do
-	read -r label impl ifname <<<"$side"
-	impl_is_wireguard_go "$impl" && continue
-	check "$label (xwgd) sent the bulk transfer as UDP GSO messages" gso_carried "$ifname"
-	impl_wants_fastpath "$impl" || continue
-	check "$label (xwgd) logs the twin ring's queue at its wake-ups" \
-		grep -Eq 'twin ring, queue 0: [1-9][0-9]* wake-ups found [0-9.]+ packets waiting' \
-		"$LOG_DIR/$ifname.log"
-	check "$label (xwgd) logs the underlay ring's queue at its wake-ups" \
-		grep -Eq 'underlay ring, queue 0: [1-9][0-9]* wake-ups found [0-9.]+ packets waiting' \
-		"$LOG_DIR/$ifname.log"
-done
+
+# bulk_checks LABEL: a bulk transfer each way, then for each xwgd: UDP GSO
+# carried it, the offloads did (XWG_OFFLOAD=on) or were off, and on its fast
+# path the AF_XDP rings it reports are the ones its shape has.
+bulk_checks() {
+	local prefix=$1 side label impl ifname offload state
+	bulk_run
+	check "${prefix}bulk TCP from LEFT: the receiver got over 1 MB ($BULK_BYTES bytes)" test "${BULK_BYTES:-0}" -gt 1000000
+	bulk_run -R
+	check "${prefix}bulk TCP from RIGHT: the receiver got over 1 MB ($BULK_BYTES bytes)" test "${BULK_BYTES:-0}" -gt 1000000
+	for side in "LEFT $LEFT $if1" "RIGHT $RIGHT $if2"; do
+		read -r label impl ifname <<<"$side"
+		impl_is_wireguard_go "$impl" && continue
+		check "$prefix$label (xwgd) sent the bulk transfer as UDP GSO messages" gso_carried "$ifname"
+		# XWG_OFFLOAD as given, or the daemon's default (which it says).
+		offload=$(daemon_env_value "${IMPL_PID[$ifname]}" XWG_OFFLOAD)
+		state=$(offload_state "$ifname")
+		if [[ $(daemon_env_value "${IMPL_PID[$ifname]}" XWG_TUNNEL) == veth ]]; then
+			check "$prefix$label (xwgd, XWG_TUNNEL=veth) runs without offloads" \
+				eval "[[ ${state:-x} == off ]] && no_offloads $ifname"
+		elif [[ -n $offload && $state != "$offload" ]]; then
+			fail "$prefix$label (xwgd) runs with XWG_OFFLOAD=$offload" "it says offloads ${state:-nothing}"
+		elif [[ $state == on ]]; then
+			check "$prefix$label (xwgd, offloads on) cut TCP super-packets and wrote with GRO" \
+				offloads_carried "$ifname"
+		else
+			check "$prefix$label (xwgd, offloads ${state:-unsaid}) ran without them" \
+				eval "[[ ${state:-x} == off ]] && no_offloads $ifname"
+		fi
+		impl_wants_fastpath "$impl" || continue
+		if [[ $(daemon_env_value "${IMPL_PID[$ifname]}" XWG_TUNNEL) == veth ]]; then
+			# The earlier shape, kept to measure against: AF_XDP on the twin.
+			check "$prefix$label (xwgd, XWG_TUNNEL=veth) logs the twin ring's wake-ups" \
+				grep -Eq 'twin ring, queue 0: [1-9][0-9]* wake-ups found [0-9.]+ packets waiting' \
+				"$LOG_DIR/$ifname.log"
+		elif [[ -n $(daemon_env_value "${IMPL_PID[$ifname]}" XWG_XDP_IFACES) ]]; then
+			check "$prefix$label (xwgd) logs the AF_XDP underlay ring's wake-ups" \
+				rings_logged "$ifname"
+		else
+			check "$prefix$label (xwgd) runs no AF_XDP ring: no xdp_rx on its veth, tc_tx on its TUN" \
+				no_rings_logged "$ifname"
+		fi
+	done
+}
+bulk_checks ""
 
 # Test that RIGHT follows LEFT when LEFT's underlay address changes (roaming):
 # after authenticated traffic from the new address, RIGHT's endpoint for LEFT
@@ -280,6 +371,33 @@ check "new key: LEFT reports its new public key" public_key_is "$ns1" "$if1" "$p
 check_within 10 "new key: LEFT pings RIGHT" pings "$ns1" 10.0.0.2
 check "new key: RIGHT shows a handshake with LEFT's new key" has_handshake "$ns2" "$if2" "$pub1b"
 check "new key: RIGHT pings LEFT" pings "$ns2" fd00::1
+
+# Test the AF_XDP receive path, which xwgd does not pick by itself on a
+# veth: told to run xdp_rx on its veth underlay (XWG_XDP_IFACES), each xwgd
+# on its fast path takes data messages through AF_XDP sockets there. Pings
+# both ways, IPv4 and IPv6 inside, the programs where asked, a bulk
+# transfer each way and the underlay ring's wake-ups in its counters.
+forced=0
+if impl_wants_fastpath "$LEFT"; then IMPL_ENV[$if1]="XWG_XDP_IFACES=veth1" forced=1; fi
+if impl_wants_fastpath "$RIGHT"; then IMPL_ENV[$if2]="XWG_XDP_IFACES=veth2" forced=1; fi
+if ((forced)); then
+	stop_tunnels
+	start_tunnels
+	configure_peers LEFT 4 "$TMP_DIR/psk" "$TMP_DIR/psk"
+	label="xdp_rx forced on the veth"
+	check_within 10 "$label: LEFT pings 10.0.0.2 (IPv4 inside)" pings "$ns1" 10.0.0.2
+	check "$label: RIGHT pings 10.0.0.1 back" pings "$ns2" 10.0.0.1
+	check_within 3 "$label: LEFT pings fd00::2 (IPv6 inside)" pings "$ns1" fd00::2
+	check "$label: RIGHT pings fd00::1 back" pings "$ns2" fd00::1
+	check "$label: LEFT pings RIGHT with 1400 bytes" pings "$ns1" 10.0.0.2 -s 1372 -M "do"
+	check_fastpath "$ns1" "$if1" "$LEFT" "$label: LEFT"
+	check_fastpath "$ns2" "$if2" "$RIGHT" "$label: RIGHT"
+	bulk_checks "$label: "
+	IMPL_ENV=()
+else
+	skip "xdp_rx forced on the veth: pings, bulk TCP, AF_XDP rings" \
+		"no xwgd runs its fast path in this pairing"
+fi
 
 # Test that a preshared key on only one side prevents the handshake: no
 # reply, and neither side records a handshake.
