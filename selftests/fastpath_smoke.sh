@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 # shellcheck disable=SC2317 # the helpers below run through check and wait_for
-# The fast path's plumbing without the daemon, driven by
+# The fast path's plumbing, first without the daemon, driven by
 # tests/tools/fastpath_probe.c: the tunnel interface pair (ctl/maps/twin.c),
 # AF_XDP sockets (datapath/xsk.c) and loading, pinning, attaching and
 # cleaning up the BPF programs (ctl/maps/loader.c), including after
-# `kill -9`. Needs root; touches only its namespace and its own pin
-# directories /sys/fs/bpf/xwg/$ifn and /sys/fs/bpf/xwg/$ifn2, which it
-# removes whatever happens.
+# `kill -9`. The probe loads the fast path's earlier shape, a veth pair
+# with xdp_twin on the hidden twin (what xwgd does with XWG_TUNNEL=veth,
+# kept to measure against): the loader, the pins, xdp_rx, tc_tx and AF_XDP
+# are the same in both shapes. Then the daemon's own shape, through xwgd:
+# a TUN with tc_tx on its egress (L3), no twin, xdp_rx only where asked for.
+# Needs root; touches only its namespace and its own pin directories
+# /sys/fs/bpf/xwg/$ifn and /sys/fs/bpf/xwg/$ifn2, which it removes whatever
+# happens (xwgd's pins are in its own mount namespace and go with it).
 #
 #  ┌──────────────────────────────────────────────────────────────────────┐
 #  │ $ns1                                                                 │
@@ -23,6 +28,9 @@
 #  └──────────────────────────────────────────────────────────────────────┘
 #  $ns2: where $ifn is moved once, to check that unloading deletes it there.
 #
+#  xwgd -f $ifd in $ns1 (the end): $ifd a TUN [tc_tx, egress], xdp_rx on ul0
+#  only with XWG_XDP_IFACES=ul0; with XWG_TUNNEL=veth, $ifd and ${ifd}x.
+#
 # The loader runs under `nsenter --net` so that its pins land in the host's
 # bpffs, where this script can look at them (`ip netns exec` remounts /sys:
 # a daemon started that way mounts a bpffs of its own, tested at the end).
@@ -30,7 +38,7 @@
 set -euo pipefail
 # shellcheck source=selftests/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-require ip ping bpftool nsenter ethtool setpriv
+require ip ping bpftool nsenter ethtool setpriv jq
 
 echo "== fastpath_smoke.sh"
 PROBE=$REPO_ROOT/build/tools/fastpath_probe
@@ -373,13 +381,21 @@ check "the probe unloads on SIGTERM" stop_probe "$PROBE_PID"
 check "bpftool net shows no XDP afterwards" net_lacks "driver id|generic id"
 check "the pin directory is gone afterwards" pins_gone "$ifn"
 
-# Test that without an explicit list the loader takes the interfaces of the
-# default route.
+# Test that without an explicit list the loader looks at the interfaces of
+# the default route, and leaves ul0 there alone, being a veth (XDP on a veth
+# turns TSO/USO off on its peer, slowing everyone's traffic): it says so,
+# attaches xdp_rx nowhere and has data messages arrive through the UDP
+# socket. (A veth named in the list gets it: the loads above.)
 n1 ip route add default via 192.0.2.2 dev ul0
 log=$TMP_DIR/load5.log
 check "a load without underlays succeeds" start_probe "$log" load "$ifn"
-check "it attached xdp_rx to ul0, the default route's interface" logged "$log" "mode.ul0="
-check "and to nothing else" not_logged "$log" "mode.xa="
+check "it picked ul0, the default route's interface, and left it alone: a veth" \
+	logged "$log" "fast path of $ifn: no xdp_rx on ul0: a veth"
+check "it says data messages arrive through the UDP socket" \
+	logged "$log" "xdp_rx on no interface (data messages arrive through the UDP socket)"
+check "it attached xdp_rx nowhere" eval "not_logged $log mode.ul0= && not_logged $log mode.xa="
+check "bpftool net: no XDP on ul0 or xa" net_lacks "^(ul0|xa)\("
+check "its ready line has no xdp_rx program" eval "[[ \$(ready_field $log rx) == 0 ]]"
 check "the probe unloads on SIGTERM" stop_probe "$PROBE_PID"
 
 # Test that failures say why and leave nothing behind: a missing underlay,
@@ -403,5 +419,90 @@ check "its pins are visible in its mount namespace" \
 	nsenter -t "$PROBE_PID" -m test -e "/sys/fs/bpf/xwg/$ifn/keypairs"
 check "the probe unloads on SIGTERM" stop_probe "$PROBE_PID"
 check "bpftool net shows no XDP after it" net_lacks "driver id|generic id"
+
+# ===========================================================================
+# The daemon's shape: xwgd -f in $ns1 (the default route via ul0 is still
+# there). `ip netns exec` gives it a bpffs of its own: its pins are read
+# through its mount namespace.
+
+ifd=$(tunnel_name 2)
+in_daemon() { nsenter -t "${IMPL_PID[$ifd]}" -m "$@"; }
+ifindex_of() { ip -n "$ns1" -j link show dev "$1" | jq -r '.[0].ifindex'; }
+
+# config_is FIELD VALUE: the daemon's config map holds FIELD = VALUE.
+config_is() {
+	local v
+	v=$(in_daemon bpftool -j map dump pinned "/sys/fs/bpf/xwg/$ifd/config" 2>&1 |
+		jq -r ".[0].formatted.value.$1" 2>/dev/null) || true
+	[[ $v == "$2" ]] || { echo "config.$1 is '${v:-unreadable}', want $2"; return 1; }
+}
+
+daemon_logged() { logged "$LOG_DIR/$ifd.log" "$1"; }
+
+# xdp_prog_is DEV NAME: the XDP program on DEV (in $ns1) is NAME.
+xdp_prog_is() {
+	local id
+	id=$(in_ns bpftool -j net show | jq -r --arg d "$1" '.[0].xdp[] | select(.devname == $d) | .id')
+	[[ -n $id ]] || { echo "no XDP program on $1"; return 1; }
+	prog_is "$id" "$2"
+}
+
+# Test the default shape: IFNAME is a TUN device the daemon made, with
+# tc_tx on its egress and neither a twin nor any XDP program (ul0, the
+# default route's interface, is a veth: left alone, and said why); the
+# config map names the TUN and no twin, no AF_XDP underlay.
+start_impl "$ns1" "$REPO_ROOT/build/xwgd" "$ifd"
+check "xwgd: $ifd is a TUN device" link_has "$ifd" " tun type tun "
+check "xwgd: there is no twin ${ifd}x" no_link "${ifd}x"
+check "xwgd: bpftool net: tc_tx on $ifd's egress" net_shows "^$ifd\([0-9]+\) [a-z]+/egress xwg_tc_tx"
+check "xwgd: bpftool net: no XDP program anywhere" net_lacks "driver id|generic id|offload id"
+check "xwgd: it says so: tc_tx on the TUN, xdp_rx on no interface" \
+	daemon_logged "fast path of $ifd loaded: tc_tx on $ifd egress (TUN), xdp_rx on no interface"
+check "xwgd: it says why not on ul0" daemon_logged "no xdp_rx on ul0: a veth"
+check "xwgd: every map is pinned in its bpffs" eval "in_daemon sh -c 'cd /sys/fs/bpf/xwg/$ifd && ls ${MAPS[*]}' >/dev/null"
+check "xwgd: config.wg_ifindex is $ifd's" config_is wg_ifindex "$(ifindex_of "$ifd")"
+check "xwgd: config.twin_ifindex is 0 (no twin)" config_is twin_ifindex 0
+check "xwgd: config.xsk_ifindex is 0 (no AF_XDP underlay)" config_is xsk_ifindex 0
+check "xwgd exits 0 on SIGTERM" stop_impl "$ifd"
+check "xwgd: $ifd is gone" no_link "$ifd"
+check "xwgd: no tc_tx is left" net_lacks "xwg_tc_tx"
+
+# Test XWG_XDP_IFACES=ul0: xdp_rx on the veth it names, with an AF_XDP
+# socket on its queue (named in config.xsk_ifindex); after kill -9 the XDP
+# link and the TUN (with tc_tx) go with the process, and a new xwgd of the
+# same name loads afresh.
+IMPL_ENV[$ifd]="XWG_XDP_IFACES=ul0"
+start_impl "$ns1" "$REPO_ROOT/build/xwgd" "$ifd"
+check "xwgd (XWG_XDP_IFACES=ul0): bpftool net: XDP on ul0" net_shows "^ul0\([0-9]+\) (driver|generic) id [0-9]+\$"
+check "xwgd (XWG_XDP_IFACES=ul0): tc_tx on $ifd's egress" net_shows "^$ifd\([0-9]+\) [a-z]+/egress xwg_tc_tx"
+check "xwgd (XWG_XDP_IFACES=ul0): the program on ul0 is xdp_rx" xdp_prog_is ul0 xwg_xdp_rx
+check "xwgd (XWG_XDP_IFACES=ul0): an AF_XDP socket on ul0" \
+	daemon_logged "fast path: xdp_rx on ul0 (native XDP), 1 AF_XDP socket(s) in"
+check "xwgd (XWG_XDP_IFACES=ul0): config.xsk_ifindex is ul0's" config_is xsk_ifindex "$(ifindex_of ul0)"
+pid=${IMPL_PID[$ifd]}
+unset "IMPL_PID[$ifd]"
+check "xwgd: kill -9 ends it" crash_probe "$pid"
+check_within 5 "xwgd: its TUN went with it" no_link "$ifd"
+check_within 5 "xwgd: its xdp_rx went with it (the XDP link)" net_lacks "^ul0\("
+check_within 5 "xwgd: no tc_tx is left" net_lacks "xwg_tc_tx"
+rm -f "$WG_RUN_DIR/$ifd.sock"	# the stale socket (restart.sh tests the takeover)
+start_impl "$ns1" "$REPO_ROOT/build/xwgd" "$ifd"
+check "xwgd: a new one of the same name runs its fast path again" \
+	net_shows "^ul0\([0-9]+\) (driver|generic) id [0-9]+\$"
+check "xwgd: and exits 0 on SIGTERM" stop_impl "$ifd"
+check "xwgd: and leaves no XDP or TC program" net_lacks "driver id|generic id|xwg_tc_tx"
+IMPL_ENV=()
+
+# Test the earlier shape the daemon keeps to measure against
+# (XWG_TUNNEL=veth): the pair, xdp_twin on the twin, both gone after SIGTERM.
+IMPL_ENV[$ifd]="XWG_TUNNEL=veth"
+start_impl "$ns1" "$REPO_ROOT/build/xwgd" "$ifd"
+check "xwgd (XWG_TUNNEL=veth): it says so" daemon_logged "veth pair, XWG_TUNNEL=veth"
+check "xwgd (XWG_TUNNEL=veth): the twin ${ifd}x exists" has_link "${ifd}x"
+check "xwgd (XWG_TUNNEL=veth): xdp_twin on ${ifd}x" xdp_prog_is "${ifd}x" xwg_xdp_twin
+check "xwgd (XWG_TUNNEL=veth): tc_tx on $ifd's egress" net_shows "^$ifd\([0-9]+\) [a-z]+/egress xwg_tc_tx"
+check "xwgd (XWG_TUNNEL=veth) exits 0 on SIGTERM" stop_impl "$ifd"
+check_within 5 "xwgd (XWG_TUNNEL=veth): $ifd and ${ifd}x are gone" eval "no_link $ifd && no_link ${ifd}x"
+IMPL_ENV=()
 
 report
