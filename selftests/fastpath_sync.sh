@@ -12,7 +12,15 @@
 # Needs root; touches only its namespace. The probe runs under `ip netns
 # exec`, so the loader mounts a bpffs of its own: its pins live in the
 # probe's mount namespace (read here through `nsenter -t PID -m`) and vanish
-# with it, however it ends.
+# with it, however it ends. The probe loads the veth-pair shape of the fast
+# path (xwgd's XWG_TUNNEL=veth; the maps and their writer are the same in
+# both shapes).
+#
+# Then the daemon itself, in its default shape (a TUN, tc_tx on its egress):
+# the maps it writes follow what wg(8) sets - peers, their endpoints, the
+# allowed-IPs tries (against `wg show allowed-ips`, fastpath_tries.py), the
+# listen port - through additions, a prefix moving between peers and
+# removals.
 #
 #  ┌──────────────────────────────────────────────────────────────────────┐
 #  │ $ns1 (sync_probe's own mount namespace: bpffs with /sys/fs/bpf/xwg/) │
@@ -22,12 +30,14 @@
 #  │                                                                      │
 #  │  sync_probe: fastpath_load, then ctl/maps/sync.c ──▶ the maps        │
 #  │  this script: nsenter -t PID -m bpftool map dump pinned ...          │
+#  │                                                                      │
+#  │  then: xwgd -f $ifd (TUN) [tc_tx], its bpffs read the same way       │
 #  └──────────────────────────────────────────────────────────────────────┘
 
 set -euo pipefail
 # shellcheck source=selftests/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-require ip bpftool nsenter jq
+require ip bpftool nsenter jq wg python3
 
 echo "== fastpath_sync.sh"
 PROBE=$REPO_ROOT/build/tools/sync_probe
@@ -245,5 +255,62 @@ check "the keypairs pin is mode 600" eval "[[ \$(in_probe stat -c %a $pin/keypai
 check "the probe unloads on SIGTERM" stop_probe "$PROBE_PID"
 check "it said so" logged "$log" "unloaded"
 check "no XDP or TC program is left in $ns1" net_lacks_xdp
+
+# ===========================================================================
+# The daemon: its maps follow its configuration.
+
+ifd=$(tunnel_name 2)
+dpin=/sys/fs/bpf/xwg/$ifd
+in_daemon() { nsenter -t "${IMPL_PID[$ifd]}" -m "$@"; }
+umask 077
+for k in d a b c; do
+	wg genkey >"$TMP_DIR/key-$k"
+	wg pubkey <"$TMP_DIR/key-$k" >"$TMP_DIR/pub-$k"
+done
+pub_a=$(<"$TMP_DIR/pub-a") pub_b=$(<"$TMP_DIR/pub-b") pub_c=$(<"$TMP_DIR/pub-c")
+
+# tries_agree: the daemon's allowed-IPs tries hold exactly what `wg show
+# allowed-ips` lists, each prefix on the peer id whose public key is the
+# peer's.
+tries_agree() { python3 "$SELFTESTS_DIR/fastpath_tries.py" "${IMPL_PID[$ifd]}" "$ifd" "$ns1"; }
+
+# peers_json FILE: the daemon's peers map, formatted, into FILE.
+peers_json() {
+	in_daemon bpftool -j map dump pinned "$dpin/peers" 2>/dev/null |
+		jq -c '[.[] | .formatted | select(.value.flags != 0)]' >"$1" 2>/dev/null || true
+}
+
+start_impl "$ns1" "$REPO_ROOT/build/xwgd" "$ifd"
+n1 wg set "$ifd" private-key "$TMP_DIR/key-d" listen-port 10055 \
+	peer "$pub_a" allowed-ips 10.9.0.0/16,fd09::/64 endpoint 192.0.2.7:51820 \
+	peer "$pub_b" allowed-ips 10.10.0.1/32,10.10.1.0/24
+check "xwgd: its fast path runs (tc_tx on $ifd's egress)" \
+	eval "grep -Eq '^$ifd\([0-9]+\) [a-z]+/egress xwg_tc_tx' <<<\"\$(ip netns exec $ns1 bpftool net show)\""
+check "xwgd: the tries hold the two peers' prefixes" tries_agree
+pj=$TMP_DIR/dpeers.json
+peers_json "$pj"
+check "xwgd: two peers in use in the peers map" jq_true "$pj" 'length == 2'
+check "xwgd: one of them has endpoint 192.0.2.7:51820 (port in network order)" jq_true "$pj" \
+	'any(.[]; .value.endpoint.family == 2 and .value.endpoint.port == 27850
+	 and .value.endpoint.addr[0:4] == [192, 0, 2, 7])'
+cfg=$TMP_DIR/dconfig.json
+in_daemon bpftool -j map dump pinned "$dpin/config" 2>/dev/null >"$cfg" || true
+# 10055 = 0x2747 in network order, read little-endian: 0x4727.
+check "xwgd: config.listen_port is 10055 (network order)" jq_true "$cfg" \
+	'.[0].formatted.value.listen_port == 18215'
+
+# Test that a prefix moving from B to A, B's removal and a new peer C are
+# all in the maps: nothing of B is left.
+n1 wg set "$ifd" peer "$pub_a" allowed-ips 10.9.0.0/16,fd09::/64,10.10.0.1/32 \
+	peer "$pub_b" remove peer "$pub_c" allowed-ips 2001:db8:c::/48,0.0.0.0/0
+check "xwgd: after the changes the tries agree again" tries_agree
+peers_json "$pj"
+check "xwgd: two peers in use again (B cleared, C added)" jq_true "$pj" 'length == 2'
+n1 wg set "$ifd" peer "$pub_a" remove peer "$pub_c" remove
+peers_json "$pj"
+check "xwgd: with every peer removed, no peer is in use" jq_true "$pj" 'length == 0'
+check "xwgd: and the tries are empty" tries_agree
+check "xwgd exits 0 on SIGTERM" stop_impl "$ifd"
+check "no XDP or TC program is left in $ns1 after it" net_lacks_xdp
 
 report
