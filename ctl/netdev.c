@@ -39,6 +39,7 @@
 #include <netlink/socket.h>
 
 #include "ctl/netdev.h"
+#include "datapath/tun.h"
 
 /* Generous: a burst of route changes (a routing daemon reloading) must not
  * overrun it; if it does anyway, the monitor reports routes_changed. */
@@ -218,7 +219,24 @@ int netdev_link_set_down(int ifindex)
 
 /* --- the TUN device ----------------------------------------------------- */
 
-int netdev_tun_create(const char *ifname, int *ifindex)
+/* What the stack may hand us: partial checksums, TCP super-packets (with
+ * ECN), and UDP ones (USO, Linux 6.2+: refused with EINVAL before). */
+static unsigned int tun_offloads_set(int fd)
+{
+	static const unsigned int tries[] = {
+		TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN | TUN_F_USO4 | TUN_F_USO6,
+		TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN,
+		TUN_F_CSUM,
+	};
+	unsigned int i;
+
+	for (i = 0; i < sizeof(tries) / sizeof(tries[0]); i++)
+		if (ioctl(fd, TUNSETOFFLOAD, (unsigned long)tries[i]) == 0)
+			return tries[i];
+	return 0;
+}
+
+int netdev_tun_create(const char *ifname, int *ifindex, unsigned int *offloads)
 {
 	struct ifreq ifr;
 	size_t len;
@@ -241,7 +259,7 @@ int netdev_tun_create(const char *ifname, int *ifindex)
 		return -errno;
 	memset(&ifr, 0, sizeof(ifr));
 	memcpy(ifr.ifr_name, ifname, len);
-	ifr.ifr_flags = (short)(IFF_TUN | IFF_NO_PI | IFF_TUN_EXCL);
+	ifr.ifr_flags = (short)(IFF_TUN | IFF_NO_PI | IFF_TUN_EXCL | (offloads ? IFF_VNET_HDR : 0));
 	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
 		ret = -errno;
 		if (ret == -EBUSY || (ret == -EINVAL && if_nametoindex(ifname)))
@@ -254,6 +272,8 @@ int netdev_tun_create(const char *ifname, int *ifindex)
 		ret = -errno;
 		goto err_close;
 	}
+	if (offloads)
+		*offloads = tun_offloads_set(fd);
 	idx = (int)if_nametoindex(ifname);
 	if (!idx) {
 		ret = errno ? -errno : -ENODEV;

@@ -28,8 +28,13 @@
  * down with the TUN default MTU: call netdev_link_set_mtu/_set_up.
  * Returns -EEXIST when an interface of that name already exists (of any
  * kind), -EINVAL / -ENAMETOOLONG for an unusable name.
+ * With offloads non-NULL the fd carries a virtio-net header in front of
+ * every packet (IFF_VNET_HDR, datapath/tun.h) and *offloads receives the
+ * TUN_F_* set the kernel accepted (checksum, TSO4/6 with ECN, USO4/6 on
+ * Linux 6.2+; 0 if none): the stack then hands over super-packets and
+ * partial checksums (datapath/offload.h).
  */
-int netdev_tun_create(const char *ifname, int *ifindex);
+int netdev_tun_create(const char *ifname, int *ifindex, unsigned int *offloads);
 /* Closes the TUN fd, which deletes the interface wherever it now lives. */
 void netdev_tun_destroy(int tun_fd);
 /*

@@ -37,8 +37,14 @@
 #define SEND_WAITS 3
 #define SEND_WAIT_MS 2
 
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
+
+/* A received datagram's local address, and with UDP GRO the segment size
+ * of a coalesced one. */
 union pktinfo_cmsg {
-	char buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+	char buf[CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(int))];
 	struct cmsghdr align;
 };
 _Static_assert(sizeof(struct in6_pktinfo) >= sizeof(struct in_pktinfo),
@@ -153,11 +159,28 @@ static int pair_open(struct udp_socks *s, uint16_t port, uint32_t fwmark)
 	return -EADDRINUSE;
 }
 
+/* UDP_GRO (Linux 5.0) on both sockets, as s->gro says; best effort (a
+ * kernel without it delivers datagram by datagram, which is still right). */
+static void gro_apply(struct udp_socks *s)
+{
+	(void)set_int(s->fd4, SOL_UDP, UDP_GRO, s->gro);
+	if (s->fd6 >= 0)
+		(void)set_int(s->fd6, SOL_UDP, UDP_GRO, s->gro);
+}
+
+void udp_socks_set_gro(struct udp_socks *s, bool on)
+{
+	s->gro = on;
+	if (s->fd4 >= 0)
+		gro_apply(s);
+}
+
 int udp_socks_open(struct udp_socks *s, uint16_t port, uint32_t fwmark)
 {
 	s->fd4 = s->fd6 = -1;
 	s->port = 0;
 	s->fwmark = 0;
+	s->gro = false;
 	udp_socks_set_gso(s, UDP_GSO_ON);
 	s->gso_stats = (struct udp_gso_stats){ 0 };
 	return pair_open(s, port, fwmark);
@@ -180,6 +203,8 @@ int udp_socks_rebind(struct udp_socks *s, uint16_t port)
 	s->fd4 = fresh.fd4;
 	s->fd6 = fresh.fd6;
 	s->port = fresh.port;
+	if (s->gro)
+		gro_apply(s);
 	return 0;
 }
 
@@ -234,7 +259,7 @@ void udp_socks_close(struct udp_socks *s)
 
 /* --- receive ------------------------------------------------------------ */
 
-static void rx_parse_pktinfo(struct msghdr *mh, struct udp_endpoint *ep)
+static void rx_parse_cmsg(struct msghdr *mh, struct udp_endpoint *ep, uint16_t *gso_size)
 {
 	struct cmsghdr *c;
 
@@ -258,6 +283,12 @@ static void rx_parse_pktinfo(struct msghdr *mh, struct udp_endpoint *ep)
 			ep->src6 = pi.ipi6_addr;
 			ep->src_ifindex = (int)pi.ipi6_ifindex;
 			ep->has_src = true;
+		} else if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO &&
+			   c->cmsg_len >= CMSG_LEN(sizeof(int))) {
+			int size;
+
+			memcpy(&size, CMSG_DATA(c), sizeof(size));
+			*gso_size = size > 0 && size <= UINT16_MAX ? (uint16_t)size : 0;
 		}
 	}
 }
@@ -299,7 +330,8 @@ int udp_recv_batch(int fd, struct udp_rx *rx, unsigned int n)
 
 			x->truncated = mm[k].msg_hdr.msg_flags & MSG_TRUNC;
 			x->len = mm[k].msg_len < x->cap ? mm[k].msg_len : x->cap;
-			rx_parse_pktinfo(&mm[k].msg_hdr, &x->ep);
+			x->gso_size = 0;
+			rx_parse_cmsg(&mm[k].msg_hdr, &x->ep, &x->gso_size);
 		}
 		total += (unsigned int)r;
 		if ((unsigned int)r < chunk)
@@ -637,4 +669,30 @@ int udp_send_batch(struct udp_socks *s, struct udp_tx *tx, unsigned int n)
 				 s->gso != UDP_GSO_OFF, &waits_left);
 	}
 	return (int)sent;
+}
+
+unsigned int udp_rx_split(const struct udp_rx *rx, size_t *offset, struct udp_rx *out,
+			  unsigned int max)
+{
+	size_t seg = rx->gso_size ? rx->gso_size : rx->len;
+	unsigned int n = 0;
+
+	while (n < max && *offset < rx->len) {
+		size_t len = rx->len - *offset < seg ? rx->len - *offset : seg;
+
+		out[n] = *rx;
+		out[n].buf = (uint8_t *)rx->buf + *offset;
+		out[n].cap = len;
+		out[n].len = len;
+		out[n].gso_size = 0;
+		*offset += len;
+		n++;
+	}
+	/* An empty datagram is still one (receive counts it too short). */
+	if (!rx->len && !*offset && max) {
+		out[0] = *rx;
+		*offset = 1;
+		n = 1;
+	}
+	return n;
 }

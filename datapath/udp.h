@@ -91,6 +91,7 @@ struct udp_socks {
 	uint16_t port;	 /* host order, the port actually bound */
 	uint32_t fwmark; /* SO_MARK of both sockets, 0 for none */
 	enum udp_gso_mode gso;
+	bool gro;	 /* UDP_GRO on both (udp_socks_set_gro) */
 	/* Per family (0 IPv4, 1 IPv6): the largest segment GSO is still
 	 * tried with after a refusal (0: not at all), and how many datagrams
 	 * went out singly because of it; after UDP_GSO_RETRY of those the
@@ -121,6 +122,11 @@ int udp_socks_set_fwmark(struct udp_socks *s, uint32_t fwmark);
 /* Sets the GSO mode (UDP_GSO_ON by default) and forgets past refusals.
  * It survives udp_socks_rebind. */
 void udp_socks_set_gso(struct udp_socks *s, enum udp_gso_mode mode);
+/* UDP GRO on receive (off by default): the kernel may then hand over
+ * datagrams of one sender and length back to back in one buffer, with
+ * struct udp_rx.gso_size saying where to cut (udp_rx_split). It survives
+ * udp_socks_rebind. */
+void udp_socks_set_gro(struct udp_socks *s, bool on);
 uint16_t udp_socks_port(const struct udp_socks *s);
 void udp_socks_close(struct udp_socks *s);
 
@@ -134,7 +140,19 @@ struct udp_rx {
 	 * Storing it as the peer's endpoint makes replies sticky. */
 	struct udp_endpoint ep;
 	bool truncated;		 /* out: longer than cap: drop it */
+	/* out: with UDP GRO, nonzero when buf holds several datagrams of
+	 * this size back to back (the last may be shorter) */
+	uint16_t gso_size;
 };
+
+/*
+ * Cuts rx (received with UDP GRO) into its datagrams: out[0..max) point
+ * into rx->buf, each with rx's endpoint. Starts at byte *offset and
+ * advances it; returns how many were written (0 once all were). A
+ * message without gso_size is one datagram.
+ */
+unsigned int udp_rx_split(const struct udp_rx *rx, size_t *offset, struct udp_rx *out,
+			  unsigned int max);
 
 /*
  * Receives up to n datagrams from one of the pair's fds without blocking.

@@ -118,7 +118,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s [-n] IFNAME\n", argv[0]);
 		return 2;
 	}
-	tun = netdev_tun_create(argv[1 + no_fd], &ifindex);
+	tun = netdev_tun_create(argv[1 + no_fd], &ifindex, NULL);
 	if (tun < 0) {
 		printf("create failed: %d %s\n", tun, strerror(-tun));
 		return 3;
@@ -171,7 +171,7 @@ int main(int argc, char **argv)
 				pkts[i].buf = bufs[i];
 				pkts[i].cap = sizeof(bufs[i]);
 			}
-			ret = tun_read_batch(tun, pkts, 8);
+			ret = tun_read_batch(tun, false, pkts, 8);
 			if (ret < 0) {
 				printf("tun-gone %s\n", strerrorname_np(-ret));
 				printf("alive %s\n",
@@ -182,7 +182,7 @@ int main(int argc, char **argv)
 			}
 			for (i = 0; i < ret; i++)
 				if (echo_to_reply(bufs[i], pkts[i].len) &&
-				    !tun_write(tun, bufs[i], pkts[i].len))
+				    !tun_write(tun, false, bufs[i], pkts[i].len))
 					printf("echo-reply\n");
 		} else {
 			ret = netdev_monitor_process(mon, &ev);
