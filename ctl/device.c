@@ -6,6 +6,7 @@
 #include "device.h"
 
 #include <errno.h>
+#include <linux/if_tun.h>
 #include <stdint.h>
 #include <sodium.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 #include "ctl/log.h"
 #include "ctl/uapi.h"
 #include "datapath/crypto_pool.h"
+#include "datapath/offload.h"
 #include "datapath/tun.h"
 
 #define INDEX_EMPTY 0U
@@ -41,9 +43,43 @@ void device_count_drop(struct wg_device *dev, enum drop_reason r)
 
 int device_deliver(struct wg_device *dev, const void *pkt, size_t len)
 {
-	if (dev->fast)
+	if (dev->tun_fd < 0)
 		return fastpath_deliver(dev, pkt, len);
-	return tun_write(dev->tun_fd, pkt, len);
+	return tun_write(dev->tun_fd, dev->tun_vnet, pkt, len);
+}
+
+int device_deliver_batched(struct wg_device *dev, void *pkt, size_t len)
+{
+	if (!dev->tun_vnet || dev->tun_fd < 0 || !dev->gro_pkts)
+		return device_deliver(dev, pkt, len);
+	if (dev->n_gro == DATAPATH_BATCH)
+		device_deliver_flush(dev);
+	dev->gro_pkts[dev->n_gro++] = (struct offload_gro_pkt){ .data = pkt, .len = len };
+	return 0;
+}
+
+static int gro_emit(void *ctx, const struct offload_gro_out *out)
+{
+	struct wg_device *dev = ctx;
+	int ret = tun_writev(dev->tun_fd, out->iov, out->iovcnt);
+
+	if (ret) {
+		dev->drops[ret == -EMSGSIZE ? DROP_RX_TOO_BIG : DROP_RX_TUN_WRITE] += out->packets;
+		return ret;
+	}
+	dev->gro_writes++;
+	dev->gro_packets += out->packets;
+	return 0;
+}
+
+void device_deliver_flush(struct wg_device *dev)
+{
+	unsigned int n = dev->n_gro;
+
+	if (!n)
+		return;
+	dev->n_gro = 0;
+	offload_gro_flush(dev->gro_pkts, n, dev->tun_offloads & TUN_F_USO4, gro_emit, dev);
 }
 
 void device_log_stats(struct wg_device *dev)
@@ -56,6 +92,11 @@ void device_log_stats(struct wg_device *dev)
 		 (unsigned long long)dev->handshakes_sent,
 		 (unsigned long long)dev->handshakes_received,
 		 (unsigned long long)dev->cookies_sent);
+	if (dev->tun_vnet)
+		log_info("offloads: %llu super-packets from the stack cut into %llu segments; "
+			 "%llu packets into the stack in %llu writes",
+			 (unsigned long long)dev->tso_packets, (unsigned long long)dev->tso_segments,
+			 (unsigned long long)dev->gro_packets, (unsigned long long)dev->gro_writes);
 	if (dev->udp.gso_stats.messages || dev->udp.gso_stats.refused)
 		log_info("UDP GSO: %llu messages carried %llu datagrams; %llu refused "
 			 "and sent one by one",
@@ -398,9 +439,12 @@ int device_init(struct wg_device *dev, const char *ifname, unsigned int nthreads
 	dev->tx_jobs = calloc(DATAPATH_BATCH, sizeof(*dev->tx_jobs));
 	dev->cookie_replies = calloc(DATAPATH_BATCH, sizeof(*dev->cookie_replies));
 	dev->cookie_tx = calloc(DATAPATH_BATCH, sizeof(*dev->cookie_tx));
+	dev->gro_pkts = calloc(DATAPATH_BATCH, sizeof(*dev->gro_pkts));
+	/* Touched only as far as segments need it (mlockall MCL_ONFAULT). */
+	dev->tx_arena = malloc(DATAPATH_TX_ARENA);
 	dev->pool = crypto_pool_create(nthreads > 1 ? nthreads - 1 : 0);
 	if (!dev->rx_jobs || !dev->tx_jobs || !dev->cookie_replies || !dev->cookie_tx ||
-	    !dev->pool) {
+	    !dev->gro_pkts || !dev->tx_arena || !dev->pool) {
 		ret = -ENOMEM;
 		goto err;
 	}
@@ -423,6 +467,11 @@ void device_uninit(struct wg_device *dev)
 	free(dev->cookie_tx);
 	dev->cookie_replies = NULL;
 	dev->cookie_tx = NULL;
+	free(dev->gro_pkts);
+	dev->gro_pkts = NULL;
+	dev->n_gro = 0;
+	free(dev->tx_arena);
+	dev->tx_arena = NULL;
 	timers_uninit(&dev->timers);
 	allowedips_free(&dev->allowedips);
 	ratelimiter_destroy(dev->ratelimiter);

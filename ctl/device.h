@@ -21,6 +21,7 @@
 
 struct crypto_pool;
 struct crypto_job;
+struct offload_gro_pkt;
 
 /* The data path works in batches of packets. A packet buffer keeps room
  * for the data message header in front and the padding and tag behind, so
@@ -29,6 +30,9 @@ struct crypto_job;
 #define DATAPATH_HEADROOM 16U
 #define DATAPATH_PACKET_MAX 65535U
 #define DATAPATH_BUF_SIZE (DATAPATH_HEADROOM + DATAPATH_PACKET_MAX + 32U)
+/* Room for the segments of one send batch (DATAPATH_BATCH segments of up
+ * to 16 KB each: jumbo MTUs included). */
+#define DATAPATH_TX_ARENA (DATAPATH_BATCH * 16384U)
 struct uapi_set;
 struct uapi_buf;
 
@@ -57,7 +61,12 @@ struct uapi_buf;
 	X(DROP_TX_STAGED_EXPIRED, "tx_staged_expired")                     \
 	X(DROP_TX_SEND_FAILED, "tx_send_failed")                           \
 	X(DROP_TX_PEER_UNUSABLE, "tx_peer_unusable")                       \
-	X(DROP_TX_TOO_BIG, "tx_too_big")
+	X(DROP_TX_TOO_BIG, "tx_too_big")                                   \
+	X(DROP_TX_OFFLOAD_BAD_VNET_HDR, "tx_offload_bad_vnet_header")      \
+	X(DROP_TX_OFFLOAD_BAD_CSUM_OFFSET, "tx_offload_bad_checksum_offset") \
+	X(DROP_TX_OFFLOAD_BAD_HEADERS, "tx_offload_bad_headers")           \
+	X(DROP_TX_OFFLOAD_BAD_GSO_SIZE, "tx_offload_bad_gso_size")         \
+	X(DROP_TX_OFFLOAD_TOO_MANY_SEGMENTS, "tx_offload_too_many_segments")
 
 #define DROP_ENUM(name, str) name,
 enum drop_reason { DROP_REASONS(DROP_ENUM) DROP_REASON_COUNT };
@@ -92,6 +101,19 @@ struct peer_table {
 struct wg_device {
 	char ifname[IF_NAMESIZE];
 	int tun_fd;               /* portable path; -1 on the fast path */
+	/* The TUN fd carries virtio-net headers (XWG_OFFLOAD=on): the stack
+	 * hands us super-packets, decrypted ones go back coalesced. */
+	bool tun_vnet;
+	unsigned int tun_offloads; /* TUN_F_* the kernel accepted */
+	/* Decrypted packets of the current receive batch, coalesced and
+	 * written at device_deliver_flush (tun_vnet only). */
+	struct offload_gro_pkt *gro_pkts;
+	unsigned int n_gro;
+	uint64_t gro_writes, gro_packets;
+	/* Segments of super-packets read from the TUN, sealed in place
+	 * (ctl/send.c). */
+	uint8_t *tx_arena;
+	uint64_t tso_packets, tso_segments;
 	struct fastpath_dp *fast; /* fast path (ctl/fastpath.h); NULL: portable */
 	int ifindex;
 	unsigned int mtu;
@@ -153,6 +175,12 @@ void device_count_drop(struct wg_device *dev, enum drop_reason r);
  * path: the TUN fd, or the fast path's twin (batched until
  * fastpath_flush). 0 or -errno. */
 int device_deliver(struct wg_device *dev, const void *pkt, size_t len);
+/* The same for a decrypted packet that stays in its buffer until
+ * device_deliver_flush, at the end of the receive batch: with offloads,
+ * packets of one flow go into the stack as one GRO super-packet. Errors
+ * are counted at the flush. */
+int device_deliver_batched(struct wg_device *dev, void *pkt, size_t len);
+void device_deliver_flush(struct wg_device *dev);
 bool device_is_under_load(struct wg_device *dev);
 /* Log the device's counters (drops by reason, handshakes, cookies). */
 void device_log_stats(struct wg_device *dev);

@@ -245,7 +245,7 @@ static void receive_data_done(struct wg_device *dev, struct crypto_job *job,
 		peer->stats.rx_dropped++;
 		return;
 	}
-	ret = device_deliver(dev, job->out, inner);
+	ret = device_deliver_batched(dev, job->out, inner);
 	if (ret) {
 		device_count_drop(dev, ret == -EMSGSIZE ? DROP_RX_TOO_BIG : DROP_RX_TUN_WRITE);
 		peer->stats.rx_dropped++;
@@ -306,5 +306,6 @@ void receive_datagrams(struct wg_device *dev, struct udp_rx *rx, unsigned int n)
 		receive_data_done(dev, &jobs[i], &rx[from[i]].ep);
 		noise_keypair_put(jobs[i].keypair);
 	}
+	device_deliver_flush(dev);
 	fastpath_flush(dev);
 }

@@ -16,6 +16,7 @@
 #include "datapath/crypto_pool.h"
 #include "datapath/icmp.h"
 #include "datapath/ip.h"
+#include "datapath/offload.h"
 #include "datapath/transport.h"
 #include "datapath/tun.h"
 
@@ -47,6 +48,9 @@ void send_handshake_initiation(struct wg_peer *peer, bool is_retry)
 		peer->timers.last_sent_handshake = platform_now();
 	else if (!timers_may_send_initiation(&peer->timers))
 		return;
+	/* The peer went quiet: the cached source may be why (timers.h). */
+	if (timers_should_forget_endpoint_src(&peer->timers))
+		udp_endpoint_clear_src(&peer->endpoint);
 	if (udp_endpoint_family(&peer->endpoint) == AF_UNSPEC)
 		return;
 	if (!noise_handshake_create_initiation(&msg, &peer->handshake, &dev->noise_ops))
@@ -242,48 +246,140 @@ static void send_unreachable(struct wg_device *dev, const uint8_t *pkt, size_t l
 		dev->icmp_tokens--;
 }
 
+/* One batch of packets from the tunnel on their way to the crypto pool. */
+struct tunnel_batch {
+	struct send_item items[DATAPATH_BATCH];
+	unsigned int m;
+	size_t arena_used;          /* of dev->tx_arena */
+	struct wg_peer *waiting[DATAPATH_BATCH];
+	unsigned int w;
+};
+
+static void tunnel_batch_flush(struct wg_device *dev, struct tunnel_batch *b)
+{
+	seal_and_send(dev, b->items, b->m);
+	b->m = 0;
+	b->arena_used = 0;
+}
+
+/* Route one inner packet p (len bytes, DATAPATH_HEADROOM writable in front
+ * of it and 32 bytes behind): into the batch, a peer's staging queue, or a
+ * drop. */
+static void tunnel_packet_route(struct wg_device *dev, struct tunnel_batch *b, uint8_t *p,
+				size_t len)
+{
+	struct ip_packet_info ip;
+	struct wg_peer *peer;
+
+	if (!ip_packet_parse(p, len, &ip)) {
+		device_count_drop(dev, DROP_TX_BAD_PACKET);
+		return;
+	}
+	/* Cryptokey routing: the peer whose allowed IPs hold the
+	 * destination (whitepaper 2). */
+	peer = allowedips_lookup(&dev->allowedips, ip.family, ip.dst);
+	if (!peer) {
+		device_count_drop(dev, DROP_TX_NO_PEER);
+		send_unreachable(dev, p, len);
+		return;
+	}
+	if (len + MESSAGE_MINIMUM_LENGTH > udp_payload_max(udp_endpoint_family(&peer->endpoint))) {
+		device_count_drop(dev, DROP_TX_TOO_BIG);
+		return;
+	}
+	/* Keep order: once a peer has packets waiting, new ones queue
+	 * behind them. */
+	if (peer->staged_count || !peer_sending_keypair(peer)) {
+		bool seen = peer->staged_count > 0;
+
+		peer_stage_packet(peer, p, len);
+		if (!seen && b->w < DATAPATH_BATCH)
+			b->waiting[b->w++] = peer;
+		return;
+	}
+	b->items[b->m++] = (struct send_item){ peer, p - DATAPATH_HEADROOM, len };
+	if (b->m == DATAPATH_BATCH)
+		tunnel_batch_flush(dev, b);
+}
+
+static enum drop_reason offload_drop_reason(enum offload_drop r)
+{
+	switch (r) {
+	case OFFLOAD_DROP_BAD_CSUM_OFFSET:
+		return DROP_TX_OFFLOAD_BAD_CSUM_OFFSET;
+	case OFFLOAD_DROP_BAD_HEADERS:
+		return DROP_TX_OFFLOAD_BAD_HEADERS;
+	case OFFLOAD_DROP_BAD_GSO_SIZE:
+		return DROP_TX_OFFLOAD_BAD_GSO_SIZE;
+	case OFFLOAD_DROP_TOO_MANY_SEGMENTS:
+		return DROP_TX_OFFLOAD_TOO_MANY_SEGMENTS;
+	default:
+		return DROP_TX_OFFLOAD_BAD_VNET_HDR;
+	}
+}
+
+/* A packet read with a virtio-net header: complete its checksum, or cut
+ * the super-packet into segments in the arena (each with the headroom and
+ * tailroom sealing in place needs), then route each. */
+static void tunnel_packet_offload(struct wg_device *dev, struct tunnel_batch *b,
+				  struct tun_packet *pkt)
+{
+	struct offload_seg_iter it;
+	enum offload_drop why;
+	size_t seg_len;
+
+	why = offload_seg_begin(&it, &pkt->vh, pkt->buf, pkt->len);
+	if (why != OFFLOAD_OK) {
+		device_count_drop(dev, offload_drop_reason(why));
+		return;
+	}
+	if (!it.is_gso) {
+		/* Its own IP length: bytes behind it are not sent. */
+		tunnel_packet_route(dev, b, pkt->buf, offload_seg_next_len(&it));
+		return;
+	}
+	dev->tso_packets++;
+	while ((seg_len = offload_seg_next_len(&it))) {
+		/* Cache-line aligned, with room to seal in place. */
+		size_t need = (DATAPATH_HEADROOM + seg_len + 32U + 63U) & ~(size_t)63U;
+		uint8_t *seg;
+
+		if (need > DATAPATH_TX_ARENA) {
+			/* A segment as large as the arena: the MTU is above
+			 * 16 KB; go through a packet buffer instead. */
+			device_count_drop(dev, DROP_TX_TOO_BIG);
+			return;
+		}
+		if (b->arena_used + need > DATAPATH_TX_ARENA)
+			tunnel_batch_flush(dev, b);
+		seg = dev->tx_arena + b->arena_used + DATAPATH_HEADROOM;
+		b->arena_used += need;
+		seg_len = offload_seg_next(&it, seg);
+		dev->tso_segments++;
+		tunnel_packet_route(dev, b, seg, seg_len);
+	}
+}
+
 void send_tunnel_packets(struct wg_device *dev, struct tun_packet *pkts, unsigned int n)
 {
-	struct send_item items[DATAPATH_BATCH];
-	struct wg_peer *waiting[DATAPATH_BATCH];
-	unsigned int i, m = 0, w = 0;
+	struct tunnel_batch b;
+	unsigned int i;
 
-	for (i = 0; i < n && i < DATAPATH_BATCH; i++) {
-		uint8_t *p = pkts[i].buf;
-		struct ip_packet_info ip;
-		struct wg_peer *peer;
-
-		if (pkts[i].truncated || !ip_packet_parse(p, pkts[i].len, &ip)) {
+	b.m = b.w = 0;
+	b.arena_used = 0;
+	for (i = 0; i < n; i++) {
+		if (pkts[i].truncated) {
 			device_count_drop(dev, DROP_TX_BAD_PACKET);
 			continue;
 		}
-		/* Cryptokey routing: the peer whose allowed IPs hold the
-		 * destination (whitepaper 2). */
-		peer = allowedips_lookup(&dev->allowedips, ip.family, ip.dst);
-		if (!peer) {
-			device_count_drop(dev, DROP_TX_NO_PEER);
-			send_unreachable(dev, p, pkts[i].len);
-			continue;
-		}
-		if (pkts[i].len + MESSAGE_MINIMUM_LENGTH >
-		    udp_payload_max(udp_endpoint_family(&peer->endpoint))) {
-			device_count_drop(dev, DROP_TX_TOO_BIG);
-			continue;
-		}
-		/* Keep order: once a peer has packets waiting, new ones
-		 * queue behind them. */
-		if (peer->staged_count || !peer_sending_keypair(peer)) {
-			bool seen = peer->staged_count > 0;
-
-			peer_stage_packet(peer, p, pkts[i].len);
-			if (!seen && w < DATAPATH_BATCH)
-				waiting[w++] = peer;
-			continue;
-		}
-		items[m++] = (struct send_item){ peer, p - DATAPATH_HEADROOM, pkts[i].len };
+		if (dev->tun_vnet && (pkts[i].vh.gso_type != VIRTIO_NET_HDR_GSO_NONE ||
+				      pkts[i].vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM))
+			tunnel_packet_offload(dev, &b, &pkts[i]);
+		else
+			tunnel_packet_route(dev, &b, pkts[i].buf, pkts[i].len);
 	}
-	seal_and_send(dev, items, m);
-	for (i = 0; i < w; i++)
-		send_staged_packets(waiting[i]);
+	tunnel_batch_flush(dev, &b);
+	for (i = 0; i < b.w; i++)
+		send_staged_packets(b.waiting[i]);
 	fastpath_flush(dev);
 }
