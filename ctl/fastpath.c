@@ -150,8 +150,8 @@ static int underlays_from_env(char *buf, size_t buflen, const char **names, size
 	return (int)n;
 }
 
-struct fastpath_dp *fastpath_dp_load(const char *ifname, uint32_t ring_size, char *err,
-				     size_t errlen)
+struct fastpath_dp *fastpath_dp_load(const char *ifname, int tun_ifindex, uint32_t ring_size,
+				     char *err, size_t errlen)
 {
 	char names_buf[FASTPATH_MAX_UNDERLAYS * IFNAMSIZ];
 	const char *names[FASTPATH_MAX_UNDERLAYS];
@@ -186,11 +186,16 @@ struct fastpath_dp *fastpath_dp_load(const char *ifname, uint32_t ring_size, cha
 		goto fail;
 	opts.n_underlays = (size_t)n_names;
 	opts.underlays = n_names ? names : NULL;
+	opts.tun_ifindex = tun_ifindex;
 	ret = fastpath_load(&f->fp, ifname, &opts);
 	if (ret) {
 		snprintf(err, errlen, "%s", f->fp.error[0] ? f->fp.error : strerror(-ret));
 		goto fail;
 	}
+	/* With a TUN, AF_XDP sockets exist only on underlays with xdp_rx;
+	 * where none can be made, data arrives through the UDP socket. */
+	if (tun_ifindex)
+		return f;
 	/* Can this process make AF_XDP sockets here at all? */
 	pc.ifname = f->fp.twin.twin_name;
 	pc.frame_count = 64;
@@ -351,6 +356,7 @@ static void underlay_follow(struct fastpath_dp *f, int ifindex)
 {
 	char name[IF_NAMESIZE];
 	unsigned int i;
+	int ret;
 
 	for (i = 0; i < f->fp.n_underlays; i++)
 		if (f->fp.underlays[i].ifindex == ifindex)
@@ -358,8 +364,14 @@ static void underlay_follow(struct fastpath_dp *f, int ifindex)
 	if (ifindex == f->fp.twin.ifindex || ifindex == f->fp.twin.twin_ifindex ||
 	    !if_indextoname((unsigned int)ifindex, name))
 		return;
-	if (fastpath_underlay_attach(&f->fp, name)) {
-		log_info("fast path: cannot attach xdp_rx to %s: %s", name, f->fp.error);
+	ret = fastpath_underlay_attach(&f->fp, name);
+	if (ret) {
+		/* Said once per interface, not at every endpoint change;
+		 * -EOPNOTSUPP: not wanted there (loader.c says why). */
+		if (ret != -EOPNOTSUPP)
+			log_info("fast path: cannot attach xdp_rx: %s", f->fp.error);
+		else if (f->fp.error[0])
+			log_info("fast path: %s", f->fp.error);
 		return;
 	}
 	if (!f->n_ul)
@@ -397,7 +409,7 @@ int fastpath_dp_start(struct fastpath_dp *f, struct wg_device *dev)
 	if (f->ncpus <= 0 || !f->percpu)
 		return -ENOMEM;
 
-	for (q = 0; q < f->fp.twin.queues && q < TWIN_LINK_MAX_QUEUES; q++) {
+	for (q = 0; !f->fp.tun_mode && q < f->fp.twin.queues && q < TWIN_LINK_MAX_QUEUES; q++) {
 		ret = port_open(f, f->fp.twin.twin_name, q, FASTPATH_MAP_XSKS_TX, FASTPATH_FD_TWIN,
 				&f->twin_ports[q]);
 		if (ret) {
@@ -951,11 +963,28 @@ void fastpath_log_stats(struct wg_device *dev)
 			 xsk_port_queue(src->port), (unsigned long long)src->wakeups,
 			 (double)src->backlog_sum / (double)src->wakeups, src->backlog_max);
 	}
+	/* What the kernel dropped before a packet reached a ring. */
+	for (r = 0; r < f->n_srcs; r++) {
+		const struct fastpath_src *src = &f->srcs[r];
+		struct xsk_port_stats st;
+
+		if (src->kind == FASTPATH_FD_EVENTS || xsk_port_stats_get(src->port, &st))
+			continue;
+		log_info("AF_XDP %s queue %u: rx dropped %llu, invalid descriptors rx %llu tx "
+			 "%llu, rx ring full %llu, fill ring empty %llu",
+			 src->kind == FASTPATH_FD_TWIN ? "twin" : "underlay",
+			 xsk_port_queue(src->port), (unsigned long long)st.rx_dropped,
+			 (unsigned long long)st.rx_invalid_descs,
+			 (unsigned long long)st.tx_invalid_descs,
+			 (unsigned long long)st.rx_ring_full,
+			 (unsigned long long)st.rx_fill_ring_empty);
+	}
 	if (fastpath_drops_read(&f->fp, counts))
 		return;
 	for (r = 1; r < XWG_DROP_REASONS; r++)
 		if (counts[r] && fastpath_drop_reason_name(r))
-			log_info("dropped %s: %llu", fastpath_drop_reason_name(r),
+			log_info("%s %s: %llu", r == XWG_PASS_RX_TOO_BIG_FOR_XSK ? "passed to the "
+				 "stack" : "dropped", fastpath_drop_reason_name(r),
 				 (unsigned long long)counts[r]);
 }
 

@@ -50,8 +50,8 @@ struct fastpath_prefix {
  * reason in err. */
 #define FASTPATH_RING_MIN 64
 #define FASTPATH_RING_MAX 4096
-struct fastpath_dp *fastpath_dp_load(const char *ifname, uint32_t ring_size, char *err,
-				     size_t errlen);
+struct fastpath_dp *fastpath_dp_load(const char *ifname, int tun_ifindex, uint32_t ring_size,
+				     char *err, size_t errlen);
 /* After detaching: the sockets (one per twin queue, one per RX queue of
  * the first underlay: the one xdp_rx runs on, or later the one the first
  * peer endpoint is routed through), the event ring. 0 or -errno

@@ -36,13 +36,15 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define XSK_FRAME_SIZE 4096U
+#include "maps.h"
+
+#define XSK_FRAME_SIZE XWG_XSK_FRAME_SIZE  /* include/maps.h: xdp_rx knows it */
 #define XSK_FRAME_COUNT_DEFAULT 4096U
 #define XSK_RING_SIZE_DEFAULT 2048U
 /* Where xsk_frame_get puts the data of a fresh frame: the room in front
  * that received frames have too (XDP_PACKET_HEADROOM), for headers to be
  * prepended in place. */
-#define XSK_FRAME_HEADROOM 256U
+#define XSK_FRAME_HEADROOM (XWG_XSK_FRAME_SIZE - XWG_XSK_RX_FRAME_MAX)
 
 enum xsk_mode {
 	XSK_MODE_COPY = 1,       /* the kernel copies each frame: any driver */

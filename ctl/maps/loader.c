@@ -34,7 +34,12 @@
 
 #include <arpa/inet.h>
 #include <net/if_arp.h>
+#include <linux/ethtool.h>
 #include <linux/if_link.h>
+#include <linux/sockios.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <linux/magic.h>
 #include <linux/rtnetlink.h>
 
@@ -69,6 +74,8 @@
 #define PROG_PREFIX "xwg_"
 /* A lock whose directory was replaced under us is retried this often. */
 #define LOCK_TRIES 3
+/* How long a new instance waits for a departing one to let go. */
+#define LOCK_WAIT_MS 5000
 /* libbpf's warnings kept while loading, for the reason of a failure. */
 #define LIBBPF_LOG_MAX (64 * 1024)
 
@@ -166,7 +173,7 @@ static int mkdir_one(const char *path, mode_t mode)
 static int lock_take(struct fastpath *fp)
 {
 	struct stat held, now;
-	int tries, fd, ret;
+	int tries, fd, ret, waited;
 
 	ret = mkdir_one(XWG_PIN_ROOT, 0755);
 	if (ret)
@@ -183,6 +190,11 @@ static int lock_take(struct fastpath *fp)
 			return fail(fp, -errno, "cannot open %s: %s", fp->pin_dir,
 				    strerror(errno));
 		}
+		/* An instance that is leaving (its successor started right
+		 * after it released the name) holds it a little longer. */
+		for (waited = 0; flock(fd, LOCK_EX | LOCK_NB) && errno == EWOULDBLOCK &&
+				 waited < LOCK_WAIT_MS; waited += 10)
+			usleep(10000);
 		if (flock(fd, LOCK_EX | LOCK_NB)) {
 			ret = -errno;
 			close(fd);
@@ -910,6 +922,8 @@ static int skeletons_load(struct fastpath *fp)
 		ret = load_failed(fp, -errno, "tc_tx");
 		goto out;
 	}
+	/* On a TUN the packet starts at its IP header. */
+	fp->tx_skel->rodata->l3_device = fp->tun_mode;
 	ret = tc_tx__load(fp->tx_skel);
 	if (ret) {
 		ret = load_failed(fp, ret, "tc_tx (xwg_tc_tx)");
@@ -1065,9 +1079,55 @@ static struct fastpath_xdp *underlay_find(struct fastpath *fp, int ifindex)
 	return NULL;
 }
 
+/* The driver of an interface (ethtool's "driver"), "" if it has none. */
+static void driver_name(const char *ifname, char *buf, size_t size)
+{
+	struct ethtool_drvinfo info = { .cmd = ETHTOOL_GDRVINFO };
+	struct ifreq ifr = { 0 };
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	buf[0] = 0;
+	if (fd < 0)
+		return;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	ifr.ifr_data = (void *)&info;
+	if (!ioctl(fd, SIOCETHTOOL, &ifr)) {
+		size_t n = strnlen(info.driver, sizeof(info.driver));
+
+		n = n < size - 1 ? n : size - 1;
+		memcpy(buf, info.driver, n);
+		buf[n] = 0;
+	}
+	close(fd);
+}
+
+/*
+ * Underlays xwgd picks itself get xdp_rx only where it costs nothing to
+ * anyone else (issue 14, measured): not on a veth, whose peer loses TSO
+ * and UDP segmentation offload while any XDP program is attached (plain
+ * TCP of other containers over the same link fell from 13.8 to 2.9
+ * Gbit/s), and not where only generic XDP runs (loopback among them):
+ * there the program sees UDP GSO super-datagrams whole and costs every
+ * packet. On those, data messages reach the UDP socket, which takes them
+ * with UDP GRO. NULL: wanted; else why not.
+ */
+static const char *underlay_xdp_unwanted(const struct fastpath_xdp *x, unsigned int flags)
+{
+	char drv[32];
+
+	if (flags & IFF_LOOPBACK)
+		return "loopback (only generic XDP)";
+	driver_name(x->ifname, drv, sizeof(drv));
+	if (!strcmp(drv, "veth"))
+		return "a veth (XDP there turns TSO/USO off on its peer, slowing other traffic)";
+	return NULL;
+}
+
 static int underlay_add(struct fastpath *fp, int ifindex)
 {
 	struct fastpath_xdp *x;
+	const char *why;
+	unsigned int i;
 	int ret;
 
 	if (underlay_find(fp, ifindex))
@@ -1083,9 +1143,38 @@ static int underlay_add(struct fastpath *fp, int ifindex)
 	x->ifindex = ifindex;
 	if (!if_indextoname((unsigned int)ifindex, x->ifname))
 		return fail(fp, -ENODEV, "underlay interface %d does not exist", ifindex);
+	for (i = 0; i < fp->n_xdp_refused; i++) {
+		if (fp->xdp_refused[i] == ifindex) {
+			fp->error[0] = 0;  /* said when it was refused */
+			return -EOPNOTSUPP;
+		}
+	}
+	if (fp->xdp_auto) {
+		struct ifreq ifr = { 0 };
+		int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+		snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", x->ifname);
+		if (fd >= 0 && ioctl(fd, SIOCGIFFLAGS, &ifr))
+			ifr.ifr_flags = 0;
+		if (fd >= 0)
+			close(fd);
+		why = underlay_xdp_unwanted(x, (unsigned int)ifr.ifr_flags);
+		if (why && fp->n_xdp_refused < FASTPATH_MAX_UNDERLAYS)
+			fp->xdp_refused[fp->n_xdp_refused++] = ifindex;
+		if (why)
+			return fail(fp, -EOPNOTSUPP, "no xdp_rx on %s: %s; data messages arrive "
+				    "through the UDP socket (UDP GRO)", x->ifname, why);
+	}
 	ret = xdp_attach(fp, x, prog_fd_rx(fp), "xdp_rx");
 	if (ret)
 		return ret;
+	if (fp->xdp_auto && x->mode == FASTPATH_XDP_GENERIC) {
+		xdp_detach(x, prog_fd_rx(fp));
+		if (fp->n_xdp_refused < FASTPATH_MAX_UNDERLAYS)
+			fp->xdp_refused[fp->n_xdp_refused++] = ifindex;
+		return fail(fp, -EOPNOTSUPP, "no xdp_rx on %s: only generic XDP there; data "
+			    "messages arrive through the UDP socket (UDP GRO)", x->ifname);
+	}
 	fp->n_underlays++;
 	if (fp->n_underlays == 2)
 		log_info("xdp_rx runs on more than one underlay: data messages reach AF_XDP "
@@ -1162,6 +1251,12 @@ static int underlays_attach(struct fastpath *fp, const int *picked, unsigned int
 		/* An underlay we picked ourselves that another program (another
 		 * xwg interface's xdp_rx) holds: leave it to that one; what
 		 * arrives there for us passes to our UDP socket. */
+		if (ret == -EOPNOTSUPP && fp->xdp_auto) {
+			if (fp->error[0])
+				log_info("fast path of %s: %s", fp->ifname, fp->error);
+			fp->error[0] = 0;
+			continue;
+		}
 		if (ret == -EBUSY && !explicit) {
 			log_info("fast path of %s: %s; its traffic for us goes through the UDP socket",
 				 fp->ifname, fp->error);
@@ -1237,6 +1332,8 @@ int fastpath_load(struct fastpath *fp, const char *ifname,
 	snprintf(fp->ifname, sizeof(fp->ifname), "%s", ifname);
 	snprintf(fp->pin_dir, sizeof(fp->pin_dir), XWG_PIN_ROOT "/%s", ifname);
 	fp->netlink_attach = opts->netlink_attach;
+	fp->tun_mode = opts->tun_ifindex > 0;
+	fp->xdp_auto = !opts->n_underlays;
 	fp->listen_port = opts->listen_port;
 	fp->event_interval_ms = opts->event_interval_ms ? opts->event_interval_ms :
 				FASTPATH_EVENT_INTERVAL_MS;
@@ -1273,7 +1370,14 @@ int fastpath_load(struct fastpath *fp, const char *ifname,
 	}
 	orphans_detach();
 	/* 4. */
-	ret = twin_link_create(&fp->twin, ifname, opts->queues);
+	if (fp->tun_mode) {
+		snprintf(fp->twin.name, sizeof(fp->twin.name), "%s", ifname);
+		fp->twin.ifindex = opts->tun_ifindex;
+		fp->twin.queues = 1;
+		ret = 0;
+	} else {
+		ret = twin_link_create(&fp->twin, ifname, opts->queues);
+	}
 	if (ret) {
 		if (ret == -EEXIST)
 			ret = fail(fp, ret, "cannot create %s and %s: an interface of one of these names "
@@ -1302,11 +1406,14 @@ int fastpath_load(struct fastpath *fp, const char *ifname,
 		goto err_skeletons;
 	/* 6. */
 	fp->loaded = true;
-	snprintf(fp->twin_xdp.ifname, sizeof(fp->twin_xdp.ifname), "%s", fp->twin.twin_name);
-	fp->twin_xdp.ifindex = fp->twin.twin_ifindex;
-	ret = xdp_attach(fp, &fp->twin_xdp, prog_fd_twin(fp), "xdp_twin");
-	if (ret)
-		goto err_keypairs;
+	if (!fp->tun_mode) {
+		snprintf(fp->twin_xdp.ifname, sizeof(fp->twin_xdp.ifname), "%s",
+			 fp->twin.twin_name);
+		fp->twin_xdp.ifindex = fp->twin.twin_ifindex;
+		ret = xdp_attach(fp, &fp->twin_xdp, prog_fd_twin(fp), "xdp_twin");
+		if (ret)
+			goto err_keypairs;
+	}
 	ret = tc_attach(fp, prog_fd_tx(fp));
 	if (ret)
 		goto err_twin_xdp;
@@ -1314,9 +1421,17 @@ int fastpath_load(struct fastpath *fp, const char *ifname,
 	if (ret)
 		goto err_tc;
 
-	off = (size_t)snprintf(line, sizeof(line), "fast path of %s loaded: xdp_twin on %s (%s), "
-			       "tc_tx on %s egress, xdp_rx on", ifname, fp->twin.twin_name,
-			       fastpath_xdp_mode_name(fp->twin_xdp.mode), ifname);
+	if (fp->tun_mode)
+		off = (size_t)snprintf(line, sizeof(line), "fast path of %s loaded: tc_tx on %s "
+				       "egress (TUN), xdp_rx on", ifname, ifname);
+	else
+		off = (size_t)snprintf(line, sizeof(line), "fast path of %s loaded: xdp_twin on "
+				       "%s (%s), tc_tx on %s egress, xdp_rx on", ifname,
+				       fp->twin.twin_name,
+				       fastpath_xdp_mode_name(fp->twin_xdp.mode), ifname);
+	if (!fp->n_underlays && off < sizeof(line))
+		off += (size_t)snprintf(line + off, sizeof(line) - off, " no interface (data "
+					"messages arrive through the UDP socket)");
 	for (i = 0; i < fp->n_underlays && off < sizeof(line); i++)
 		off += (size_t)snprintf(line + off, sizeof(line) - off, "%s %s (%s)",
 					i ? "," : "", fp->underlays[i].ifname,

@@ -104,6 +104,11 @@ struct fastpath_opts {
 	 * attached if the process dies; the next load removes them). For
 	 * kernels without XDP links, and to test that cleanup. */
 	bool netlink_attach;
+	/* The tunnel interface is a TUN the caller made (with offloads):
+	 * no pair, no xdp_twin; tc_tx runs in its L3 mode on its egress.
+	 * 0: make the veth pair instead (the earlier shape, kept to measure
+	 * against: XWG_TUNNEL=veth). */
+	int tun_ifindex;
 };
 
 struct xdp_rx;
@@ -132,6 +137,13 @@ struct fastpath {
 	uint32_t tc_prog_id;             /* 0: not attached */
 	bool tc_qdisc_created;           /* we added clsact: we remove it */
 	bool netlink_attach;
+	bool tun_mode;                   /* opts.tun_ifindex: twin unused */
+	/* Underlays picked by default (not XWG_XDP_IFACES): xdp_rx goes only
+	 * where it costs nothing to others (underlay_xdp_wanted). */
+	bool xdp_auto;
+	/* Underlays xdp_rx was not wanted on (said once each). */
+	int xdp_refused[FASTPATH_MAX_UNDERLAYS];
+	unsigned int n_xdp_refused;
 	bool loaded;
 	char error[512];
 };

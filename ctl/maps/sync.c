@@ -538,6 +538,7 @@ static const char *const drop_reason_names[XWG_DROP_REASONS] = {
 	[XWG_DROP_RX_REPLAY] = "xdp_rx_replay",
 	[XWG_DROP_RX_BAD_INNER] = "xdp_rx_bad_inner",
 	[XWG_DROP_RX_SOURCE_NOT_ALLOWED] = "xdp_rx_source_not_allowed",
+	[XWG_PASS_RX_TOO_BIG_FOR_XSK] = "xdp_rx_passed_too_big_for_xsk",
 	[XWG_DROP_TX_NO_PEER] = "tc_tx_no_peer",
 	[XWG_DROP_TX_MALFORMED] = "tc_tx_malformed",
 	[XWG_DROP_TX_NO_KEYPAIR] = "tc_tx_no_keypair",
