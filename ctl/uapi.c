@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <limits.h>
 #include <net/if.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -837,16 +836,65 @@ enum conn_state {
 #define READ_CHUNK (64 * 1024)
 #define INPUT_MAX ((size_t)UAPI_SET_MAX_BYTES + 2 * READ_CHUNK)
 
+uint64_t uapi_clock_ms(void)
+{
+	struct timespec ts;
+
+	/* Not platform_now(): tests fake that clock, and this is only about
+	 * how long a socket makes no progress. */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 void uapi_conn_init(struct uapi_conn *c, int fd)
 {
 	memset(c, 0, sizeof(*c));
 	c->fd = fd;
 	c->state = CONN_OP;
 	c->write_timeout_ms = UAPI_WRITE_TIMEOUT_MS;
+	c->read_timeout_ms = UAPI_READ_TIMEOUT_MS;
+	c->progress_ms = uapi_clock_ms();
+}
+
+size_t uapi_conn_pending(const struct uapi_conn *c)
+{
+	return c->out.len - c->out_sent;
+}
+
+/* The server counts what the reply buffers hold (their capacity): call
+ * with -1 before changing c->out and +1 after. */
+static void out_account(struct uapi_conn *c, int sign)
+{
+	if (!c->server)
+		return;
+	if (sign > 0)
+		c->server->pending += c->out.cap;
+	else
+		c->server->pending -= c->out.cap;
+}
+
+/* The reply is sent (or abandoned): wipe and free it. */
+static void out_release(struct uapi_conn *c)
+{
+	out_account(c, -1);
+	uapi_buf_free(&c->out);
+	c->out_sent = 0;
 }
 
 void uapi_conn_close(struct uapi_conn *c)
 {
+	struct uapi_server *srv = c->server;
+
+	out_release(c);
+	if (srv) {
+		if (c->prev)
+			c->prev->next = c->next;
+		else
+			srv->conns = c->next;
+		if (c->next)
+			c->next->prev = c->prev;
+		srv->n_conns--;
+	}
 	if (c->buf) {
 		sodium_memzero(c->buf, c->cap);
 		free(c->buf);
@@ -909,57 +957,89 @@ static int ensure_space(struct uapi_conn *c)
 	return 0;
 }
 
-static uint64_t monotonic_ms(void)
+/* Sends what the reader takes of the pending reply, at most *budget
+ * bytes; frees the reply once it is all sent. 0 (EAGAIN included) or
+ * -errno. */
+static int flush(struct uapi_conn *c, size_t *budget)
 {
-	struct timespec ts;
+	while (uapi_conn_pending(c) && *budget) {
+		size_t n = uapi_conn_pending(c);
+		ssize_t w;
 
-	/* Not platform_now(): tests fake that clock, and this is only about
-	 * how long we wait on a socket. */
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-/* Writes all of p, waiting (poll) while the reader is slow, for at most
- * write_timeout_ms in all. 0 or -errno. */
-static int write_all(struct uapi_conn *c, const char *p, size_t n)
-{
-	uint64_t deadline = monotonic_ms() + (uint64_t)c->write_timeout_ms;
-
-	while (n) {
-		ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL);
-
+		if (n > *budget)
+			n = *budget;
+		w = send(c->fd, c->out.data + c->out_sent, n, MSG_NOSIGNAL);
 		if (w < 0 && errno == ENOTSOCK)
-			w = write(c->fd, p, n);
+			w = write(c->fd, c->out.data + c->out_sent, n);
 		if (w > 0) {
-			p += w;
-			n -= (size_t)w;
+			c->out_sent += (size_t)w;
+			*budget -= (size_t)w;
+			c->progress_ms = uapi_clock_ms();
 		} else if (w < 0 && errno == EINTR) {
 			continue;
 		} else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			struct pollfd pfd = { .fd = c->fd, .events = POLLOUT };
-			uint64_t now = monotonic_ms();
-
-			if (now >= deadline)
-				return -ETIMEDOUT;
-			if (poll(&pfd, 1, (int)(deadline - now)) < 0 &&
-			    errno != EINTR)
-				return -errno;
+			return 0;
 		} else {
 			return w < 0 ? -errno : -EIO;
 		}
 	}
+	if (c->out.data && !uapi_conn_pending(c))
+		out_release(c);
 	return 0;
 }
 
+/* Appends n bytes to the pending reply. 0 or -ENOMEM. */
+static int queue_bytes(struct uapi_conn *c, const char *p, size_t n)
+{
+	out_account(c, -1);
+	if (buf_reserve(&c->out, n)) {
+		memcpy(c->out.data + c->out.len, p, n);
+		c->out.len += n;
+	}
+	out_account(c, 1);
+	c->progress_ms = uapi_clock_ms();
+	return c->out.oom ? -ENOMEM : 0;
+}
+
+/* Takes the whole of reply over as the pending reply (no copy when none
+ * is pending, which the request/reply order makes the rule). */
+static int queue_reply(struct uapi_conn *c, struct uapi_buf *reply)
+{
+	int ret = 0;
+
+	if (!c->out.len) {
+		out_release(c);
+		c->out = *reply;
+		memset(reply, 0, sizeof(*reply));
+		out_account(c, 1);
+		c->progress_ms = uapi_clock_ms();
+	} else {
+		ret = queue_bytes(c, reply->data, reply->len);
+		uapi_buf_free(reply);
+	}
+	return ret;
+}
+
+/* Queues "errno=N\n\n". 0, or -ENOMEM when it could not be (close). */
 static int reply_errno(struct uapi_conn *c, int err)
 {
 	char line[32];
 	int n = snprintf(line, sizeof(line), "errno=%d\n\n", err);
 
-	return write_all(c, line, (size_t)n);
+	return queue_bytes(c, line, (size_t)n);
 }
 
-/* 0 when the reply went out. */
+/* Whether a reply buffer of cap bytes would take the replies pending over
+ * the server's connections past its bound (see UAPI_PENDING_MAX). */
+static bool is_over_pending_max(const struct uapi_conn *c, size_t cap)
+{
+	const struct uapi_server *srv = c->server;
+
+	return srv && srv->pending && (cap > srv->pending_max ||
+				       srv->pending > srv->pending_max - cap);
+}
+
+/* Queues the reply: 0, or -errno when not even an errno line fits. */
 static int handle_get(struct uapi_conn *c, const struct uapi_ops *ops)
 {
 	struct uapi_buf out = { 0 };
@@ -967,17 +1047,19 @@ static int handle_get(struct uapi_conn *c, const struct uapi_ops *ops)
 
 	if (ret > 0)
 		ret = -ret;
+	if (!ret)
+		uapi_buf_printf(&out, "errno=0\n\n");
 	if (!ret && out.oom)
 		ret = -ENOMEM;
-	if (ret) {
-		ret = reply_errno(c, ret);
-	} else {
-		ret = write_all(c, out.data, out.len);
-		if (!ret)
-			ret = reply_errno(c, 0);
+	if (!ret && is_over_pending_max(c, out.cap)) {
+		c->server->refused_gets++;
+		ret = -ENOMEM;
 	}
-	uapi_buf_free(&out);
-	return ret;
+	if (ret) {
+		uapi_buf_free(&out);
+		return reply_errno(c, ret);
+	}
+	return queue_reply(c, &out);
 }
 
 /* The transaction is c->buf[start, end): parse, apply, answer, consume.
@@ -1054,6 +1136,10 @@ static int process(struct uapi_conn *c, const struct uapi_ops *ops, bool eof)
 		char *nl;
 		int r;
 
+		/* Request/reply: the next operation waits until the reply
+		 * to this one is sent. */
+		if (uapi_conn_pending(c))
+			return 1;
 		switch (c->state) {
 		case CONN_OP:
 			nl = memchr(c->buf + c->scan, '\n', c->len - c->scan);
@@ -1114,31 +1200,133 @@ static int process(struct uapi_conn *c, const struct uapi_ops *ops, bool eof)
 	}
 }
 
-int uapi_conn_on_readable(struct uapi_conn *c, const struct uapi_ops *ops)
+enum uapi_conn_wait uapi_conn_on_event(struct uapi_conn *c,
+				       const struct uapi_ops *ops)
 {
-	for (;;) {
-		ssize_t n;
-		int err = ensure_space(c);
+	size_t read_budget = UAPI_BURST_BYTES, write_budget = UAPI_BURST_BYTES;
 
+	if (c->expired)
+		return UAPI_CONN_CLOSE;
+	for (;;) {
+		size_t room;
+		ssize_t n;
+		int err;
+
+		if (uapi_conn_pending(c)) {
+			if (flush(c, &write_budget))
+				return UAPI_CONN_CLOSE;
+			if (uapi_conn_pending(c))
+				return UAPI_CONN_WAIT_WRITE;
+		}
+		if (c->closing)
+			return UAPI_CONN_CLOSE;
+		/* Nothing buffered before the first read. */
+		if (c->buf ? !process(c, ops, c->eof) : c->eof) {
+			c->closing = true;
+			continue;
+		}
+		if (uapi_conn_pending(c))
+			continue;
+		if (!read_budget)
+			return UAPI_CONN_WAIT_READ;
+		err = ensure_space(c);
 		if (err) {
 			if (c->state == CONN_SET)
 				reply_errno(c, err);
-			return 0;
+			c->closing = true;
+			continue;
 		}
-		n = read(c->fd, c->buf + c->len, c->cap - c->len);
+		room = c->cap - c->len;
+		n = read(c->fd, c->buf + c->len,
+			 room < read_budget ? room : read_budget);
 		if (n > 0) {
 			c->len += (size_t)n;
-			if (!process(c, ops, false))
-				return 0;
+			read_budget -= (size_t)n;
+			c->progress_ms = uapi_clock_ms();
 		} else if (!n) {
-			process(c, ops, true);
-			return 0;
+			c->eof = true;
 		} else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-			return 1;
+			return UAPI_CONN_WAIT_READ;
 		} else if (errno != EINTR) {
-			return 0;
+			return UAPI_CONN_CLOSE;
 		}
 	}
+}
+
+int uapi_conn_on_readable(struct uapi_conn *c, const struct uapi_ops *ops)
+{
+	return (int)uapi_conn_on_event(c, ops);
+}
+
+/* ------------------------------------------------------------------ */
+/* The connections of a listening socket                               */
+
+void uapi_server_init(struct uapi_server *srv)
+{
+	memset(srv, 0, sizeof(*srv));
+	srv->conns_max = UAPI_CONNS_MAX;
+	srv->pending_max = UAPI_PENDING_MAX;
+}
+
+void uapi_server_add(struct uapi_server *srv, struct uapi_conn *c)
+{
+	c->server = srv;
+	c->prev = NULL;
+	c->next = srv->conns;
+	if (c->next)
+		c->next->prev = c;
+	srv->conns = c;
+	srv->n_conns++;
+	out_account(c, 1);
+}
+
+bool uapi_server_is_full(const struct uapi_server *srv)
+{
+	return srv->n_conns >= srv->conns_max;
+}
+
+/* When c is given up on: write_timeout_ms after the last byte the reader
+ * took while a reply is pending, read_timeout_ms after the last byte of a
+ * partial request; 0 between requests. */
+static uint64_t conn_deadline(const struct uapi_conn *c)
+{
+	if (c->expired)
+		return 0;
+	if (uapi_conn_pending(c))
+		return c->progress_ms + (uint64_t)c->write_timeout_ms;
+	if (!c->closing && (c->state != CONN_OP || c->len > c->start))
+		return c->progress_ms + (uint64_t)c->read_timeout_ms;
+	return 0;
+}
+
+uint64_t uapi_server_next_deadline(const struct uapi_server *srv)
+{
+	const struct uapi_conn *c;
+	uint64_t next = 0;
+
+	for (c = srv->conns; c; c = c->next) {
+		uint64_t at = conn_deadline(c);
+
+		if (at && (!next || at < next))
+			next = at;
+	}
+	return next;
+}
+
+struct uapi_conn *uapi_server_expire(struct uapi_server *srv, uint64_t now_ms)
+{
+	struct uapi_conn *c;
+
+	for (c = srv->conns; c; c = c->next) {
+		uint64_t at = conn_deadline(c);
+
+		if (at && at <= now_ms) {
+			c->expired = true;
+			shutdown(c->fd, SHUT_RDWR);
+			return c;
+		}
+	}
+	return NULL;
 }
 
 /* ------------------------------------------------------------------ */

@@ -13,6 +13,14 @@
  * reply; "get=1\n" followed by a byte other than '\n' is answered with
  * errno=-22 and the connection stays open.
  *
+ * Replies never block the daemon: each connection buffers its reply and
+ * sends it as the reader takes it (the caller waits for writability while
+ * output is pending). The protocol is request/reply, so while a reply is
+ * pending nothing more is read from that connection; a connection thus
+ * holds at most one reply, as large as that reply is. What bounds memory is
+ * the server (struct uapi_server): a bounded number of connections, and a
+ * bound on the replies pending over all of them.
+ *
  * Deliberate difference: a set transaction is all or nothing. It is parsed
  * and checked up to its blank line into a struct uapi_set first; only a
  * wholly valid transaction reaches uapi_ops.set, which should apply it
@@ -35,9 +43,28 @@
 #define UAPI_LINE_MAX (64 * 1024 - 1)
 /* Our own bound on one set transaction; more is answered -EMSGSIZE. */
 #define UAPI_SET_MAX_BYTES (128U * 1024 * 1024)
-/* How long a reply may take to drain into a slow reader before we give up
- * on the connection (the daemon's loop is blocked meanwhile). */
-#define UAPI_WRITE_TIMEOUT_MS 10000
+/* A connection whose pending reply makes no progress (the reader takes
+ * nothing) for this long is closed. */
+#define UAPI_WRITE_TIMEOUT_MS 30000
+/* A connection holding part of a request (an operation line without its
+ * '\n', a set transaction without its blank line) that receives nothing
+ * for this long is closed. A connection between requests is never timed
+ * out (wireguard-go keeps idle connections too). */
+#define UAPI_READ_TIMEOUT_MS 30000
+/* Connections served at once by a uapi_server; the caller leaves further
+ * ones in the listen backlog (uapi_server_is_full). */
+#define UAPI_CONNS_MAX 64
+/* Replies pending over all of a server's connections. A get reply is
+ * always taken when no other reply is pending, so the largest legitimate
+ * one (a few hundred bytes per peer and allowed IP: hundreds of MB at the
+ * peer limit) always goes through; otherwise one that would take the sum
+ * past this bound is answered errno=-12 (-ENOMEM) instead. Memory for
+ * pending replies is thus at most max(this, the largest reply). */
+#define UAPI_PENDING_MAX (64U * 1024 * 1024)
+/* What one call handles before it returns to the event loop, so a fast
+ * reader or writer of a large reply or transaction does not hold up the
+ * packets: at most this much read and this much written. */
+#define UAPI_BURST_BYTES (1U * 1024 * 1024)
 
 /* One allowed_ip line. addr is in network order with the host bits past
  * cidr cleared (4 bytes used for AF_INET). remove: the line was
@@ -184,31 +211,90 @@ struct uapi_ops {
 	void *ctx;
 };
 
-/* One accepted connection. Fields are internal. */
+struct uapi_server;
+
+/* One accepted connection. Fields are internal, but for the timeouts. */
 struct uapi_conn {
 	int fd;
 	int state;
 	int write_timeout_ms;  /* UAPI_WRITE_TIMEOUT_MS; tests lower it */
+	int read_timeout_ms;   /* UAPI_READ_TIMEOUT_MS; tests lower it */
 	char *buf;             /* input; consumed bytes are wiped */
 	size_t start, len, cap;
 	size_t scan;           /* where the search for '\n' resumes */
 	size_t line_start;     /* current line of a set transaction */
+	struct uapi_buf out;   /* the pending reply (keys in it: wiped) */
+	size_t out_sent;       /* bytes of out already written */
+	uint64_t progress_ms;  /* last byte read or written (monotonic) */
+	bool eof;              /* the reader shut down its side */
+	bool closing;          /* close once the pending reply is sent */
+	bool expired;          /* shut down by uapi_server_expire */
+	struct uapi_server *server;
+	struct uapi_conn *prev, *next;  /* the server's list */
+};
+
+/* What the caller waits for on a connection's fd next. */
+enum uapi_conn_wait {
+	UAPI_CONN_CLOSE = 0,    /* close it (uapi_conn_close) */
+	UAPI_CONN_WAIT_READ,    /* readable */
+	UAPI_CONN_WAIT_WRITE,   /* writable: a reply is pending */
 };
 
 /* fd: a connected, non-blocking stream socket (see uapi_accept). */
 void uapi_conn_init(struct uapi_conn *c, int fd);
 /*
- * Call when fd is readable. Reads until EAGAIN, handles every complete
- * operation buffered (writing each reply fully, waiting up to
- * write_timeout_ms for a slow reader) and returns 1 to keep the connection,
- * or 0 when it is to be closed: EOF, a read or write error, an invalid
- * operation, a failed set. Works with level- and edge-triggered epoll.
- * At EOF inside a set transaction the lines received so far form the
- * transaction (wireguard-go applies them too) and are answered, then 0.
+ * Call when fd is ready for what the previous call asked for (or at first,
+ * when it is readable; also on EPOLLHUP/EPOLLERR). Sends what it can of
+ * the pending reply; once none is pending, handles the complete operations
+ * buffered and reads more, until a reply cannot be sent whole, or input
+ * runs dry (EAGAIN), or UAPI_BURST_BYTES were read or written. Never waits.
+ * Returns what to wait for next, or UAPI_CONN_CLOSE: EOF, a read or write
+ * error, an invalid operation, a failed set (each once its reply, if any,
+ * is sent), uapi_server_expire. For level-triggered epoll (a burst may end
+ * before EAGAIN). At EOF inside a set transaction the lines received so
+ * far form the transaction (wireguard-go applies them too) and are
+ * answered, then it closes.
  */
+enum uapi_conn_wait uapi_conn_on_event(struct uapi_conn *c,
+				       const struct uapi_ops *ops);
+/* The same (its older name): non-zero to keep the connection. */
 int uapi_conn_on_readable(struct uapi_conn *c, const struct uapi_ops *ops);
-/* Wipes and frees the input buffer and closes fd. */
+/* Bytes of reply still to be sent. */
+size_t uapi_conn_pending(const struct uapi_conn *c);
+/* Leaves its server, wipes and frees the buffers and closes fd. */
 void uapi_conn_close(struct uapi_conn *c);
+
+/*
+ * The connections of one listening socket: how many, the replies pending
+ * over all of them (bounded, see UAPI_PENDING_MAX), and their deadlines.
+ * Limits may be lowered after uapi_server_init (tests do).
+ */
+struct uapi_server {
+	size_t conns_max;      /* UAPI_CONNS_MAX */
+	size_t pending_max;    /* UAPI_PENDING_MAX */
+	size_t n_conns;
+	size_t pending;        /* sum of the connections' reply buffers */
+	uint64_t refused_gets; /* answered -ENOMEM for pending_max */
+	struct uapi_conn *conns;
+};
+
+void uapi_server_init(struct uapi_server *srv);
+/* Adds an initialised connection; uapi_conn_close takes it out. */
+void uapi_server_add(struct uapi_server *srv, struct uapi_conn *c);
+/* Whether it serves conns_max connections: accept no more for now. */
+bool uapi_server_is_full(const struct uapi_server *srv);
+/* The earliest deadline of its connections, in uapi_clock_ms() time;
+ * 0 when none has one. */
+uint64_t uapi_server_next_deadline(const struct uapi_server *srv);
+/* Finds one connection whose deadline has passed at now_ms, shuts its
+ * socket down (so that its fd reports EPOLLHUP) and marks it: its next
+ * uapi_conn_on_event returns UAPI_CONN_CLOSE. Returns it (for the log:
+ * uapi_conn_pending tells which deadline it missed), or NULL when there
+ * is none left. Closing nothing itself keeps the caller's per-connection
+ * state freed only from that connection's own event. */
+struct uapi_conn *uapi_server_expire(struct uapi_server *srv, uint64_t now_ms);
+/* CLOCK_MONOTONIC in milliseconds, the time of the deadlines. */
+uint64_t uapi_clock_ms(void);
 
 /*
  * Creates the listening socket DIR/IFNAME.sock (DIR is UAPI_SOCKET_DIR when

@@ -10,8 +10,10 @@
  *  - numbered tables: valid transactions and the staged result (dumped as
  *    text), invalid ones and their errno, address formatting;
  *  - the connection driver over a socketpair with fake daemon ops;
- *  - a 300,000-line set, a large get to a slow reader, a reader that never
- *    reads;
+ *  - a 300,000-line set; replies buffered per connection: a client that
+ *    does not read never blocks the daemon side and then gets its reply
+ *    whole, byte for byte; requests wait while a reply is pending; the
+ *    bound on pending replies, many connections, deadlines;
  *  - the listening socket in a temporary directory.
  */
 #include <errno.h>
@@ -598,7 +600,7 @@ static int pair_handle(struct pair *p)
 
 	if (!p->open)
 		return 0;
-	r = uapi_conn_on_readable(&p->conn, &p->ops);
+	r = (int)uapi_conn_on_event(&p->conn, &p->ops);
 	if (!r) {
 		uapi_conn_close(&p->conn);
 		p->open = false;
@@ -606,8 +608,8 @@ static int pair_handle(struct pair *p)
 	return r;
 }
 
-/* Sends len bytes as the client, lets the server handle them, and
- * collects what it answered: on_readable's result. */
+/* Sends len bytes as the client and lets the server handle them:
+ * on_event's result (1: wait to read, 2: to write, 0: closed). */
 static int pair_send(struct pair *p, const char *in, size_t len)
 {
 	while (len) {
@@ -1033,66 +1035,297 @@ static void test_uapi_too_big(void)
 	pair_close(&p);
 }
 
-struct reader {
+/* What fake_get answers with get_bytes, errno line included. */
+static void expected_get(size_t bytes, struct uapi_buf *want)
+{
+	struct fake f = { .get_bytes = bytes };
+
+	fake_get(&f, want);
+	uapi_buf_printf(want, "errno=0\n\n");
+}
+
+/* Reads everything until EOF, as a client that took its time and now
+ * reads at full speed. */
+struct collector {
 	int fd;
-	size_t total;
-	char tail[16];
+	char *data;
+	size_t len, cap;
 };
 
-static void *slow_reader_main(void *arg)
+static void *collector_main(void *arg)
 {
-	struct reader *rd = arg;
-	static char buf[64 * 1024];
-	unsigned int reads = 0;
+	struct collector *col = arg;
 
 	for (;;) {
-		ssize_t n = recv(rd->fd, buf, sizeof(buf), 0);
+		ssize_t n;
 
+		if (col->cap - col->len < 65536) {
+			char *p = realloc(col->data, col->cap * 2 + 65536);
+
+			if (!p)
+				break;
+			col->data = p;
+			col->cap = col->cap * 2 + 65536;
+		}
+		n = recv(col->fd, col->data + col->len, col->cap - col->len, 0);
 		if (n <= 0)
 			break;
-		if (n >= 9) {
-			memcpy(rd->tail, buf + n - 9, 9);
-		} else {
-			memmove(rd->tail, rd->tail + n, (size_t)(9 - n));
-			memcpy(rd->tail + 9 - n, buf, (size_t)n);
-		}
-		rd->total += (size_t)n;
-		/* Slower than the writer, so that it meets EAGAIN. */
-		if (++reads % 32 == 0)
-			usleep(200);
+		col->len += (size_t)n;
 	}
 	return NULL;
 }
 
-/* A 30 MB get reply drains fully into a slow reader; a reader that never
- * reads is given up on after the write timeout. */
-static void test_uapi_big_get(void)
+/* Reads what is there without waiting; true at EOF. */
+static bool client_read(int fd, size_t *total)
 {
-	struct reader rd = { 0 };
+	static char buf[256 * 1024];
+
+	for (;;) {
+		ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+
+		if (n > 0) {
+			*total += (size_t)n;
+			continue;
+		}
+		return n == 0;
+	}
+}
+
+/* Test that a client that asks for a 6 MB reply and reads nothing leaves
+ * the daemon side free at once (no call waits), that its next request
+ * waits unread until the reply is taken, and that both replies then
+ * arrive whole and byte for byte; one call sends at most
+ * UAPI_BURST_BYTES. */
+static void test_uapi_slow_reader(void)
+{
+	struct uapi_buf want = { 0 };
+	struct collector col = { 0 };
+	size_t pending, sent, max_sent = 0;
 	pthread_t thread;
 	struct pair p;
 	double t0;
+	int r;
 
+	expected_get(6u << 20, &want);
 	pair_open(&p);
-	p.fake.get_bytes = 30u << 20;
-	rd.fd = p.client;
-	pthread_create(&thread, NULL, slow_reader_main, &rd);
-	CHECK(pair_sends(&p, "get=1\n\n") == 1);
-	uapi_conn_close(&p.conn);  /* EOF for the reader */
+	p.fake.get_bytes = 6u << 20;
+	t0 = seconds_now();
+	CHECK(pair_sends(&p, "get=1\n\n") == UAPI_CONN_WAIT_WRITE);
+	/* Building the reply is the only work (well under a second even
+	 * sanitized); the old code waited here for the reader. */
+	CHECKF(seconds_now() - t0 < 2.0, "%.2f s", seconds_now() - t0);
+	pending = uapi_conn_pending(&p.conn);
+	CHECKF(pending > (5u << 20) && pending < want.len, "pending %zu", pending);
+	t0 = seconds_now();
+	CHECK(pair_handle(&p) == UAPI_CONN_WAIT_WRITE);
+	CHECK(uapi_conn_pending(&p.conn) == pending);
+	CHECKF(seconds_now() - t0 < 0.1, "%.3f s", seconds_now() - t0);
+
+	/* Test that the next request is not read while the reply waits. */
+	CHECK(pair_sends(&p, "get=1\n\n") == UAPI_CONN_WAIT_WRITE);
+	CHECK(p.fake.gets == 1 && p.conn.len == 0);
+
+	/* Test that both arrive once the client reads. */
+	col.fd = p.client;
+	pthread_create(&thread, NULL, collector_main, &col);
+	r = UAPI_CONN_WAIT_WRITE;
+	while (r == UAPI_CONN_WAIT_WRITE) {
+		struct pollfd pfd = { .fd = p.conn.fd, .events = POLLOUT };
+		size_t before = uapi_conn_pending(&p.conn);
+
+		if (poll(&pfd, 1, 10000) <= 0)
+			break;
+		r = pair_handle(&p);
+		sent = before - uapi_conn_pending(&p.conn);
+		if (p.fake.gets == 1 && r == UAPI_CONN_WAIT_WRITE && sent > max_sent)
+			max_sent = sent;
+	}
+	CHECK(r == UAPI_CONN_WAIT_READ);
+	CHECK(p.fake.gets == 2 && uapi_conn_pending(&p.conn) == 0);
+	CHECKF(max_sent <= UAPI_BURST_BYTES, "one call sent %zu bytes", max_sent);
+	uapi_conn_close(&p.conn);  /* EOF for the collector */
 	p.open = false;
 	pthread_join(thread, NULL);
-	CHECKF(rd.total >= (30u << 20) + 9 && rd.total < (30u << 20) + 200,
-	       "got %zu bytes", rd.total);
-	CHECK(!memcmp(rd.tail, "errno=0\n\n", 9));
+	CHECKF(col.len == 2 * want.len && !memcmp(col.data, want.data, want.len) &&
+	       !memcmp(col.data + want.len, want.data, want.len),
+	       "got %zu bytes, want 2 x %zu", col.len, want.len);
+	pair_close(&p);
+	free(col.data);
+	uapi_buf_free(&want);
+}
+
+/* Test the deadlines: a reply the reader takes nothing of for
+ * write_timeout_ms, a partial request that receives nothing for
+ * read_timeout_ms; none between requests; progress moves them. */
+static void test_uapi_deadlines(void)
+{
+	static const char *const partial[] = {
+		"set=1\nlisten_port=1\n", "get=1\n", "se", "hello world",
+	};
+	struct uapi_server srv;
+	struct pollfd pfd;
+	uint64_t at, at2, now;
+	size_t total = 0, i;
+	struct pair p;
+
+	uapi_server_init(&srv);
+	CHECK(srv.conns_max == UAPI_CONNS_MAX && srv.pending_max == UAPI_PENDING_MAX);
+	CHECK(uapi_server_next_deadline(&srv) == 0);
+
+	/* 1: a stalled reader */
+	pair_open(&p);
+	uapi_server_add(&srv, &p.conn);
+	p.conn.write_timeout_ms = 200;
+	CHECK(pair_sends(&p, "get=1\n\n") == UAPI_CONN_WAIT_READ);
+	CHECK(pair_recv(&p) == false && p.reply_len > 0);
+	p.reply_len = 0;
+	CHECK(uapi_server_next_deadline(&srv) == 0);  /* between requests */
+	p.fake.get_bytes = 2u << 20;
+	now = uapi_clock_ms();
+	CHECK(pair_sends(&p, "get=1\n\n") == UAPI_CONN_WAIT_WRITE);
+	CHECK(srv.pending >= uapi_conn_pending(&p.conn) && srv.pending > (1u << 20));
+	at = uapi_server_next_deadline(&srv);
+	CHECKF(at >= now + 200 && at <= uapi_clock_ms() + 200, "at %llu now %llu",
+	       (unsigned long long)at, (unsigned long long)now);
+	/* ... whose reading some moves the deadline */
+	usleep(20000);
+	CHECK(!client_read(p.client, &total) && total > 0);
+	CHECK(pair_handle(&p) == UAPI_CONN_WAIT_WRITE);
+	at2 = uapi_server_next_deadline(&srv);
+	CHECKF(at2 >= at + 20, "deadline %llu then %llu", (unsigned long long)at,
+	       (unsigned long long)at2);
+	CHECK(uapi_server_expire(&srv, at2 - 1) == NULL);
+	CHECK(uapi_server_expire(&srv, at2) == &p.conn);
+	CHECK(uapi_server_expire(&srv, at2 + 1000) == NULL);  /* once */
+	CHECK(uapi_server_next_deadline(&srv) == 0);
+	/* Its fd reports a hang-up whatever it waits for (epoll included),
+	 * and its next event closes it. */
+	pfd = (struct pollfd){ .fd = p.conn.fd, .events = 0 };
+	CHECK(poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLHUP));
+	CHECK(pair_handle(&p) == UAPI_CONN_CLOSE);
+	CHECK(srv.n_conns == 0 && srv.pending == 0);
+	CHECK(client_read(p.client, &total));  /* EOF */
 	pair_close(&p);
 
-	pair_open(&p);
-	p.fake.get_bytes = 30u << 20;
-	p.conn.write_timeout_ms = 300;
-	t0 = seconds_now();
-	CHECK(pair_sends(&p, "get=1\n\n") == 0);
-	CHECK(seconds_now() - t0 < 5.0);
-	pair_close(&p);
+	/* 2: partial requests */
+	for (i = 0; i < sizeof(partial) / sizeof(partial[0]); i++) {
+		pair_open(&p);
+		uapi_server_add(&srv, &p.conn);
+		p.conn.read_timeout_ms = 100;
+		now = uapi_clock_ms();
+		CHECKF(pair_sends(&p, partial[i]) == UAPI_CONN_WAIT_READ, "partial %zu", i);
+		at = uapi_server_next_deadline(&srv);
+		CHECKF(at >= now + 100 && at <= uapi_clock_ms() + 100, "partial %zu", i);
+		CHECK(uapi_server_expire(&srv, at) == &p.conn);
+		CHECK(uapi_conn_pending(&p.conn) == 0);
+		CHECK(pair_handle(&p) == UAPI_CONN_CLOSE);
+		CHECK(pair_recv(&p) && p.reply_len == 0 && p.fake.sets == 0);
+		pair_close(&p);
+	}
+	CHECK(srv.n_conns == 0 && srv.conns == NULL);
+}
+
+/* Test the bound on pending replies: a reply larger than the bound goes
+ * out when it is alone; while it is pending, a get on another connection
+ * is answered -ENOMEM (and that connection stays); once it is sent, gets
+ * are answered again; every byte is accounted back. */
+static void test_uapi_pending_max(void)
+{
+	struct uapi_buf big = { 0 };
+	struct uapi_server srv;
+	struct pair a, b;
+	size_t total = 0;
+	char want[8192];
+
+	uapi_server_init(&srv);
+	srv.pending_max = 1u << 20;
+	pair_open(&a);
+	pair_open(&b);
+	uapi_server_add(&srv, &a.conn);
+	uapi_server_add(&srv, &b.conn);
+	a.fake.get_bytes = 2u << 20;
+	CHECK(pair_sends(&a, "get=1\n\n") == UAPI_CONN_WAIT_WRITE);
+	CHECK(srv.pending > srv.pending_max);
+	CHECK(pair_sends(&b, "get=1\n\n") == UAPI_CONN_WAIT_READ);
+	CHECK_REPLY(&b, "errno=-12\n\n");
+	CHECK(srv.refused_gets == 1 && b.fake.gets == 1);
+	/* a set (a short reply) is not refused */
+	CHECK(pair_sends(&b, "set=1\nfwmark=1\n\n") == UAPI_CONN_WAIT_READ);
+	CHECK_REPLY(&b, "errno=0\n\n");
+	while (a.open && uapi_conn_pending(&a.conn)) {
+		client_read(a.client, &total);
+		pair_handle(&a);
+	}
+	client_read(a.client, &total);
+	expected_get(2u << 20, &big);
+	CHECKF(a.open && total == big.len, "got %zu of %zu", total, big.len);
+	uapi_buf_free(&big);
+	CHECK(srv.pending == 0);
+	snprintf(want, sizeof(want), "%serrno=0\n\n", sample_get);
+	CHECK(pair_sends(&b, "get=1\n\n") == UAPI_CONN_WAIT_READ);
+	CHECK_REPLY(&b, want);
+	CHECK(srv.pending == 0 && srv.refused_gets == 1);
+	pair_close(&a);
+	pair_close(&b);
+	CHECK(srv.n_conns == 0 && srv.pending == 0);
+}
+
+/* Test UAPI_CONNS_MAX connections that all ask and none reads: each side
+ * is left at once, the server is full, and every reply then arrives whole;
+ * the accounting returns to zero. */
+static void test_uapi_many_conns(void)
+{
+	const size_t n = UAPI_CONNS_MAX, bytes = 512 * 1024;
+	struct pair *pairs = calloc(n, sizeof(*pairs));
+	struct uapi_buf want = { 0 };
+	struct uapi_server srv;
+	size_t i, done = 0;
+	char *got = malloc(bytes + 4096);
+	bool ok = true;
+
+	if (!CHECK(pairs && got))
+		goto out;
+	expected_get(bytes, &want);
+	uapi_server_init(&srv);
+	for (i = 0; i < n; i++) {
+		pair_open(&pairs[i]);
+		uapi_server_add(&srv, &pairs[i].conn);
+		CHECK(!uapi_server_is_full(&srv) == (i + 1 < n));
+		pairs[i].fake.get_bytes = bytes;
+		ok &= pair_sends(&pairs[i], "get=1\n\n") == UAPI_CONN_WAIT_WRITE;
+	}
+	CHECK(ok);
+	CHECK(uapi_server_is_full(&srv) && srv.n_conns == n);
+	CHECKF(srv.pending > n * bytes / 2, "pending %zu", srv.pending);
+	/* Read them round-robin, a little at a time. */
+	for (i = 0; done < n; i = (i + 1) % n) {
+		struct pair *p = &pairs[i];
+		size_t len = (size_t)(p->reply_len);
+		ssize_t r;
+
+		if (p->reply_len == (size_t)-1)
+			continue;
+		r = recv(p->client, got, 65536, MSG_DONTWAIT);
+		if (r > 0) {
+			/* compare in place of keeping every reply */
+			ok &= len + (size_t)r <= want.len &&
+			      !memcmp(got, want.data + len, (size_t)r);
+			p->reply_len += (size_t)r;
+		}
+		pair_handle(p);
+		if (p->reply_len == want.len) {
+			ok &= uapi_conn_pending(&p->conn) == 0;
+			pair_close(p);
+			p->reply_len = (size_t)-1;
+			done++;
+		}
+	}
+	CHECK(ok);
+	CHECK(srv.n_conns == 0 && srv.pending == 0 && srv.conns == NULL);
+	uapi_buf_free(&want);
+out:
+	free(got);
+	free(pairs);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1216,7 +1449,10 @@ void test_uapi(void)
 	test_uapi_format();
 	test_uapi_conn();
 	test_uapi_big_set();
-	test_uapi_big_get();
+	test_uapi_slow_reader();
+	test_uapi_deadlines();
+	test_uapi_pending_max();
+	test_uapi_many_conns();
 	test_uapi_too_big();
 	test_uapi_listen();
 }
