@@ -23,8 +23,12 @@
 #  │                                    │ │        fd00::3/64                  │
 #  └────────────────────────────────────┘ └────────────────────────────────────┘
 #
-# The tunnel MTU goes 9000, 65000, 65535, 65475 on all three tunnel
-# interfaces. The largest packet that can cross: an outer UDP payload over
+# First jumbo frames on the underlay: veths of MTU 9000 and tunnels of 8920,
+# pings at the tunnel's MTU and of two and three inner fragments (each one
+# outer datagram, none of them cut). Then, over 1500-byte veths again, the
+# tunnel MTU goes 9000, 65000, 65535, 65475 on all three tunnel interfaces.
+# All of part (a) runs twice: xwgd on its fast path, then on its portable
+# path. The largest packet that can cross: an outer UDP payload over
 # IPv4 is at most 65507 bytes (65535 - 20 - 8), a data message is 32 bytes
 # (header 16, tag 16) plus the inner packet padded to a multiple of 16 but
 # never past the tunnel MTU. So:
@@ -46,12 +50,12 @@ XWGD=${XWGD:-build/xwgd}
 WGGO=wireguard-go
 # shellcheck source=selftests/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-# Part (a)'s MTUs above 3498 need xwgd's portable path: the fast path's XDP
-# program on the hidden twin limits wg0 to page-sized frames (README,
-# "Limits"). Parts (b)-(d) run the data path the run asked for (by default
-# the fast path, whose allowed-IPs tries are then checked against wg show).
+# Part (a) runs on both of xwgd's data paths, the fast path first (unless
+# the run asked for the portable one only): the fast path carries any MTU
+# the portable path carries (its tunnel interface is a TUN). Parts (b)-(d)
+# run the data path the run asked for (by default the fast path, whose
+# allowed-IPs tries are then checked against wg show).
 given_datapath=${XWG_DATAPATH-}
-export XWG_DATAPATH=portable
 require ip wg ping python3
 
 echo "== big.sh: XWGD=$XWGD"
@@ -75,30 +79,6 @@ done
 
 # ===========================================================================
 # (a) Big packets.
-
-ns_create "$ns1" "$ns2" "$ns3"
-veth_link "$ns1" veth12 "$ns2" veth21
-veth_link "$ns1" veth13 "$ns3" veth31
-addr_add "$ns1" veth12 192.0.2.1/24
-addr_add "$ns1" veth13 198.51.100.1/24
-addr_add "$ns2" veth21 192.0.2.2/24
-addr_add "$ns3" veth31 198.51.100.3/24
-
-start_impl "$ns1" "$XWGD" "$if1"
-start_impl "$ns2" "$XWGD" "$if2"
-start_impl "$ns3" "$WGGO" "$if3"
-n1 wg set "$if1" private-key "$TMP_DIR/key1" listen-port 10001 \
-	peer "${pub[2]}" allowed-ips 10.0.0.2/32,fd00::2/128 endpoint 192.0.2.2:10002 \
-	peer "${pub[3]}" allowed-ips 10.0.0.3/32,fd00::3/128 endpoint 198.51.100.3:10003
-n2 wg set "$if2" private-key "$TMP_DIR/key2" listen-port 10002 \
-	peer "${pub[1]}" allowed-ips 10.0.0.1/32,fd00::1/128 endpoint 192.0.2.1:10001
-n3 wg set "$if3" private-key "$TMP_DIR/key3" listen-port 10003 \
-	peer "${pub[1]}" allowed-ips 10.0.0.1/32,fd00::1/128 endpoint 198.51.100.1:10001
-for i in 1 2 3; do
-	ns=ns$i ifname=if$i
-	addr_add "${!ns}" "${!ifname}" "10.0.0.$i/24" "fd00::$i/64"
-	ip -n "${!ns}" link set "${!ifname}" up
-done
 
 # set_tunnel_mtu MTU: on all three tunnel interfaces.
 set_tunnel_mtu() {
@@ -145,64 +125,31 @@ big_pings() {
 	if [[ ${1:-} == -6 ]]; then
 		v=6 a1=fd00::1 a2=fd00::2 a3=fd00::3
 	fi
-	check "mtu $mtu: xwgd pings xwgd with -s $size (IPv$v)" big_ping "$ns1" $a2 -s "$size" "$@"
-	check "mtu $mtu: xwgd pings wireguard-go with -s $size (IPv$v)" big_ping "$ns1" $a3 -s "$size" "$@"
-	check "mtu $mtu: xwgd pings xwgd back with -s $size (IPv$v)" big_ping "$ns2" $a1 -s "$size" "$@"
-	check "mtu $mtu: wireguard-go pings xwgd with -s $size (IPv$v)" big_ping "$ns3" $a1 -s "$size" "$@"
+	check "${P}mtu $mtu: xwgd pings xwgd with -s $size (IPv$v)" big_ping "$ns1" $a2 -s "$size" "$@"
+	check "${P}mtu $mtu: xwgd pings wireguard-go with -s $size (IPv$v)" big_ping "$ns1" $a3 -s "$size" "$@"
+	check "${P}mtu $mtu: xwgd pings xwgd back with -s $size (IPv$v)" big_ping "$ns2" $a1 -s "$size" "$@"
+	check "${P}mtu $mtu: wireguard-go pings xwgd with -s $size (IPv$v)" big_ping "$ns3" $a1 -s "$size" "$@"
 }
 
-# Test that the tunnels work at the default MTU (first handshakes).
-check_within 10 "mtu 1420: xwgd pings xwgd" pings "$ns1" 10.0.0.2
-check_within 10 "mtu 1420: xwgd pings wireguard-go" pings "$ns1" 10.0.0.3
+# underlay_mtu MTU: on both ends of both veth pairs.
+underlay_mtu() {
+	ip -n "$ns1" link set veth12 mtu "$1"
+	ip -n "$ns2" link set veth21 mtu "$1"
+	ip -n "$ns1" link set veth13 mtu "$1"
+	ip -n "$ns3" link set veth31 mtu "$1"
+}
 
-# Test that with tunnel MTU 9000 over the 1500-byte underlay, 8000-byte
-# pings (and pings of exactly the MTU, 8972 + 28 bytes, unfragmented inside)
-# cross both ways, IPv4 and IPv6 inside, and the outer datagrams are
-# fragmented by the sending namespaces and reassembled by the receiving ones.
-set_tunnel_mtu 9000
-frag1=$(snmp "$ns1" Ip FragCreates) frag3=$(snmp "$ns3" Ip FragCreates)
-reasm1=$(snmp "$ns1" Ip ReasmOKs) reasm2=$(snmp "$ns2" Ip ReasmOKs) reasm3=$(snmp "$ns3" Ip ReasmOKs)
-big_pings 9000 8000 -M dont
-big_pings 9000 8972 -M "do"
-big_pings 9000 8000 -6
-check "mtu 9000: the hub (xwgd) fragmented its outer datagrams" counter_grew "$ns1" Ip FragCreates "$frag1"
-check "mtu 9000: wireguard-go's side fragmented its outer datagrams" counter_grew "$ns3" Ip FragCreates "$frag3"
-check "mtu 9000: the hub reassembled outer datagrams" counter_grew "$ns1" Ip ReasmOKs "$reasm1"
-check "mtu 9000: xwgd's side reassembled outer datagrams" counter_grew "$ns2" Ip ReasmOKs "$reasm2"
-check "mtu 9000: wireguard-go's side reassembled outer datagrams" counter_grew "$ns3" Ip ReasmOKs "$reasm3"
-
-# Test that with tunnel MTU 65000, 60000-byte pings and pings of exactly the
-# MTU (64972 + 28) cross.
-set_tunnel_mtu 65000
-big_pings 65000 60000 -M dont
-big_pings 65000 64972 -M "do"
-big_pings 65000 60000 -6
-
-# Test that with tunnel MTU 65535, the largest inner packet that every
-# implementation can send padded, 65472 bytes (-s 65444), crosses; that
-# between two xwgd the largest possible one, 65475 bytes (-s 65447), crosses
-# too, its padding stopping at the largest UDP payload; and that one of
-# 65476 bytes (-s 65448) cannot (its data message would be 65508 bytes even
-# unpadded) and is dropped without harming the tunnel.
-set_tunnel_mtu 65535
-big_pings 65535 65444 -M "do"
-check "mtu 65535: xwgd pings xwgd with -s 65447 (padding capped at the UDP limit)" \
-	big_ping "$ns1" 10.0.0.2 -s 65447 -M "do"
-check "mtu 65535: xwgd pings xwgd back with -s 65447" big_ping "$ns2" 10.0.0.1 -s 65447 -M "do"
-check "mtu 65535: a 65476-byte packet gets no reply (cannot be sent)" \
-	ping_gets_nothing "$ns1" 10.0.0.2 -s 65448 -M "do"
-check "mtu 65535: xwgd still pings xwgd afterwards" pings "$ns1" 10.0.0.2
-check "mtu 65535: xwgd still pings wireguard-go afterwards" pings "$ns1" 10.0.0.3
-check "mtu 65535: xwgd is still running" pid_is_alive "${IMPL_PID[$if1]}"
-
-# Test that with tunnel MTU 65475 the largest possible inner packet, 65475
-# bytes (-s 65447 for IPv4, -s 65427 for IPv6), crosses on every path: its
-# padding stops at the MTU, so the data message is 65507 bytes, the largest
-# UDP payload. (For wireguard-go this also shows that it noticed the MTU
-# going down from 65535: padding to the old MTU would make 65520 bytes.)
-set_tunnel_mtu 65475
-big_pings 65475 65447 -M "do"
-big_pings 65475 65427 -6
+# frags_exactly NS ADDR PEER_NS SIZE N: one ping from NS to ADDR (served by
+# PEER_NS) with SIZE bytes of ICMP payload gets its reply, NS created
+# exactly N IPv4 fragments for it and PEER_NS exactly N for the reply.
+frags_exactly() {
+	local ns=$1 addr=$2 peer=$3 size=$4 n=$5 a0 b0 a1 b1
+	a0=$(snmp "$ns" Ip FragCreates) b0=$(snmp "$peer" Ip FragCreates)
+	pings "$ns" "$addr" -s "$size" -M dont -W 3 || return 1
+	a1=$(snmp "$ns" Ip FragCreates) b1=$(snmp "$peer" Ip FragCreates)
+	((a1 - a0 == n && b1 - b0 == n)) ||
+		{ echo "fragments created: $((a1 - a0)) by the request, $((b1 - b0)) by the reply, want $n each"; return 1; }
+}
 
 # snmp6 NS FIELD: a counter of /proc/net/snmp6 in NS (e.g. Ip6FragCreates).
 snmp6() { ip netns exec "$1" awk -v f="$2" '$1 == f { print $2 }' /proc/net/snmp6; }
@@ -211,51 +158,178 @@ snmp6_grew() {
 	n=$(snmp6 "$1" "$2") && ((n > $3)) || { echo "$2 in $1 is ${n:-?}, was $3"; return 1; }
 }
 
-# Test that big packets cross over an IPv6 underlay too (every endpoint
-# switched to IPv6): 60000-byte pings with tunnel MTU 65000, the largest
-# packet of the IPv4 underlay with MTU 65475, and that the outer IPv6
-# datagrams are fragmented by both implementations.
-addr_add "$ns1" veth12 2001:db8:12::1/64
-addr_add "$ns2" veth21 2001:db8:12::2/64
-addr_add "$ns1" veth13 2001:db8:13::1/64
-addr_add "$ns3" veth31 2001:db8:13::3/64
-n1 wg set "$if1" peer "${pub[2]}" endpoint "[2001:db8:12::2]:10002" \
-	peer "${pub[3]}" endpoint "[2001:db8:13::3]:10003"
-n2 wg set "$if2" peer "${pub[1]}" endpoint "[2001:db8:12::1]:10001"
-n3 wg set "$if3" peer "${pub[1]}" endpoint "[2001:db8:13::1]:10001"
-frag1=$(snmp6 "$ns1" Ip6FragCreates) frag3=$(snmp6 "$ns3" Ip6FragCreates)
-set_tunnel_mtu 65000
-big_pings "65000 (IPv6 underlay)" 60000 -M dont
-set_tunnel_mtu 65475
-big_pings "65475 (IPv6 underlay)" 65447 -M "do"
-check "IPv6 underlay: the hub (xwgd) fragmented its outer datagrams" snmp6_grew "$ns1" Ip6FragCreates "$frag1"
-check "IPv6 underlay: wireguard-go's side fragmented its outer datagrams" snmp6_grew "$ns3" Ip6FragCreates "$frag3"
-check "IPv6 underlay: the hub's endpoint for xwgd is IPv6" \
-	endpoint_is "$ns1" "$if1" "${pub[2]}" "[2001:db8:12::2]:10002"
+# big_packets PATH: part (a) on xwgd's data path PATH (fast or portable):
+# fresh namespaces and daemons, deleted at the end. Descriptions start with
+# $P, "[PATH] ".
+big_packets() {
+	local path=$1 i ns ifname frag1 frag3 reasm1 reasm2 reasm3
+	P="[$path path] "
+	IMPL_ENV=()
+	if [[ $path == portable ]]; then
+		IMPL_ENV[$if1]="XWG_DATAPATH=portable" IMPL_ENV[$if2]="XWG_DATAPATH=portable"
+	fi
+	ns_create "$ns1" "$ns2" "$ns3"
+	veth_link "$ns1" veth12 "$ns2" veth21
+	veth_link "$ns1" veth13 "$ns3" veth31
+	addr_add "$ns1" veth12 192.0.2.1/24
+	addr_add "$ns1" veth13 198.51.100.1/24
+	addr_add "$ns2" veth21 192.0.2.2/24
+	addr_add "$ns3" veth31 198.51.100.3/24
 
-# Test that over an IPv6 underlay, where a UDP payload may be 65527 bytes
-# (the IPv6 payload length counts the 8-byte UDP header, not the 40-byte
-# IPv6 header), an inner packet of 65488 bytes (-s 65460; padded 65488, 65520
-# bytes outer) crosses between two xwgd with tunnel MTU 65535, as it does
-# with the kernel's wireguard. The IPv4 limit (65507) does not apply.
-set_tunnel_mtu 65535
-check "mtu 65535, IPv6 underlay: xwgd pings xwgd with -s 65460 (65520-byte datagrams)" \
-	big_ping "$ns1" 10.0.0.2 -s 65460 -M "do"
-check "mtu 65535, IPv6 underlay: xwgd pings xwgd back with -s 65460" \
-	big_ping "$ns2" 10.0.0.1 -s 65460 -M "do"
-set_tunnel_mtu 1420
+	start_impl "$ns1" "$XWGD" "$if1"
+	start_impl "$ns2" "$XWGD" "$if2"
+	start_impl "$ns3" "$WGGO" "$if3"
+	n1 wg set "$if1" private-key "$TMP_DIR/key1" listen-port 10001 \
+		peer "${pub[2]}" allowed-ips 10.0.0.2/32,fd00::2/128 endpoint 192.0.2.2:10002 \
+		peer "${pub[3]}" allowed-ips 10.0.0.3/32,fd00::3/128 endpoint 198.51.100.3:10003
+	n2 wg set "$if2" private-key "$TMP_DIR/key2" listen-port 10002 \
+		peer "${pub[1]}" allowed-ips 10.0.0.1/32,fd00::1/128 endpoint 192.0.2.1:10001
+	n3 wg set "$if3" private-key "$TMP_DIR/key3" listen-port 10003 \
+		peer "${pub[1]}" allowed-ips 10.0.0.1/32,fd00::1/128 endpoint 198.51.100.1:10001
+	for i in 1 2 3; do
+		ns=ns$i ifname=if$i
+		addr_add "${!ns}" "${!ifname}" "10.0.0.$i/24" "fd00::$i/64"
+		ip -n "${!ns}" link set "${!ifname}" up
+	done
 
-for i in 1 2 3; do
-	ifname=if$i
-	check "(a) the daemon of node $i exits cleanly on SIGTERM" stop_impl "${!ifname}"
-done
+	# Test that the tunnels work at the default MTU (first handshakes).
+	check_within 10 "${P}mtu 1420: xwgd pings xwgd" pings "$ns1" 10.0.0.2
+	check_within 10 "${P}mtu 1420: xwgd pings wireguard-go" pings "$ns1" 10.0.0.3
+	if [[ $path == fast ]]; then
+		check_fastpath "$ns1" "$if1" "$XWGD" "${P}the hub"
+		check_fastpath "$ns2" "$if2" "$XWGD" "${P}node 2"
+	else
+		check "${P}both xwgd run the portable path" \
+			grep -q 'data path: portable (TUN + UDP), as XWG_DATAPATH says' \
+			"$LOG_DIR/$if1.log" "$LOG_DIR/$if2.log"
+	fi
+
+	# Test jumbo frames on the underlay: veths of MTU 9000, tunnels of 8920
+	# (9000 - 80, as wg-quick sets it). Pings of exactly the tunnel's MTU
+	# cross (IPv4 -s 8892, IPv6 -s 8872), and pings of two and of three
+	# fragments inside cross too, each fragment one outer datagram: the
+	# pinging namespace creates exactly 2 or 3 fragments (the inner ones;
+	# none of the outer datagrams, at most 8920 + 60 bytes, is cut), the
+	# answering one as many for its reply.
+	underlay_mtu 9000
+	set_tunnel_mtu 8920
+	big_pings 8920 8892 -M "do"
+	big_pings 8920 8872 -6 -M "do"
+	check "${P}mtu 8920: xwgd -> xwgd, 2 fragments each way" frags_exactly "$ns1" 10.0.0.2 "$ns2" 12000 2
+	check "${P}mtu 8920: xwgd -> xwgd, 3 fragments each way" frags_exactly "$ns1" 10.0.0.2 "$ns2" 20000 3
+	check "${P}mtu 8920: xwgd -> wireguard-go, 2 fragments each way" frags_exactly "$ns1" 10.0.0.3 "$ns3" 12000 2
+	check "${P}mtu 8920: xwgd -> wireguard-go, 3 fragments each way" frags_exactly "$ns1" 10.0.0.3 "$ns3" 20000 3
+	check "${P}mtu 8920: wireguard-go -> xwgd, 3 fragments each way" frags_exactly "$ns3" 10.0.0.1 "$ns1" 20000 3
+	check "${P}mtu 8920: xwgd -> xwgd back, 3 fragments each way" frags_exactly "$ns2" 10.0.0.1 "$ns1" 20000 3
+	big_pings 8920 12000 -6
+	big_pings 8920 20000 -6
+	underlay_mtu 1500
+
+	# Test that with tunnel MTU 9000 over the 1500-byte underlay, 8000-byte
+	# pings (and pings of exactly the MTU, 8972 + 28 bytes, unfragmented inside)
+	# cross both ways, IPv4 and IPv6 inside, and the outer datagrams are
+	# fragmented by the sending namespaces and reassembled by the receiving ones.
+	set_tunnel_mtu 9000
+	frag1=$(snmp "$ns1" Ip FragCreates) frag3=$(snmp "$ns3" Ip FragCreates)
+	reasm1=$(snmp "$ns1" Ip ReasmOKs) reasm2=$(snmp "$ns2" Ip ReasmOKs) reasm3=$(snmp "$ns3" Ip ReasmOKs)
+	big_pings 9000 8000 -M dont
+	big_pings 9000 8972 -M "do"
+	big_pings 9000 8000 -6
+	check "${P}mtu 9000: the hub (xwgd) fragmented its outer datagrams" counter_grew "$ns1" Ip FragCreates "$frag1"
+	check "${P}mtu 9000: wireguard-go's side fragmented its outer datagrams" counter_grew "$ns3" Ip FragCreates "$frag3"
+	check "${P}mtu 9000: the hub reassembled outer datagrams" counter_grew "$ns1" Ip ReasmOKs "$reasm1"
+	check "${P}mtu 9000: xwgd's side reassembled outer datagrams" counter_grew "$ns2" Ip ReasmOKs "$reasm2"
+	check "${P}mtu 9000: wireguard-go's side reassembled outer datagrams" counter_grew "$ns3" Ip ReasmOKs "$reasm3"
+
+	# Test that with tunnel MTU 65000, 60000-byte pings and pings of exactly the
+	# MTU (64972 + 28) cross.
+	set_tunnel_mtu 65000
+	big_pings 65000 60000 -M dont
+	big_pings 65000 64972 -M "do"
+	big_pings 65000 60000 -6
+
+	# Test that with tunnel MTU 65535, the largest inner packet that every
+	# implementation can send padded, 65472 bytes (-s 65444), crosses; that
+	# between two xwgd the largest possible one, 65475 bytes (-s 65447), crosses
+	# too, its padding stopping at the largest UDP payload; and that one of
+	# 65476 bytes (-s 65448) cannot (its data message would be 65508 bytes even
+	# unpadded) and is dropped without harming the tunnel.
+	set_tunnel_mtu 65535
+	big_pings 65535 65444 -M "do"
+	check "${P}mtu 65535: xwgd pings xwgd with -s 65447 (padding capped at the UDP limit)" \
+		big_ping "$ns1" 10.0.0.2 -s 65447 -M "do"
+	check "${P}mtu 65535: xwgd pings xwgd back with -s 65447" big_ping "$ns2" 10.0.0.1 -s 65447 -M "do"
+	check "${P}mtu 65535: a 65476-byte packet gets no reply (cannot be sent)" \
+		ping_gets_nothing "$ns1" 10.0.0.2 -s 65448 -M "do"
+	check "${P}mtu 65535: xwgd still pings xwgd afterwards" pings "$ns1" 10.0.0.2
+	check "${P}mtu 65535: xwgd still pings wireguard-go afterwards" pings "$ns1" 10.0.0.3
+	check "${P}mtu 65535: xwgd is still running" pid_is_alive "${IMPL_PID[$if1]}"
+
+	# Test that with tunnel MTU 65475 the largest possible inner packet, 65475
+	# bytes (-s 65447 for IPv4, -s 65427 for IPv6), crosses on every path: its
+	# padding stops at the MTU, so the data message is 65507 bytes, the largest
+	# UDP payload. (For wireguard-go this also shows that it noticed the MTU
+	# going down from 65535: padding to the old MTU would make 65520 bytes.)
+	set_tunnel_mtu 65475
+	big_pings 65475 65447 -M "do"
+	big_pings 65475 65427 -6
+
+	# Test that big packets cross over an IPv6 underlay too (every endpoint
+	# switched to IPv6): 60000-byte pings with tunnel MTU 65000, the largest
+	# packet of the IPv4 underlay with MTU 65475, and that the outer IPv6
+	# datagrams are fragmented by both implementations.
+	addr_add "$ns1" veth12 2001:db8:12::1/64
+	addr_add "$ns2" veth21 2001:db8:12::2/64
+	addr_add "$ns1" veth13 2001:db8:13::1/64
+	addr_add "$ns3" veth31 2001:db8:13::3/64
+	n1 wg set "$if1" peer "${pub[2]}" endpoint "[2001:db8:12::2]:10002" \
+		peer "${pub[3]}" endpoint "[2001:db8:13::3]:10003"
+	n2 wg set "$if2" peer "${pub[1]}" endpoint "[2001:db8:12::1]:10001"
+	n3 wg set "$if3" peer "${pub[1]}" endpoint "[2001:db8:13::1]:10001"
+	frag1=$(snmp6 "$ns1" Ip6FragCreates) frag3=$(snmp6 "$ns3" Ip6FragCreates)
+	set_tunnel_mtu 65000
+	big_pings "65000 (IPv6 underlay)" 60000 -M dont
+	set_tunnel_mtu 65475
+	big_pings "65475 (IPv6 underlay)" 65447 -M "do"
+	check "${P}IPv6 underlay: the hub (xwgd) fragmented its outer datagrams" snmp6_grew "$ns1" Ip6FragCreates "$frag1"
+	check "${P}IPv6 underlay: wireguard-go's side fragmented its outer datagrams" snmp6_grew "$ns3" Ip6FragCreates "$frag3"
+	check "${P}IPv6 underlay: the hub's endpoint for xwgd is IPv6" \
+		endpoint_is "$ns1" "$if1" "${pub[2]}" "[2001:db8:12::2]:10002"
+
+	# Test that over an IPv6 underlay, where a UDP payload may be 65527 bytes
+	# (the IPv6 payload length counts the 8-byte UDP header, not the 40-byte
+	# IPv6 header), an inner packet of 65488 bytes (-s 65460; padded 65488, 65520
+	# bytes outer) crosses between two xwgd with tunnel MTU 65535, as it does
+	# with the kernel's wireguard. The IPv4 limit (65507) does not apply.
+	set_tunnel_mtu 65535
+	check "${P}mtu 65535, IPv6 underlay: xwgd pings xwgd with -s 65460 (65520-byte datagrams)" \
+		big_ping "$ns1" 10.0.0.2 -s 65460 -M "do"
+	check "${P}mtu 65535, IPv6 underlay: xwgd pings xwgd back with -s 65460" \
+		big_ping "$ns2" 10.0.0.1 -s 65460 -M "do"
+	set_tunnel_mtu 1420
+
+	for i in 1 2 3; do
+		ifname=if$i
+		check "${P}(a) the daemon of node $i exits cleanly on SIGTERM" stop_impl "${!ifname}"
+	done
+
+	for ns in "$ns1" "$ns2" "$ns3"; do ip netns del "$ns"; done
+	IMPL_ENV=()
+}
+
+if [[ $given_datapath == portable ]]; then
+	big_packets portable
+else
+	big_packets fast
+	big_packets portable
+fi
+P=
 
 # ===========================================================================
 # Configurations: a generator for wg(8) configuration files and helpers to
 # compare what the daemons list back.
 
 ns_create "$ns4" "$ns5"
-if [[ -n $given_datapath ]]; then export XWG_DATAPATH=$given_datapath; else unset XWG_DATAPATH; fi
 start_impl "$ns4" "$XWGD" "$if4"
 start_impl "$ns5" "$WGGO" "$if5"
 gen=$TMP_DIR/gen.py
