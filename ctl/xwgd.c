@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <linux/if_tun.h>
 #include <net/if.h>
 #include <sched.h>
 #include <signal.h>
@@ -48,6 +49,7 @@ struct source {
 	enum source_kind kind;
 	int fd;
 	struct uapi_conn *conn;   /* SRC_UAPI_CONN */
+	uint32_t events;          /* SRC_UAPI_CONN: what epoll waits for */
 };
 
 enum datapath_choice { DATAPATH_PORTABLE, DATAPATH_XDP, DATAPATH_AUTO };
@@ -61,6 +63,7 @@ struct daemon {
 		src_netlink, src_inotify, src_fast;
 	struct tun_packet tun_pkts[DATAPATH_BATCH];
 	struct udp_rx udp_rx[DATAPATH_BATCH];
+	struct udp_rx udp_split[DATAPATH_BATCH];  /* udp_rx cut at GRO boundaries */
 	uint8_t *tun_bufs, *udp_bufs;
 	xwg_time_t armed_deadline;
 	/* XWG_BUSY_POLL_US: after packets, poll this long before sleeping. */
@@ -97,6 +100,9 @@ static void usage(FILE *f)
 		"  XWG_XSK_RING=N   entries of each AF_XDP ring, a power of two from 64\n"
 		"                to 4096 (default 2048; smaller: less delay under load,\n"
 		"                less throughput)\n"
+		"  XWG_OFFLOAD=on|off  super-packets between the stack and xwgd (TSO,\n"
+		"                GRO on the tunnel interface, UDP GRO on the sockets;\n"
+		"                default on; off: one packet per read and write)\n"
 		"  XWG_UDP_GSO=on|off  send each peer's datagrams of a batch as one UDP\n"
 		"                GSO message (default on; off: one per datagram)\n"
 		"  XWG_BUSY_POLL_US=N  after packets, keep polling N microseconds (0 to\n"
@@ -151,9 +157,97 @@ static int uapi_get(void *ctx, struct uapi_buf *out)
 	return device_config_get(&d->dev, out);
 }
 
+/*
+ * The connections of the configuration socket (see uapi.h): at most
+ * UAPI_CONNS_MAX at once, and a timerfd at their earliest deadline, set up
+ * at the first connection. Further connections wait in the listen backlog
+ * (the listening socket is not watched meanwhile) rather than being
+ * accepted and closed: a client waits for its turn instead of failing.
+ * File-scope: one configuration socket per process, and the connections
+ * still open at exit stay reachable from here.
+ */
+static struct uapi_server uapi_server;
+static struct source uapi_timer = { .kind = SRC_UAPI_LISTEN, .fd = -1 };
+static uint64_t uapi_timer_at;  /* what it is armed for; 0: nothing */
+static bool uapi_listen_paused, uapi_full_logged, uapi_refusal_logged;
+
+static void uapi_server_start(struct daemon *d)
+{
+	int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+
+	uapi_server_init(&uapi_server);
+	if (fd < 0 || epoll_add(d, &uapi_timer, fd, SRC_UAPI_LISTEN)) {
+		log_error("configuration socket: no timer (%s): stalled connections are "
+			  "not closed", strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		uapi_timer.fd = -1;
+	}
+}
+
+/* Arms the timer for the earliest deadline unless it fires before: an
+ * early firing finds nothing due and arms it again. */
+static void uapi_timer_arm(void)
+{
+	uint64_t at = uapi_server_next_deadline(&uapi_server);
+	struct itimerspec its = { 0 };
+
+	if (!at || uapi_timer.fd < 0 || (uapi_timer_at && uapi_timer_at <= at))
+		return;
+	its.it_value.tv_sec = (time_t)(at / 1000);
+	its.it_value.tv_nsec = (long)(at % 1000) * 1000000;
+	if (!timerfd_settime(uapi_timer.fd, TFD_TIMER_ABSTIME, &its, NULL))
+		uapi_timer_at = at;
+}
+
+static void uapi_timer_fired(void)
+{
+	struct uapi_conn *c;
+	uint64_t ticks;
+	ssize_t n = read(uapi_timer.fd, &ticks, sizeof(ticks));
+
+	(void)n;  /* EAGAIN: nothing to clear */
+	uapi_timer_at = 0;
+	/* Each is closed by its own event (EPOLLHUP), which frees its
+	 * source: none is freed here while this batch of events may still
+	 * name it. */
+	while ((c = uapi_server_expire(&uapi_server, uapi_clock_ms()))) {
+		size_t pending = uapi_conn_pending(c);
+
+		if (pending)
+			log_info("configuration socket: closing a connection whose reader took "
+				 "nothing for %d s (%zu bytes of the reply unread)",
+				 c->write_timeout_ms / 1000, pending);
+		else
+			log_info("configuration socket: closing a connection whose request "
+				 "stayed incomplete for %d s", c->read_timeout_ms / 1000);
+	}
+	uapi_timer_arm();
+}
+
+/* Watches the listening socket, or stops while the connections are at
+ * their bound; logs once per burst of them. */
+static void uapi_listen_watch(struct daemon *d, bool on)
+{
+	struct epoll_event ev = { .events = on ? EPOLLIN : 0, .data.ptr = &d->src_uapi };
+
+	if (uapi_listen_paused == !on)
+		return;
+	if (epoll_ctl(d->epfd, EPOLL_CTL_MOD, d->uapi_fd, &ev) < 0)
+		return;
+	uapi_listen_paused = !on;
+	if (!on && !uapi_full_logged) {
+		log_info("configuration socket: %zu connections open, further ones wait in the "
+			 "listen backlog", uapi_server.n_conns);
+		uapi_full_logged = true;
+	}
+}
+
 static void uapi_accept_all(struct daemon *d)
 {
-	for (;;) {
+	if (!uapi_server.conns_max)
+		uapi_server_start(d);
+	while (!uapi_server_is_full(&uapi_server)) {
 		struct source *s;
 		int fd = uapi_accept(d->uapi_fd);
 
@@ -169,24 +263,52 @@ static void uapi_accept_all(struct daemon *d)
 			return;
 		}
 		uapi_conn_init(s->conn, fd);
+		uapi_server_add(&uapi_server, s->conn);
+		s->events = EPOLLIN;
 		if (epoll_add(d, s, fd, SRC_UAPI_CONN)) {
 			uapi_conn_close(s->conn);
 			free(s->conn);
 			free(s);
 		}
 	}
+	uapi_listen_watch(d, false);
 }
 
+/* Any event of a connection: it reads requests while it has no reply
+ * pending and waits for writability while it has (see uapi_conn_on_event);
+ * nothing here waits for the client. */
 static void uapi_conn_readable(struct daemon *d, struct source *s)
 {
 	const struct uapi_ops ops = { .set = uapi_set, .get = uapi_get, .ctx = d };
+	uint64_t refused = uapi_server.refused_gets;
+	enum uapi_conn_wait wait = uapi_conn_on_event(s->conn, &ops);
 
-	if (uapi_conn_on_readable(s->conn, &ops))
+	/* Once until no reply is pending any more. */
+	if (uapi_server.refused_gets != refused && !uapi_refusal_logged) {
+		log_info("configuration socket: a get answered -ENOMEM: %zu bytes of replies wait "
+			 "for their readers (bound %zu); the next such are not logged",
+			 uapi_server.pending, uapi_server.pending_max);
+		uapi_refusal_logged = true;
+	}
+	if (!uapi_server.pending)
+		uapi_refusal_logged = false;
+	if (wait != UAPI_CONN_CLOSE) {
+		uint32_t events = wait == UAPI_CONN_WAIT_WRITE ? EPOLLOUT : EPOLLIN;
+		struct epoll_event ev = { .events = events, .data.ptr = s };
+
+		if (events != s->events && !epoll_ctl(d->epfd, EPOLL_CTL_MOD, s->fd, &ev))
+			s->events = events;
+		uapi_timer_arm();
 		return;
+	}
 	epoll_ctl(d->epfd, EPOLL_CTL_DEL, s->fd, NULL);
 	uapi_conn_close(s->conn);
 	free(s->conn);
 	free(s);
+	/* A burst is over once half the connections are gone. */
+	if (uapi_server.n_conns <= uapi_server.conns_max / 2)
+		uapi_full_logged = false;
+	uapi_listen_watch(d, true);
 }
 
 /* ---- packets ---- */
@@ -196,7 +318,7 @@ static void tun_readable(struct daemon *d)
 	int i, n;
 
 	for (i = 0; i < MAX_BATCHES_PER_WAKE; i++) {
-		n = tun_read_batch(d->dev.tun_fd, d->tun_pkts, DATAPATH_BATCH);
+		n = tun_read_batch(d->dev.tun_fd, d->dev.tun_vnet, d->tun_pkts, DATAPATH_BATCH);
 		if (n == -EBADFD) {
 			log_info("interface %s was deleted, exiting", d->dev.ifname);
 			d->running = false;
@@ -210,6 +332,38 @@ static void tun_readable(struct daemon *d)
 	}
 }
 
+/* Datagrams of one recvmmsg into batches for the receive path: with UDP
+ * GRO one message may hold many. */
+static void udp_received(struct daemon *d, unsigned int n)
+{
+	unsigned int i, m = 0;
+
+	for (i = 0; i < n; i++) {
+		size_t off = 0;
+		unsigned int k;
+
+		if (!d->udp_rx[i].gso_size) {
+			d->udp_split[m++] = d->udp_rx[i];
+		} else {
+			while ((k = udp_rx_split(&d->udp_rx[i], &off, d->udp_split + m,
+						 DATAPATH_BATCH - m))) {
+				m += k;
+				if (m == DATAPATH_BATCH) {
+					receive_datagrams(&d->dev, d->udp_split, m);
+					m = 0;
+				}
+			}
+			continue;
+		}
+		if (m == DATAPATH_BATCH) {
+			receive_datagrams(&d->dev, d->udp_split, m);
+			m = 0;
+		}
+	}
+	if (m)
+		receive_datagrams(&d->dev, d->udp_split, m);
+}
+
 static void udp_readable(struct daemon *d, int fd)
 {
 	int i, n;
@@ -218,7 +372,7 @@ static void udp_readable(struct daemon *d, int fd)
 		n = udp_recv_batch(fd, d->udp_rx, DATAPATH_BATCH);
 		if (n <= 0)
 			return;
-		receive_datagrams(&d->dev, d->udp_rx, (unsigned int)n);
+		udp_received(d, (unsigned int)n);
 		if ((unsigned int)n < DATAPATH_BATCH)
 			return;
 	}
@@ -390,7 +544,10 @@ static void run(struct daemon *d)
 				signal_received(d);
 				break;
 			case SRC_UAPI_LISTEN:
-				uapi_accept_all(d);
+				if (s == &uapi_timer)
+					uapi_timer_fired();
+				else
+					uapi_accept_all(d);
 				break;
 			case SRC_UAPI_CONN:
 				uapi_conn_readable(d, s);
@@ -528,10 +685,28 @@ static int choose_gso(void)
 	return i < 0 ? -1 : i == 0 ? UDP_GSO_ON : UDP_GSO_OFF;
 }
 
+/* XWG_OFFLOAD: on (the default) or off; -1 if unknown. */
+static int choose_offload(void)
+{
+	static const char *const words[] = { "on", "off" };
+	int i = env_word("XWG_OFFLOAD", words, 2, "on or off");
+
+	return i < 0 ? -1 : i == 0;
+}
+
+/* XWG_TUNNEL: tun (the default) or veth (the fast path's earlier shape,
+ * kept to measure against); 1 for veth, -1 if unknown. */
+static int choose_tunnel(void)
+{
+	static const char *const words[] = { "tun", "veth" };
+
+	return env_word("XWG_TUNNEL", words, 2, "tun or veth");
+}
+
 /* The fast path, where it loads: NULL for the portable path (or on an
  * error with XWG_DATAPATH=xdp: *fatal). Says which in one line. */
-static struct fastpath_dp *load_fast_path(const char *ifname, int choice, uint32_t xsk_ring,
-					  bool *fatal)
+static struct fastpath_dp *load_fast_path(const char *ifname, int tun_ifindex, int choice,
+					  uint32_t xsk_ring, bool *fatal)
 {
 	struct fastpath_dp *f;
 	char err[600];
@@ -541,10 +716,10 @@ static struct fastpath_dp *load_fast_path(const char *ifname, int choice, uint32
 		log_info("data path: portable (TUN + UDP), as XWG_DATAPATH says");
 		return NULL;
 	}
-	f = fastpath_dp_load(ifname, xsk_ring, err, sizeof(err));
+	f = fastpath_dp_load(ifname, tun_ifindex, xsk_ring, err, sizeof(err));
 	if (f) {
-		log_info("data path: xdp (XDP/TC programs pinned under %s/%s, AF_XDP)",
-			 XWG_PIN_ROOT, ifname);
+		log_info("data path: xdp (XDP/TC programs pinned under %s/%s, AF_XDP; %s)",
+			 XWG_PIN_ROOT, ifname, tun_ifindex ? "TUN" : "veth pair, XWG_TUNNEL=veth");
 		return f;
 	}
 	if (choice == DATAPATH_XDP) {
@@ -607,7 +782,7 @@ int main(int argc, char **argv)
 	bool foreground = false, fatal;
 	struct fastpath_dp *fast;
 	const char *ifname;
-	int c, ret, choice, gso;
+	int c, ret, choice, gso, offload, tunnel_veth;
 	long busy_poll_us = 0, xsk_ring = 0, threads = 0;
 
 	while ((c = getopt_long(argc, argv, "fhv", opts, NULL)) != -1) {
@@ -641,9 +816,11 @@ int main(int argc, char **argv)
 			getenv("LOG_LEVEL"));
 	choice = choose_datapath();
 	gso = choose_gso();
+	offload = choose_offload();
+	tunnel_veth = choose_tunnel();
 	/* Checked even where the fast path will not load (auto falling back):
 	 * a typo should not wait for the day it does. */
-	if (choice < 0 || gso < 0 || !aead_name_known() ||
+	if (choice < 0 || gso < 0 || offload < 0 || tunnel_veth < 0 || !aead_name_known() ||
 	    env_number("XWG_THREADS", 1, 1024, false, "a number of threads from 1 to 1024",
 		       &threads) < 0 ||
 	    env_number("XWG_BUSY_POLL_US", 0, 10000, false, "microseconds from 0 to 10000",
@@ -667,15 +844,22 @@ int main(int argc, char **argv)
 	}
 
 	/* What a caller waits for happens before we detach: the interface
-	 * and the configuration socket exist when the parent returns. */
-	fast = load_fast_path(ifname, choice, (uint32_t)xsk_ring, &fatal);
-	if (fatal)
-		return 1;
+	 * and the configuration socket exist when the parent returns.
+	 * The interface is a TUN on both data paths (the fast path's
+	 * programs attach to it); XWG_TUNNEL=veth gives the fast path its
+	 * earlier veth pair instead, to measure against. */
+	fast = NULL;
+	if (tunnel_veth && choice != DATAPATH_PORTABLE) {
+		fast = load_fast_path(ifname, 0, choice, (uint32_t)xsk_ring, &fatal);
+		if (fatal)
+			return 1;
+	}
 	if (fast) {
 		d.dev.tun_fd = -1;
 		d.dev.ifindex = fastpath_dp_ifindex(fast);
 	} else {
-		ret = netdev_tun_create(ifname, &d.dev.ifindex);
+		ret = netdev_tun_create(ifname, &d.dev.ifindex,
+					offload ? &d.dev.tun_offloads : NULL);
 		if (ret < 0) {
 			log_error("cannot create interface %s: %s%s", ifname, strerror(-ret),
 				  ret == -EEXIST ? " (an interface of that name exists)" :
@@ -683,7 +867,16 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		d.dev.tun_fd = ret;
+		d.dev.tun_vnet = offload;
 		netdev_link_set_mtu(d.dev.ifindex, DEFAULT_MTU);
+		if (!tunnel_veth || choice == DATAPATH_PORTABLE) {
+			fast = load_fast_path(ifname, d.dev.ifindex, choice, (uint32_t)xsk_ring,
+					      &fatal);
+			if (fatal) {
+				ret = 1;
+				goto out_tun;
+			}
+		}
 	}
 	d.uapi_fd = uapi_listen(UAPI_SOCKET_DIR, ifname, d.uapi_path, sizeof(d.uapi_path));
 	if (d.uapi_fd < 0) {
@@ -706,10 +899,14 @@ int main(int argc, char **argv)
 	{
 		/* device_init starts from a clean struct: keep the link. */
 		int tun_fd = d.dev.tun_fd, ifindex = d.dev.ifindex;
+		bool vnet = d.dev.tun_vnet;
+		unsigned int offloads = d.dev.tun_offloads;
 
 		ret = device_init(&d.dev, ifname, thread_count(threads));
 		d.dev.tun_fd = tun_fd;
 		d.dev.ifindex = ifindex;
+		d.dev.tun_vnet = vnet;
+		d.dev.tun_offloads = offloads;
 	}
 	if (ret) {
 		log_error("cannot initialise the device: %s", strerror(-ret));
@@ -732,13 +929,14 @@ int main(int argc, char **argv)
 		goto out_device;
 	}
 	udp_socks_set_gso(&d.dev.udp, (enum udp_gso_mode)gso);
+	udp_socks_set_gro(&d.dev.udp, offload);
 	fastpath_listen_port(&d.dev, udp_socks_port(&d.dev.udp));
 	ret = netdev_monitor_create(&d.mon, d.dev.ifindex, d.dev.tun_fd);
 	if (ret) {
 		log_error("cannot watch netlink events: %s", strerror(-ret));
 		goto out_device;
 	}
-	if (fast)
+	if (fast && fastpath_dp_twin_ifindex(fast))
 		netdev_monitor_companion(d.mon, fastpath_dp_twin_ifindex(fast));
 	d.epfd = epoll_create1(EPOLL_CLOEXEC);
 	d.timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
@@ -768,6 +966,14 @@ int main(int argc, char **argv)
 		 crypto_pool_threads(d.dev.pool),
 		 crypto_aead_backend_name(crypto_aead_backend_get()),
 		 udp_socks_port(&d.dev.udp));
+	if (d.dev.tun_vnet)
+		log_info("offloads on (XWG_OFFLOAD): super-packets from %s cut in userspace "
+			 "(TSO%s%s), GRO into it, UDP GRO on the sockets", ifname,
+			 d.dev.tun_offloads & TUN_F_TSO4 ? "4/6" : " refused",
+			 d.dev.tun_offloads & TUN_F_USO4 ? ", USO" : "");
+	else
+		log_info("offloads off%s: one packet per read and write on %s",
+			 offload ? "" : " (XWG_OFFLOAD=off)", ifname);
 	if (busy_poll_us)
 		log_info("busy polling: %ld us after each wake-up with packets before sleeping",
 			 busy_poll_us);
@@ -777,11 +983,21 @@ int main(int argc, char **argv)
 	ret = d.exit_code;
 
 out_device:
+	/* The name first: a successor for it (wg-quick down; wg-quick up)
+	 * may start at once, and must find the socket, the interface and
+	 * the port free while we clean up the rest. */
+	uapi_unlisten(d.uapi_fd, d.uapi_path);
+	d.uapi_fd = -1;
+	d.uapi_path[0] = 0;
+	netdev_tun_destroy(d.dev.tun_fd);
+	d.dev.tun_fd = -1;
+	udp_socks_close(&d.dev.udp);
 	if (d.mon)
 		netdev_monitor_destroy(d.mon);
-	udp_socks_close(&d.dev.udp);
+	/* The maps go with the fast path: not emptied peer by peer first
+	 * (200,000 allowed IPs took seconds). */
+	d.dev.fast = NULL;
 	device_uninit(&d.dev);
-	/* Peers are gone (and out of the maps): now the sockets and pins. */
 	fastpath_dp_unload(fast);
 	fast = NULL;
 	free(d.tun_bufs);
