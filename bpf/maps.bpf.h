@@ -50,16 +50,6 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } indices SEC(".maps");
 
-/* Keypair of peer P in slot S at index P * XWG_KEYPAIR_SLOTS + S. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(map_flags, BPF_F_MMAPABLE);
-	__uint(max_entries, XWG_MAX_PEERS * XWG_KEYPAIR_SLOTS);
-	__type(key, __u32);
-	__type(value, struct xwg_keypair);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} keypairs SEC(".maps");
-
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, XWG_MAX_PEERS);
@@ -68,8 +58,11 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } peers SEC(".maps");
 
+/* One copy, not per CPU: only the daemon writes it, through an mmap
+ * (include/maps.h). */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__uint(max_entries, XWG_MAX_PEERS);
 	__type(key, __u32);
 	__type(value, struct xwg_peer_stats);

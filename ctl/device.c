@@ -572,6 +572,9 @@ static int apply_peer(struct wg_device *dev, const struct uapi_peer *up)
 	}
 	if (apply_allowed_ips(dev, peer, up))
 		return -ENOMEM;
+	/* A failed map write is not undone here: the daemon's state is the
+	 * truth, the fast path re-syncs the maps to it, and the transaction
+	 * answers with the error (fastpath_error_take). */
 	if (up->replace_allowed_ips || up->n_allowed_ips)
 		fastpath_allowedips_changed(dev, peer);
 	fastpath_peer_refresh(dev, peer);
@@ -579,6 +582,64 @@ static int apply_peer(struct wg_device *dev, const struct uapi_peer *up)
 	 * send it to); off: the timer stops. */
 	if (keepalive_changed)
 		timers_persistent_keepalive_changed(&peer->timers);
+	return 0;
+}
+
+/* Removes every peer of the table *peers (not dev->peers), then frees it.
+ * Their prefixes are looked up in dev->allowedips, which may be another
+ * table than theirs: the fast path points each prefix at its owner there,
+ * so a prefix the other table also has is re-pointed, never removed. */
+static void remove_peers_of(struct wg_device *dev, struct peer_table *peers)
+{
+	struct peer_table keep = dev->peers;
+
+	dev->peers = *peers;
+	remove_all_peers(dev);
+	free(dev->peers.buckets);
+	dev->peers = keep;
+}
+
+/* replace_peers, all or nothing against our own failures (ENOMEM creating
+ * a peer or inserting an allowed IP): the new peers are built in fresh
+ * tables (peers, allowed IPs) while the old ones stay whole beside them.
+ * On success the old peers go; on failure the new ones go and the old
+ * tables come back. Going back only frees memory, so it cannot fail in
+ * turn, which restoring by re-creating the old peers could (the same
+ * ENOMEM on the way back), and pre-allocating would need to know every
+ * allocation of peer creation and of the allowed-IPs trie up front. On
+ * the fast path old and new peers hold ids side by side meanwhile (a new
+ * one finds none only past XWG_MAX_PEERS in all, and gets one at the next
+ * re-sync); a prefix both sets have moves to its new peer in place, so
+ * traffic to it never finds none. Sessions of the old peers end, as in
+ * any replace_peers. */
+static int replace_peers(struct wg_device *dev, const struct uapi_set *set)
+{
+	struct peer_table old_peers = dev->peers, new_peers = { 0 };
+	struct allowedips old_allowedips = dev->allowedips, new_allowedips;
+	size_t i;
+	int ret = 0;
+
+	new_peers.buckets = calloc(64, sizeof(*new_peers.buckets));
+	if (!new_peers.buckets)
+		return -ENOMEM;
+	new_peers.mask = 63;
+	memcpy(new_peers.hash_key, old_peers.hash_key, sizeof(new_peers.hash_key));
+	dev->peers = new_peers;
+	allowedips_init(&dev->allowedips);
+	for (i = 0; i < set->n_peers && !ret; i++)
+		ret = apply_peer(dev, &set->peers[i]);
+	new_peers = dev->peers;
+	new_allowedips = dev->allowedips;
+	if (ret) {
+		dev->allowedips = old_allowedips;
+		remove_peers_of(dev, &new_peers);
+		allowedips_free(&new_allowedips);
+		dev->peers = old_peers;
+		return ret;
+	}
+	dev->peers = new_peers;
+	remove_peers_of(dev, &old_peers);
+	allowedips_free(&old_allowedips);
 	return 0;
 }
 
@@ -651,18 +712,32 @@ int device_config_set(struct wg_device *dev, const struct uapi_set *set)
 		}
 		dev->listen_port = set->listen_port;
 	}
+	/* Map writes that failed before were not this transaction's. */
+	fastpath_error_take(dev);
 	if (set->has_private_key)
 		set_private_key(dev, set->private_key);
-	if (set->replace_peers)
-		remove_all_peers(dev);
-	for (i = 0; i < set->n_peers; i++) {
+	if (set->replace_peers) {
+		ret = replace_peers(dev, set);
+		if (ret) {
+			log_error("out of memory applying peer configuration: the peers are as "
+				  "they were");
+			return ret;
+		}
+	}
+	for (i = 0; i < set->n_peers && !set->replace_peers; i++) {
 		ret = apply_peer(dev, &set->peers[i]);
 		if (ret) {
 			log_error("out of memory applying peer configuration");
 			return ret;
 		}
 	}
-	return 0;
+	/* Applied; if the fast path could not mirror all of it, say so (its
+	 * maps follow within a re-sync). */
+	ret = fastpath_error_take(dev);
+	if (ret)
+		log_error("configuration applied, but the fast path's maps could not all be "
+			  "written (%s): they are re-synced until they agree", strerror(-ret));
+	return ret;
 }
 
 static int put_allowed_ip(void *ctx, int family, const void *addr, uint8_t cidr)

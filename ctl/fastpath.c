@@ -35,6 +35,8 @@
 
 #define FASTPATH_MAX_BATCHES 8
 #define FASTPATH_TICK_NS NSEC_PER_SEC
+/* How often a mirror out of step is written again. */
+#define FASTPATH_RESYNC_NS (250 * NSEC_PER_MSEC)
 /* Sealing in place needs the data message header in front of the packet
  * and padding plus the tag behind it. */
 #define SEAL_TAILROOM (16U + 16U)
@@ -61,6 +63,14 @@ static void note_backlog(struct fastpath_src *src, unsigned int n)
 	if (b > src->backlog_max)
 		src->backlog_max = b;
 }
+
+/* An orphan: a removed peer's id whose prefixes or slot could not be
+ * cleared. Its id is not handed out again until they are. */
+struct fastpath_orphan {
+	uint32_t id;
+	struct fastpath_prefix *prefixes;
+	size_t n_prefixes;
+};
 
 struct fastpath_dp {
 	struct fastpath fp;
@@ -90,8 +100,17 @@ struct fastpath_dp {
 	struct udp_rx rx[DATAPATH_BATCH];
 	struct tun_packet pkts[DATAPATH_BATCH];
 	xwg_time_t last_tick;
-	struct xwg_peer_stats *percpu;   /* scratch for one peer_stats value */
-	int ncpus;
+
+	/* The mirror's failures (see "keeping the maps in step"). */
+	uint64_t map_write_errors;       /* since start: SIGUSR1, peer_stats[0] */
+	int first_error;                 /* for fastpath_error_take */
+	bool out_of_step;                /* something waits for mirror_resync */
+	bool episode_logged;
+	xwg_time_t last_resync;
+	struct fastpath_orphan *orphans;
+	size_t n_orphans, cap_orphans;
+	uint32_t *stale_indices;         /* removals of indices to retry */
+	size_t n_stale, cap_stale;
 };
 
 static struct fastpath_dp *fast_of(struct wg_device *dev)
@@ -150,6 +169,25 @@ static int underlays_from_env(char *buf, size_t buflen, const char **names, size
 	return (int)n;
 }
 
+/* The test seam of fastpath.h: XWG_TEST_FAIL_MAP_WRITE=N. */
+static void map_write_fault_from_env(void)
+{
+	const char *v = getenv("XWG_TEST_FAIL_MAP_WRITE");
+	unsigned long long n;
+	char *end;
+
+	if (!v || !*v)
+		return;
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (errno || *end || !n) {
+		log_error("XWG_TEST_FAIL_MAP_WRITE=%.32s is not a positive number: ignored", v);
+		return;
+	}
+	fastpath_map_write_fault_set(n);
+	log_info("test seam: map write %llu from now fails with ENOMEM", n);
+}
+
 struct fastpath_dp *fastpath_dp_load(const char *ifname, int tun_ifindex, uint32_t ring_size,
 				     char *err, size_t errlen)
 {
@@ -192,6 +230,7 @@ struct fastpath_dp *fastpath_dp_load(const char *ifname, int tun_ifindex, uint32
 		snprintf(err, errlen, "%s", f->fp.error[0] ? f->fp.error : strerror(-ret));
 		goto fail;
 	}
+	map_write_fault_from_env();
 	/* With a TUN, AF_XDP sockets exist only on underlays with xdp_rx;
 	 * where none can be made, data arrives through the UDP socket. */
 	if (tun_ifindex)
@@ -404,11 +443,6 @@ int fastpath_dp_start(struct fastpath_dp *f, struct wg_device *dev)
 	f->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (f->epfd < 0)
 		return -errno;
-	f->ncpus = libbpf_num_possible_cpus();
-	f->percpu = calloc(f->ncpus > 0 ? (size_t)f->ncpus : 1, sizeof(*f->percpu));
-	if (f->ncpus <= 0 || !f->percpu)
-		return -ENOMEM;
-
 	for (q = 0; !f->fp.tun_mode && q < f->fp.twin.queues && q < TWIN_LINK_MAX_QUEUES; q++) {
 		ret = port_open(f, f->fp.twin.twin_name, q, FASTPATH_MAP_XSKS_TX, FASTPATH_FD_TWIN,
 				&f->twin_ports[q]);
@@ -470,7 +504,10 @@ void fastpath_dp_unload(struct fastpath_dp *f)
 		close(f->reaper_fd);
 		waitpid(f->reaper_pid, NULL, 0);
 	}
-	free(f->percpu);
+	while (f->n_orphans)
+		free(f->orphans[--f->n_orphans].prefixes);
+	free(f->orphans);
+	free(f->stale_indices);
 	free(f->by_id);
 	free(f->free_ids);
 	free(f);
@@ -665,7 +702,16 @@ void fastpath_flush(struct wg_device *dev)
 	f->n_out = 0;
 }
 
-/* ---- keeping the maps in step ---- */
+/* ---- keeping the maps in step ----
+ *
+ * The daemon's state is the truth; the maps mirror it. A write that fails
+ * (mirror_failed) is counted, kept for the configuration transaction that
+ * caused it (fastpath_error_take), logged once per episode, and leaves
+ * something for fastpath_dp_tick to re-sync: the live peer whose mirror it
+ * was (fp_out_of_step: its peers entry, all its prefixes, its live
+ * indices are written again), a removed peer whose id could not be
+ * cleared (an orphan: its id stays taken until its prefixes and slot are),
+ * or a receiver index that could not be removed (stale_indices). */
 
 static void endpoint_to_map(const struct udp_endpoint *ep, struct xwg_endpoint *out)
 {
@@ -692,7 +738,42 @@ static void endpoint_to_map(const struct udp_endpoint *ep, struct xwg_endpoint *
 		out->ifindex = (uint32_t)ep->src_ifindex;
 }
 
-static void peer_write(struct fastpath_dp *f, struct wg_peer *peer)
+/* A write failed: see above. peer: the live peer whose mirror it was, or
+ * NULL (the caller has put what to retry on a list). Returns err. */
+static int mirror_failed(struct fastpath_dp *f, struct wg_peer *peer, const char *what, int err)
+{
+	f->map_write_errors++;
+	if (!f->first_error)
+		f->first_error = err;
+	f->out_of_step = true;
+	if (peer) {
+		peer->fp_out_of_step = true;
+		peer->fp_write_errors++;
+	}
+	if (!f->episode_logged) {
+		log_error("fast path: cannot write %s%s%.0u: %s; the maps lag the configuration "
+			  "until a re-sync succeeds (tried every %u ms; SIGUSR1 and peer_stats "
+			  "id 0 count the failures)", what, peer ? " of peer " : "",
+			  peer ? peer->fp_id : 0, strerror(-err),
+			  (unsigned int)(FASTPATH_RESYNC_NS / NSEC_PER_MSEC));
+		f->episode_logged = true;
+	}
+	return err;
+}
+
+int fastpath_error_take(struct wg_device *dev)
+{
+	struct fastpath_dp *f = fast_of(dev);
+	int err;
+
+	if (!f)
+		return 0;
+	err = f->first_error;
+	f->first_error = 0;
+	return err;
+}
+
+static int peer_write(struct fastpath_dp *f, struct wg_peer *peer)
 {
 	struct xwg_endpoint ep;
 	uint32_t flags = peer_sending_keypair(peer) ? XWG_PEER_CAN_SEND : 0;
@@ -701,12 +782,10 @@ static void peer_write(struct fastpath_dp *f, struct wg_peer *peer)
 	endpoint_to_map(&peer->endpoint, &ep);
 	if (peer->fp_written && flags == peer->fp_flags &&
 	    !memcmp(&ep, &peer->fp_endpoint, sizeof(ep)))
-		return;
+		return 0;
 	ret = fastpath_peer_set(&f->fp, peer->fp_id, peer->public_key, &ep, flags);
-	if (ret) {
-		log_error("fast path: cannot update peer %u: %s", peer->fp_id, strerror(-ret));
-		return;
-	}
+	if (ret)
+		return mirror_failed(f, peer, "the peers entry", ret);
 	if (ep.family && (!peer->fp_written ||
 			  memcmp(ep.addr, peer->fp_endpoint.addr, sizeof(ep.addr)))) {
 		int oif;
@@ -717,15 +796,15 @@ static void peer_write(struct fastpath_dp *f, struct wg_peer *peer)
 	peer->fp_flags = flags;
 	peer->fp_endpoint = ep;
 	peer->fp_written = true;
+	return 0;
 }
 
-int fastpath_peer_added(struct wg_device *dev, struct wg_peer *peer)
+/* A free peer id for peer: -ENOSPC when every one is taken (by live peers,
+ * orphans, or the old peers during a replace_peers transaction). */
+static int id_take(struct fastpath_dp *f, struct wg_peer *peer)
 {
-	struct fastpath_dp *f = fast_of(dev);
 	uint32_t id;
 
-	if (!f)
-		return 0;
 	if (f->n_free)
 		id = f->free_ids[--f->n_free];
 	else if (f->next_id < XWG_MAX_PEERS)
@@ -735,16 +814,38 @@ int fastpath_peer_added(struct wg_device *dev, struct wg_peer *peer)
 	f->by_id[id] = peer;
 	peer->fp_id = id;
 	peer->fp_written = false;
-	peer_write(f, peer);
 	return 0;
 }
 
-void fastpath_peer_refresh(struct wg_device *dev, struct wg_peer *peer)
+static void id_release(struct fastpath_dp *f, uint32_t id)
+{
+	f->by_id[id] = NULL;
+	f->free_ids[f->n_free++] = id;
+}
+
+int fastpath_peer_added(struct wg_device *dev, struct wg_peer *peer)
+{
+	struct fastpath_dp *f = fast_of(dev);
+
+	if (!f)
+		return 0;
+	peer->fp_out_of_step = false;
+	if (id_take(f, peer)) {
+		/* No id yet: the re-sync gives it one when one is free. */
+		peer->fp_out_of_step = true;
+		f->out_of_step = true;
+		return -ENOSPC;
+	}
+	return peer_write(f, peer);
+}
+
+int fastpath_peer_refresh(struct wg_device *dev, struct wg_peer *peer)
 {
 	struct fastpath_dp *f = fast_of(dev);
 
 	if (f && peer->fp_id)
-		peer_write(f, peer);
+		return peer_write(f, peer);
+	return 0;
 }
 
 static int prefix_cmp(const void *a, const void *b)
@@ -794,9 +895,9 @@ static int family_of(const struct fastpath_prefix *p)
 }
 
 /* A prefix the peer no longer has: another peer took it (point the trie
- * there) or nobody has it (remove it). */
-static void prefix_left(struct fastpath_dp *f, struct wg_device *dev,
-			const struct fastpath_prefix *p)
+ * there) or nobody has it (remove it). 0 or -errno (not logged). */
+static int prefix_left(struct fastpath_dp *f, struct wg_device *dev,
+		       const struct fastpath_prefix *p)
 {
 	struct wg_peer *owner = allowedips_owner(&dev->allowedips, family_of(p), p->addr, p->cidr);
 	int ret;
@@ -805,8 +906,7 @@ static void prefix_left(struct fastpath_dp *f, struct wg_device *dev,
 		ret = fastpath_allowedip_add(&f->fp, family_of(p), p->addr, p->cidr, owner->fp_id);
 	else
 		ret = fastpath_allowedip_remove(&f->fp, family_of(p), p->addr, p->cidr);
-	if (ret && ret != -ENOENT)
-		log_error("fast path: cannot update an allowed IP: %s", strerror(-ret));
+	return ret == -ENOENT ? 0 : ret;
 }
 
 /* Writes the prefixes of add[0..n) (all of one peer) in batches per
@@ -844,102 +944,270 @@ static int prefixes_add(struct fastpath_dp *f, uint32_t id, const struct fastpat
 	return ret;
 }
 
-int fastpath_allowedips_changed(struct wg_device *dev, struct wg_peer *peer)
+/* Brings the tries in step with the peer's prefixes. Those not in
+ * fp_prefixes (what the tries may hold for the peer) are added first, all
+ * of them when full (a re-sync cannot know which entries of a failed
+ * batch landed), so traffic to a prefix that moves between peers always
+ * finds one; then each prefix it no longer has is pointed at its owner now
+ * or removed. On success fp_prefixes is the new list; on a failure the
+ * union of both, so that whatever the tries may hold for the peer stays
+ * known: the re-sync adds what is missing and removes what left. The
+ * union's memory is taken before anything is written. */
+static int prefixes_sync(struct fastpath_dp *f, struct wg_device *dev, struct wg_peer *peer,
+			 bool full)
 {
-	struct fastpath_dp *f = fast_of(dev);
 	struct prefix_list cur = { 0 };
-	struct fastpath_prefix *add;
-	size_t i = 0, j = 0, n_add = 0;
-	int ret;
+	struct fastpath_prefix *add, *both;
+	const struct fastpath_prefix *old = peer->fp_prefixes;
+	size_t n_old = peer->fp_n_prefixes, i = 0, j = 0, n_add = 0, n_both = 0;
+	int ret, r;
 
-	if (!f || !peer->fp_id)
-		return 0;
 	allowedips_walk_by_peer(&dev->allowedips, peer, prefix_collect, &cur);
-	if (cur.err) {
-		free(cur.v);
-		return cur.err;
-	}
 	if (cur.n)
 		qsort(cur.v, cur.n, sizeof(*cur.v), prefix_cmp);
 	add = malloc((cur.n ? cur.n : 1) * sizeof(*add));
-	if (!add) {
+	both = malloc((cur.n + n_old ? cur.n + n_old : 1) * sizeof(*both));
+	if (cur.err || !add || !both) {
 		free(cur.v);
-		return -ENOMEM;
+		free(add);
+		free(both);
+		return mirror_failed(f, peer, "allowed IPs", -ENOMEM);
 	}
-	/* Merge the sorted lists: new ones are added first, so traffic to a
-	 * prefix that moves between peers always finds one. */
-	while (i < cur.n || j < peer->fp_n_prefixes) {
-		int c = i == cur.n ? 1 : j == peer->fp_n_prefixes ? -1 :
-			prefix_cmp(&cur.v[i], &peer->fp_prefixes[j]);
+	/* Merge the sorted lists. */
+	while (i < cur.n || j < n_old) {
+		int c = i == cur.n ? 1 : j == n_old ? -1 : prefix_cmp(&cur.v[i], &old[j]);
 
-		if (c < 0)
-			add[n_add++] = cur.v[i++];
-		else if (c > 0)
-			j++;
-		else
-			i++, j++;
+		if (c <= 0 && (c < 0 || full))
+			add[n_add++] = cur.v[i];
+		both[n_both++] = c <= 0 ? cur.v[i] : old[j];
+		i += c <= 0;
+		j += c >= 0;
 	}
 	ret = prefixes_add(f, peer->fp_id, add, n_add);
 	free(add);
-	for (i = 0, j = 0; j < peer->fp_n_prefixes; j++) {
-		while (i < cur.n && prefix_cmp(&cur.v[i], &peer->fp_prefixes[j]) < 0)
+	for (i = 0, j = 0; j < n_old; j++) {
+		while (i < cur.n && prefix_cmp(&cur.v[i], &old[j]) < 0)
 			i++;
-		if (i == cur.n || prefix_cmp(&cur.v[i], &peer->fp_prefixes[j]))
-			prefix_left(f, dev, &peer->fp_prefixes[j]);
+		if (i < cur.n && !prefix_cmp(&cur.v[i], &old[j]))
+			continue;
+		r = prefix_left(f, dev, &old[j]);
+		ret = ret ? ret : r;
 	}
 	free(peer->fp_prefixes);
+	if (ret) {
+		free(cur.v);
+		peer->fp_prefixes = both;
+		peer->fp_n_prefixes = n_both;
+		return mirror_failed(f, peer, "allowed IPs", ret);
+	}
+	free(both);
 	peer->fp_prefixes = cur.v;
 	peer->fp_n_prefixes = cur.n;
-	if (ret)
-		log_error("fast path: cannot add allowed IPs of peer %u: %s", peer->fp_id,
-			  strerror(-ret));
+	return 0;
+}
+
+int fastpath_allowedips_changed(struct wg_device *dev, struct wg_peer *peer)
+{
+	struct fastpath_dp *f = fast_of(dev);
+
+	if (!f || !peer->fp_id)
+		return 0;
+	return prefixes_sync(f, dev, peer, false);
+}
+
+/* Writes every live receiver index of the peer (a walk of the daemon's
+ * index table: only when re-syncing). */
+static int indices_sync(struct fastpath_dp *f, struct wg_device *dev, struct wg_peer *peer)
+{
+	const struct index_table *t = &dev->indices;
+	uint32_t i;
+	int ret = 0, r;
+
+	for (i = 0; t->slots && i <= t->mask; i++) {
+		const struct index_entry *e = &t->slots[i];
+
+		/* Index 0 marks an empty slot, UINT32_MAX a deleted one. */
+		if (!e->is_keypair || e->peer != peer || !e->index || e->index == UINT32_MAX)
+			continue;
+		r = fastpath_index_set(&f->fp, e->index, peer->fp_id, XWG_SLOT_CURRENT);
+		if (r)
+			ret = ret ? ret : mirror_failed(f, peer, "a receiver index", r);
+	}
 	return ret;
 }
 
-void fastpath_peer_removed(struct wg_device *dev, struct wg_peer *peer)
+static int orphan_retry(struct fastpath_dp *f, struct wg_device *dev, struct fastpath_orphan *o)
 {
-	struct fastpath_dp *f = fast_of(dev);
 	size_t j;
+	int ret = 0, r;
 
-	if (!f || !peer->fp_id)
-		return;
-	for (j = 0; j < peer->fp_n_prefixes; j++)
-		prefix_left(f, dev, &peer->fp_prefixes[j]);
-	free(peer->fp_prefixes);
-	peer->fp_prefixes = NULL;
-	peer->fp_n_prefixes = 0;
-	fastpath_peer_clear(&f->fp, peer->fp_id);
-	f->by_id[peer->fp_id] = NULL;
-	f->free_ids[f->n_free++] = peer->fp_id;
-	peer->fp_id = 0;
+	for (j = 0; j < o->n_prefixes; j++) {
+		r = prefix_left(f, dev, &o->prefixes[j]);
+		ret = ret ? ret : r;
+	}
+	if (!ret)
+		ret = fastpath_peer_clear(&f->fp, o->id);
+	return ret;
 }
 
-void fastpath_index_keypair(struct wg_device *dev, uint32_t index, struct wg_peer *peer)
+int fastpath_peer_removed(struct wg_device *dev, struct wg_peer *peer)
+{
+	struct fastpath_dp *f = fast_of(dev);
+	struct fastpath_orphan o;
+	int ret = 0;
+
+	if (!f)
+		return 0;
+	if (!peer->fp_id) {
+		free(peer->fp_prefixes);
+		goto out;
+	}
+	o = (struct fastpath_orphan){ .id = peer->fp_id, .prefixes = peer->fp_prefixes,
+				      .n_prefixes = peer->fp_n_prefixes };
+	f->by_id[o.id] = NULL;
+	ret = orphan_retry(f, dev, &o);
+	if (!ret) {
+		free(o.prefixes);
+		id_release(f, o.id);
+		goto out;
+	}
+	if (f->n_orphans == f->cap_orphans) {
+		size_t cap = f->cap_orphans ? f->cap_orphans * 2 : 8;
+		void *v = realloc(f->orphans, cap * sizeof(*f->orphans));
+
+		if (!v) {
+			/* The id stays taken; what it holds in the tries
+			 * stays until the daemon restarts. */
+			log_error("fast path: out of memory: peer id %u stays in the maps", o.id);
+			free(o.prefixes);
+			mirror_failed(f, NULL, "a removed peer", ret);
+			goto out;
+		}
+		f->orphans = v;
+		f->cap_orphans = cap;
+	}
+	f->orphans[f->n_orphans++] = o;
+	mirror_failed(f, NULL, "a removed peer", ret);
+out:
+	peer->fp_prefixes = NULL;
+	peer->fp_n_prefixes = 0;
+	peer->fp_id = 0;
+	peer->fp_out_of_step = false;
+	return ret;
+}
+
+int fastpath_index_keypair(struct wg_device *dev, uint32_t index, struct wg_peer *peer)
 {
 	struct fastpath_dp *f = fast_of(dev);
 	int ret;
 
+	/* A peer without an id is out of step already: the re-sync writes
+	 * its indices. */
 	if (!f || !peer->fp_id)
-		return;
+		return 0;
 	ret = fastpath_index_set(&f->fp, index, peer->fp_id, XWG_SLOT_CURRENT);
-	if (ret)
-		log_error("fast path: cannot add a receiver index: %s", strerror(-ret));
+	return ret ? mirror_failed(f, peer, "a receiver index", ret) : 0;
 }
 
-void fastpath_index_removed(struct wg_device *dev, uint32_t index)
+int fastpath_index_removed(struct wg_device *dev, uint32_t index)
+{
+	struct fastpath_dp *f = fast_of(dev);
+	int ret;
+
+	if (!f)
+		return 0;
+	ret = fastpath_index_remove(&f->fp, index);
+	if (!ret || ret == -ENOENT)
+		return 0;
+	if (f->n_stale == f->cap_stale) {
+		size_t cap = f->cap_stale ? f->cap_stale * 2 : 16;
+		void *v = realloc(f->stale_indices, cap * sizeof(*f->stale_indices));
+
+		if (!v) {
+			/* xdp_rx steers the index's packets to the daemon,
+			 * which drops them as of no session. */
+			log_error("fast path: out of memory: receiver index %08x stays in the map",
+				  index);
+			return mirror_failed(f, NULL, "a removed receiver index", ret);
+		}
+		f->stale_indices = v;
+		f->cap_stale = cap;
+	}
+	f->stale_indices[f->n_stale++] = index;
+	return mirror_failed(f, NULL, "a removed receiver index", ret);
+}
+
+int fastpath_listen_port(struct wg_device *dev, uint16_t port)
 {
 	struct fastpath_dp *f = fast_of(dev);
 
-	if (f)
-		fastpath_index_remove(&f->fp, index);
+	return f ? fastpath_listen_port_set(&f->fp, port) : 0;
 }
 
-void fastpath_listen_port(struct wg_device *dev, uint16_t port)
+/* A live peer out of step: everything of its mirror written again. */
+static int peer_resync(struct fastpath_dp *f, struct wg_device *dev, struct wg_peer *peer)
 {
-	struct fastpath_dp *f = fast_of(dev);
+	int ret, r;
 
-	if (f)
-		fastpath_listen_port_set(&f->fp, port);
+	if (!peer->fp_id && id_take(f, peer))
+		return -ENOSPC;
+	peer->fp_written = false;
+	ret = peer_write(f, peer);
+	r = prefixes_sync(f, dev, peer, true);
+	ret = ret ? ret : r;
+	r = indices_sync(f, dev, peer);
+	ret = ret ? ret : r;
+	if (!ret)
+		peer->fp_out_of_step = false;
+	return ret;
+}
+
+/* Everything out of step, written again; the episode ends when all of it
+ * is written. */
+static void mirror_resync(struct fastpath_dp *f, struct wg_device *dev)
+{
+	struct wg_peer *peer;
+	size_t i, n;
+	bool all = true;
+	int ret;
+
+	/* Orphans first: their ids may be what a peer without one waits
+	 * for. */
+	for (i = 0, n = 0; i < f->n_orphans; i++) {
+		ret = orphan_retry(f, dev, &f->orphans[i]);
+		if (!ret) {
+			free(f->orphans[i].prefixes);
+			id_release(f, f->orphans[i].id);
+			continue;
+		}
+		mirror_failed(f, NULL, "a removed peer", ret);
+		f->orphans[n++] = f->orphans[i];
+	}
+	f->n_orphans = n;
+	for (i = 0, n = 0; i < f->n_stale; i++) {
+		uint32_t index = f->stale_indices[i];
+		const struct index_entry *e = device_index_lookup(dev, index);
+
+		/* A live session given the same index since: it is right. */
+		if (e && e->is_keypair)
+			continue;
+		ret = fastpath_index_remove(&f->fp, index);
+		if (!ret || ret == -ENOENT)
+			continue;
+		mirror_failed(f, NULL, "a removed receiver index", ret);
+		f->stale_indices[n++] = index;
+	}
+	f->n_stale = n;
+	for (peer = dev->peers.first; peer; peer = peer->next)
+		if (peer->fp_out_of_step && peer_resync(f, dev, peer))
+			all = false;
+	if (!all || f->n_orphans || f->n_stale)
+		return;
+	f->out_of_step = false;
+	if (f->episode_logged)
+		log_info("fast path: the maps agree with the configuration again (%llu map "
+			 "writes failed so far)", (unsigned long long)f->map_write_errors);
+	f->episode_logged = false;
 }
 
 /* ---- counters ---- */
@@ -953,6 +1221,9 @@ void fastpath_log_stats(struct wg_device *dev)
 
 	if (!f)
 		return;
+	log_info("fast path maps: %llu writes, %llu failed%s", (unsigned long long)
+		 fastpath_map_writes(), (unsigned long long)f->map_write_errors,
+		 f->out_of_step ? "; out of step now, being re-synced" : "");
 	for (r = 0; r < f->n_srcs; r++) {
 		const struct fastpath_src *src = &f->srcs[r];
 
@@ -993,24 +1264,26 @@ void fastpath_dp_tick(struct wg_device *dev)
 	struct fastpath_dp *f = fast_of(dev);
 	xwg_time_t now = platform_now();
 	struct wg_peer *peer;
-	uint32_t device_id = 0;
-	int fd;
 
-	if (!f || now - f->last_tick < FASTPATH_TICK_NS)
+	if (!f)
+		return;
+	if (f->out_of_step && now - f->last_resync >= FASTPATH_RESYNC_NS) {
+		f->last_resync = now;
+		mirror_resync(f, dev);
+	}
+	if (now - f->last_tick < FASTPATH_TICK_NS)
 		return;
 	f->last_tick = now;
-	fd = fastpath_map_fd(&f->fp, FASTPATH_MAP_PEER_STATS);
 	/* Id 0 is no peer's: the device's totals, cookie replies included
 	 * (they answer senders not yet authenticated, so no peer's). */
-	memset(f->percpu, 0, (size_t)f->ncpus * sizeof(*f->percpu));
-	f->percpu[0] = (struct xwg_peer_stats){
+	fastpath_peer_stats_write(&f->fp, 0, &(struct xwg_peer_stats){
 		.handshakes_sent = dev->handshakes_sent,
 		.handshakes_received = dev->handshakes_received,
 		.cookies_sent = dev->cookies_sent,
-	};
-	bpf_map_update_elem(fd, &device_id, f->percpu, BPF_ANY);
-	/* The daemon is the only writer of peer_stats: each peer's totals
-	 * go into CPU 0's copy, so the per-CPU sum bpftool shows is right. */
+		.map_write_errors = f->map_write_errors,
+	});
+	/* Stores into the mmapped map: only what changed, so that an idle
+	 * peer's cache lines are left alone. */
 	for (peer = dev->peers.first; peer; peer = peer->next) {
 		struct xwg_peer_stats s = {
 			.rx_packets = peer->stats.rx_packets,
@@ -1021,13 +1294,12 @@ void fastpath_dp_tick(struct wg_device *dev)
 			.tx_dropped = peer->stats.tx_dropped,
 			.handshakes_sent = peer->stats.handshakes_sent,
 			.handshakes_received = peer->stats.handshakes_received,
+			.map_write_errors = peer->fp_write_errors,
 		};
 
 		if (!peer->fp_id || !memcmp(&s, &peer->fp_stats, sizeof(s)))
 			continue;
-		memset(f->percpu, 0, (size_t)f->ncpus * sizeof(*f->percpu));
-		f->percpu[0] = s;
-		if (bpf_map_update_elem(fd, &peer->fp_id, f->percpu, BPF_ANY) == 0)
-			peer->fp_stats = s;
+		fastpath_peer_stats_write(&f->fp, peer->fp_id, &s);
+		peer->fp_stats = s;
 	}
 }

@@ -19,6 +19,26 @@
  * and public key (tc_tx: session or "handshake needed" event; operators:
  * who is peer N), and per-peer counters for bpftool.
  *
+ * When a map write fails: the daemon's state stays the truth and the maps
+ * follow it. Each failed write is counted (SIGUSR1's "fast path maps:"
+ * line, map_write_errors in peer_stats: id 0 all, each peer its own),
+ * logged once per episode (until the maps agree again), and its -errno is
+ * returned by the hook that made it and kept for fastpath_error_take, so
+ * that the configuration transaction that caused it answers with it. What
+ * it left out of step is written again by fastpath_dp_tick every 250 ms
+ * until it succeeds: a live peer whole (its peers entry, all its prefixes,
+ * prefixes it no longer owns pointed at their owner or removed, its live
+ * receiver indices); a removed peer's prefixes and slot (its id is not
+ * reused until then); a receiver index to remove.
+ *
+ * Test seam (not a user option): XWG_TEST_FAIL_MAP_WRITE=N, read once by
+ * fastpath_dp_load: the Nth write of the mirror after loading (peers,
+ * allowed_ips_v4/v6 or indices; a batch counts as one; peer_stats is
+ * stores into an mmap and cannot fail) fails with -ENOMEM and writes
+ * nothing. The log says which ("test seam: map write N (KIND) fails");
+ * SIGUSR1 logs how many writes were made. selftests/map_faults.sh drives
+ * it; unit tests can call fastpath_map_write_fault_set (ctl/maps/sync.h).
+ *
  * Every hook takes the device and is a no-op when the fast path is not in
  * use (dev->fast NULL), so device.c calls them unconditionally.
  */
@@ -79,8 +99,12 @@ void fastpath_dp_readable(struct wg_device *dev);
  * device_log_stats does the daemon's. */
 void fastpath_log_stats(struct wg_device *dev);
 
-/* Once a second: per-peer counters into peer_stats. */
+/* After every wake-up of the daemon's loop: every 250 ms what is out of
+ * step is re-synced; once a second per-peer counters go into peer_stats. */
 void fastpath_dp_tick(struct wg_device *dev);
+/* The first -errno of a failed map write since the last call, 0 if none:
+ * a configuration transaction calls it before and after it applies. */
+int fastpath_error_take(struct wg_device *dev);
 
 /* ---- hooks (no-ops without the fast path) ---- */
 
@@ -89,18 +113,21 @@ void fastpath_dp_tick(struct wg_device *dev);
 int fastpath_deliver(struct wg_device *dev, const void *pkt, size_t len);
 void fastpath_flush(struct wg_device *dev);
 
-/* -ENOSPC when the fast path has no peer id left. */
+/* Each returns 0 or the -errno of a failed map write (see above: what
+ * it left out of step is re-synced).
+ * fastpath_peer_added: -ENOSPC when no peer id is free (the re-sync gives
+ * it one when one is). */
 int fastpath_peer_added(struct wg_device *dev, struct wg_peer *peer);
-/* After the peer's prefixes left the trie; before it is freed. */
-void fastpath_peer_removed(struct wg_device *dev, struct wg_peer *peer);
+/* After the peer's prefixes left the daemon's table; before it is freed. */
+int fastpath_peer_removed(struct wg_device *dev, struct wg_peer *peer);
 /* After the peer's allowed IPs changed: the tries follow (only the
- * difference is written). 0 or -errno. */
+ * difference is written). */
 int fastpath_allowedips_changed(struct wg_device *dev, struct wg_peer *peer);
 /* Endpoint or session may have changed: write what differs. */
-void fastpath_peer_refresh(struct wg_device *dev, struct wg_peer *peer);
-void fastpath_index_keypair(struct wg_device *dev, uint32_t index, struct wg_peer *peer);
-void fastpath_index_removed(struct wg_device *dev, uint32_t index);
-void fastpath_listen_port(struct wg_device *dev, uint16_t port);
+int fastpath_peer_refresh(struct wg_device *dev, struct wg_peer *peer);
+int fastpath_index_keypair(struct wg_device *dev, uint32_t index, struct wg_peer *peer);
+int fastpath_index_removed(struct wg_device *dev, uint32_t index);
+int fastpath_listen_port(struct wg_device *dev, uint16_t port);
 /* Peers the fast path can hold (peer ids are 1 .. XWG_MAX_PEERS-1). */
 uint32_t fastpath_max_peers(void);
 

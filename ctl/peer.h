@@ -49,13 +49,20 @@ struct wg_peer {
 	} stats;
 
 	/* The fast path (ctl/fastpath.c): the peer's id in the BPF maps (0:
-	 * none) and what was last written there, so only changes are. */
+	 * none) and what was last written there, so only changes are;
+	 * fp_out_of_step: a write of its mirror failed (or it has no id
+	 * yet), fastpath_dp_tick writes all of it again; fp_write_errors:
+	 * its failed writes (peer_stats' map_write_errors). */
 	uint32_t fp_id;
 	uint32_t fp_flags;
 	bool fp_written;
+	bool fp_out_of_step;
+	uint64_t fp_write_errors;
 	struct xwg_endpoint fp_endpoint;
 	struct xwg_peer_stats fp_stats;
-	struct fastpath_prefix *fp_prefixes;   /* sorted */
+	/* Sorted; what the tries may hold for the peer (a superset while
+	 * it is out of step). */
+	struct fastpath_prefix *fp_prefixes;
 	size_t fp_n_prefixes;
 
 	/* Peers in configuration order, and the public-key hash chain. */

@@ -18,7 +18,7 @@
 #define XWG_MAX_PEERS 65536          /* peer ids are 1 .. XWG_MAX_PEERS-1 */
 #define XWG_MAX_INDICES (XWG_MAX_PEERS * 4)
 #define XWG_MAX_ALLOWED_IPS 1048576  /* per family */
-#define XWG_KEYPAIR_SLOTS 3          /* previous, current, next */
+#define XWG_KEYPAIR_SLOTS 3          /* previous, current, next (indices' slot) */
 #define XWG_MAX_QUEUES 64            /* AF_XDP sockets per interface */
 #define XWG_EVENTS_BYTES (256 * 1024)
 
@@ -46,8 +46,7 @@ struct xwg_peer_ref {
 
 /* ---- indices (hash: receiver index -> peer and keypair slot) ----
  * Written by the daemon when a session starts or ends; read by xdp_rx to
- * steer data messages with a known index to AF_XDP, and by the workers to
- * find the keypair. */
+ * steer data messages with a known index to AF_XDP. */
 enum xwg_keypair_slot {
 	XWG_SLOT_PREVIOUS = 0,
 	XWG_SLOT_CURRENT = 1,
@@ -57,25 +56,6 @@ struct xwg_index_value {
 	__u32 peer_id;
 	__u32 slot;              /* enum xwg_keypair_slot */
 };
-
-/* ---- keypairs (mmapable array, XWG_MAX_PEERS * XWG_KEYPAIR_SLOTS) ----
- * Written by the daemon; read by the workers through mmap, without
- * syscalls. A writer makes seq odd, writes, makes seq even (a seqlock): a
- * reader copies the keys and retries while seq is odd or changed. The send
- * counter is the exception: workers take nonces from it with an atomic
- * fetch-and-add. Keys are secret: the map is pinned root-only (0600). */
-struct xwg_keypair {
-	__u32 seq;
-	__u32 flags;             /* XWG_KEYPAIR_* */
-	__u64 birthdate_ns;      /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
-	__u64 sending_counter;   /* next nonce; atomically incremented */
-	__u32 local_index;       /* receiver index of incoming data */
-	__u32 remote_index;      /* receiver index we put on outgoing data */
-	__u8 sending_key[32];
-	__u8 receiving_key[32];
-};
-#define XWG_KEYPAIR_VALID (1U << 0)
-#define XWG_KEYPAIR_INITIATOR (1U << 1)
 
 /* ---- peers (array indexed by peer id) ----
  * Written by the daemon (endpoint on roaming, flags on session changes);
@@ -98,12 +78,15 @@ struct xwg_peer {
 #define XWG_PEER_ACTIVE (1U << 0)      /* slot in use */
 #define XWG_PEER_CAN_SEND (1U << 1)    /* current keypair usable */
 
-/* ---- peer_stats (per-CPU array indexed by peer id) ----
- * Written by the daemon once a second (its workers count in its own
- * structs; the totals go into CPU 0's copy, so the per-CPU sum is right);
- * read by operators (bpftool map dump) and the node agent's metrics. Id 0
- * is the device's: handshakes sent/received in all, and cookies_sent (cookie
- * replies answer senders not yet authenticated, so no peer's). */
+/* ---- peer_stats (array indexed by peer id, mmapable) ----
+ * Written by the daemon once a second, through its mmap of the map (its
+ * workers count in its own structs; no BPF program writes it, so one copy
+ * serves, not one per CPU); read by operators (bpftool map dump) and the
+ * node agent's metrics. Id 0 is the device's: handshakes sent/received in
+ * all, cookies_sent (cookie replies answer senders not yet authenticated,
+ * so no peer's) and map_write_errors in all. map_write_errors: writes of
+ * the peer's mirror in the other maps that failed (ENOMEM, ...); the
+ * daemon re-syncs the peer until they succeed (ctl/fastpath.h). */
 struct xwg_peer_stats {
 	__u64 rx_packets;
 	__u64 rx_bytes;
@@ -114,6 +97,7 @@ struct xwg_peer_stats {
 	__u64 handshakes_sent;
 	__u64 handshakes_received;
 	__u64 cookies_sent;
+	__u64 map_write_errors;
 };
 
 /* ---- drops (per-CPU array indexed by enum xwg_drop_reason) ----
@@ -178,10 +162,9 @@ struct xwg_event {
 _Static_assert(sizeof(struct xwg_lpm_v4_key) == 8, "lpm v4 key");
 _Static_assert(sizeof(struct xwg_lpm_v6_key) == 20, "lpm v6 key");
 _Static_assert(sizeof(struct xwg_index_value) == 8, "index value");
-_Static_assert(sizeof(struct xwg_keypair) == 96, "keypair");
 _Static_assert(sizeof(struct xwg_endpoint) == 40, "endpoint");
 _Static_assert(sizeof(struct xwg_peer) == 88, "peer");
-_Static_assert(sizeof(struct xwg_peer_stats) == 72, "peer stats");
+_Static_assert(sizeof(struct xwg_peer_stats) == 80, "peer stats");
 _Static_assert(sizeof(struct xwg_config) == 24, "config");
 _Static_assert(sizeof(struct xwg_event) == 16, "event");
 #endif

@@ -49,8 +49,7 @@ int mesh_fastpath_read(const char *pin_root, const char *ifname, struct mesh_fas
 {
 	int peers_fd, stats_fd = -1, drops_fd = -1, ret = 0, ncpu;
 	uint32_t n_peers = 0, n_stats = 0, n_drops = 0, vs = 0, cap = 0;
-	size_t stride = (sizeof(struct xwg_peer_stats) + 7) & ~(size_t)7;
-	uint8_t *percpu = NULL;
+	struct xwg_counter *percpu = NULL;  /* one drops value: per CPU */
 
 	memset(fp, 0, sizeof(*fp));
 	peers_fd = open_pin(pin_root, ifname, "peers");
@@ -70,7 +69,7 @@ int mesh_fastpath_read(const char *pin_root, const char *ifname, struct mesh_fas
 		ret = -EPROTO;
 		goto out;
 	}
-	percpu = calloc((size_t)ncpu, stride > sizeof(struct xwg_counter) ? stride : 8);
+	percpu = calloc((size_t)ncpu, sizeof(*percpu));
 	if (!percpu) {
 		ret = -ENOMEM;
 		goto out;
@@ -97,29 +96,15 @@ int mesh_fastpath_read(const char *pin_root, const char *ifname, struct mesh_fas
 		p = &fp->peers[fp->n_peers];
 		memset(p, 0, sizeof(*p));
 		memcpy(p->public_key, peer.public_key, 32);
-		if (!bpf_map_lookup_elem(stats_fd, &id, percpu)) {
-			for (int c = 0; c < ncpu; c++) {
-				const struct xwg_peer_stats *s =
-					(const void *)(percpu + (size_t)c * stride);
-
-				p->stats.rx_packets += s->rx_packets;
-				p->stats.rx_bytes += s->rx_bytes;
-				p->stats.tx_packets += s->tx_packets;
-				p->stats.tx_bytes += s->tx_bytes;
-				p->stats.rx_dropped += s->rx_dropped;
-				p->stats.tx_dropped += s->tx_dropped;
-				p->stats.handshakes_sent += s->handshakes_sent;
-				p->stats.handshakes_received += s->handshakes_received;
-				p->stats.cookies_sent += s->cookies_sent;
-			}
-		}
+		/* One value per peer (only the daemon writes it). */
+		bpf_map_lookup_elem(stats_fd, &id, &p->stats);
 		fp->n_peers++;
 	}
 	for (uint32_t r = 0; r < n_drops && r < XWG_DROP_REASONS; r++) {
 		if (bpf_map_lookup_elem(drops_fd, &r, percpu))
 			continue;
 		for (int c = 0; c < ncpu; c++)
-			fp->drops[r] += ((const struct xwg_counter *)(percpu + (size_t)c * 8))->packets;
+			fp->drops[r] += percpu[c].packets;
 	}
 	fp->read = true;
 out:
@@ -192,7 +177,8 @@ static void agent_metric(struct mesh_buf *out, const struct mesh_stats *stats,
 	X(rx_dropped, "xwg_peer_receive_dropped_total", "Packets from the peer dropped (fast path).") \
 	X(tx_dropped, "xwg_peer_transmit_dropped_total", "Packets to the peer dropped (fast path).") \
 	X(handshakes_sent, "xwg_peer_handshakes_sent_total", "Handshake initiations and responses sent to the peer (fast path).") \
-	X(handshakes_received, "xwg_peer_handshakes_received_total", "Handshake messages received from the peer (fast path).")
+	X(handshakes_received, "xwg_peer_handshakes_received_total", "Handshake messages received from the peer (fast path).") \
+	X(map_write_errors, "xwg_peer_fastpath_map_write_errors_total", "Writes of the peer's entries in the fast path's maps that failed (the daemon re-syncs them).")
 
 void mesh_metrics_render(const struct mesh_stats *stats, const struct mesh_iface_state *st,
 			 const struct mesh_fastpath *fp, struct mesh_buf *out)

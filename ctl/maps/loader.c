@@ -10,7 +10,7 @@
  *   3. clean up a crashed instance: stale pins, its pair, its XDP programs
  *   4. pair: IFNAME and its twin
  *   5. skeletons: open with pin_root_path, load (maps created and pinned
- *      by the first, reused by the others), the config map, mmap keypairs
+ *      by the first, reused by the others), the config map, mmap peer_stats
  *   6. attach: xdp_twin to the twin, tc_tx to IFNAME egress, xdp_rx to the
  *      underlays
  *
@@ -83,7 +83,6 @@ static const char *const map_names[FASTPATH_MAPS] = {
 	[FASTPATH_MAP_ALLOWED_IPS_V4] = "allowed_ips_v4",
 	[FASTPATH_MAP_ALLOWED_IPS_V6] = "allowed_ips_v6",
 	[FASTPATH_MAP_INDICES] = "indices",
-	[FASTPATH_MAP_KEYPAIRS] = "keypairs",
 	[FASTPATH_MAP_PEERS] = "peers",
 	[FASTPATH_MAP_PEER_STATS] = "peer_stats",
 	[FASTPATH_MAP_DROPS] = "drops",
@@ -1033,38 +1032,40 @@ static int maps_find(struct fastpath *fp)
 	return 0;
 }
 
-static int keypairs_map(struct fastpath *fp)
+/* peer_stats, mmapped read-write: the daemon's once-a-second counters
+ * are stores into memory, not one bpf() call per peer. */
+static int peer_stats_map(struct fastpath *fp)
 {
+	int fd = fp->map_fds[FASTPATH_MAP_PEER_STATS];
 	struct bpf_map_info info;
 	uint32_t len = sizeof(info);
 	long page = sysconf(_SC_PAGESIZE);
 	void *p;
 
 	memset(&info, 0, sizeof(info));
-	if (bpf_obj_get_info_by_fd(fp->map_fds[FASTPATH_MAP_KEYPAIRS], &info, &len))
-		return fail(fp, -errno, "cannot inspect the keypairs map: %s", strerror(errno));
-	if (info.value_size != sizeof(struct xwg_keypair) ||
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return fail(fp, -errno, "cannot inspect the peer_stats map: %s", strerror(errno));
+	if (info.value_size != sizeof(struct xwg_peer_stats) || info.max_entries != XWG_MAX_PEERS ||
 	    !(info.map_flags & BPF_F_MMAPABLE))
-		return fail(fp, -EINVAL, "the keypairs map is not an mmapable array of "
-			    "struct xwg_keypair: bpf/ and include/maps.h disagree");
-	fp->keypairs_size = ((size_t)info.value_size * info.max_entries +
-			     (size_t)page - 1) & ~((size_t)page - 1);
-	p = mmap(NULL, fp->keypairs_size, PROT_READ | PROT_WRITE, MAP_SHARED,
-		 fp->map_fds[FASTPATH_MAP_KEYPAIRS], 0);
+		return fail(fp, -EINVAL, "the peer_stats map is not an mmapable array of "
+			    "struct xwg_peer_stats: bpf/ and include/maps.h disagree");
+	fp->peer_stats_size = ((size_t)info.value_size * info.max_entries +
+			       (size_t)page - 1) & ~((size_t)page - 1);
+	p = mmap(NULL, fp->peer_stats_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED) {
-		fp->keypairs_size = 0;
-		return fail(fp, -errno, "cannot mmap the keypairs map: %s", strerror(errno));
+		fp->peer_stats_size = 0;
+		return fail(fp, -errno, "cannot mmap the peer_stats map: %s", strerror(errno));
 	}
-	fp->keypairs = p;
+	fp->peer_stats = p;
 	return 0;
 }
 
-static void keypairs_unmap(struct fastpath *fp)
+static void peer_stats_unmap(struct fastpath *fp)
 {
-	if (fp->keypairs)
-		munmap(fp->keypairs, fp->keypairs_size);
-	fp->keypairs = NULL;
-	fp->keypairs_size = 0;
+	if (fp->peer_stats)
+		munmap(fp->peer_stats, fp->peer_stats_size);
+	fp->peer_stats = NULL;
+	fp->peer_stats_size = 0;
 }
 
 /* --- underlay attachments ------------------------------------------------ */
@@ -1401,7 +1402,7 @@ int fastpath_load(struct fastpath *fp, const char *ifname,
 		ret = fail(fp, ret, "cannot write the config map: %s", strerror(-ret));
 		goto err_skeletons;
 	}
-	ret = keypairs_map(fp);
+	ret = peer_stats_map(fp);
 	if (ret)
 		goto err_skeletons;
 	/* 6. */
@@ -1412,7 +1413,7 @@ int fastpath_load(struct fastpath *fp, const char *ifname,
 		fp->twin_xdp.ifindex = fp->twin.twin_ifindex;
 		ret = xdp_attach(fp, &fp->twin_xdp, prog_fd_twin(fp), "xdp_twin");
 		if (ret)
-			goto err_keypairs;
+			goto err_peer_stats;
 	}
 	ret = tc_attach(fp, prog_fd_tx(fp));
 	if (ret)
@@ -1443,9 +1444,9 @@ err_tc:
 	tc_detach(fp);
 err_twin_xdp:
 	xdp_detach(&fp->twin_xdp, prog_fd_twin(fp));
-err_keypairs:
+err_peer_stats:
 	fp->loaded = false;
-	keypairs_unmap(fp);
+	peer_stats_unmap(fp);
 err_skeletons:
 	skeletons_destroy(fp);
 	twin_link_destroy(&fp->twin);
@@ -1461,7 +1462,7 @@ void fastpath_unload(struct fastpath *fp)
 	underlays_remove(fp);
 	tc_detach(fp);
 	xdp_detach(&fp->twin_xdp, prog_fd_twin(fp));
-	keypairs_unmap(fp);
+	peer_stats_unmap(fp);
 	skeletons_destroy(fp);
 	twin_link_destroy(&fp->twin);
 	lock_release(fp, true);

@@ -3,8 +3,8 @@
  * Loading the fast path: the tunnel interface pair (twin.h), the three BPF
  * programs from their bpftool skeletons with every map pinned under
  * /sys/fs/bpf/xwg/IFNAME/ and shared between them, their attachments, and
- * what the daemon and the workers need from them afterwards (map fds, the
- * keypairs map mmapped, the events ring buffer's fd).
+ * what the daemon needs from them afterwards (map fds, the peer_stats map
+ * mmapped, the events ring buffer's fd).
  *
  *   xdp_rx   (xwg_xdp_rx)   XDP on each underlay interface
  *   tc_tx    (xwg_tc_tx)    TC on IFNAME's egress (clsact qdisc)
@@ -64,7 +64,6 @@ enum fastpath_map {
 	FASTPATH_MAP_ALLOWED_IPS_V4,
 	FASTPATH_MAP_ALLOWED_IPS_V6,
 	FASTPATH_MAP_INDICES,
-	FASTPATH_MAP_KEYPAIRS,
 	FASTPATH_MAP_PEERS,
 	FASTPATH_MAP_PEER_STATS,
 	FASTPATH_MAP_DROPS,
@@ -124,10 +123,10 @@ struct fastpath {
 	struct tc_tx *tx_skel;
 	struct xdp_twin *twin_skel;
 	int map_fds[FASTPATH_MAPS];      /* owned by the skeletons */
-	/* The keypairs map, mmapped read-write: XWG_MAX_PEERS *
-	 * XWG_KEYPAIR_SLOTS entries (see struct xwg_keypair for the seqlock). */
-	struct xwg_keypair *keypairs;
-	size_t keypairs_size;
+	/* The peer_stats map, mmapped read-write: XWG_MAX_PEERS entries,
+	 * the daemon's to write (ctl/maps/sync.h). */
+	struct xwg_peer_stats *peer_stats;
+	size_t peer_stats_size;
 	uint32_t event_interval_ms;
 	uint16_t listen_port;            /* host order */
 	int xsk_ifindex;                 /* underlay with sockets in xsks_rx */

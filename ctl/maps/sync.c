@@ -1,18 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The daemon's writes into the fast path's maps (see sync.h): map updates
- * through libbpf for peers, allowed IPs, indices and counters; the keypairs
- * written and read in the mmapped array under a seqlock, without syscalls.
- *
- * The seqlock is the one of Boehm, "Can seqlocks get along with programming
- * language memory models?" (MSPC 2012), in C11 atomics: every field is
- * accessed through a relaxed atomic of its natural width (so a reader
- * racing a writer reads stale or new words, never undefined behaviour),
- * the writer's release fence after making seq odd pairs with the reader's
- * acquire fence before it reads seq again.
+ * through libbpf for peers, allowed IPs and indices; peer_stats through the
+ * loader's mmap of it, without syscalls.
  */
 #include <errno.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -20,7 +14,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "ctl/handshake/crypto.h"
+#include "ctl/log.h"
 #include "ctl/maps/loader.h"
 #include "ctl/maps/sync.h"
 
@@ -33,20 +27,43 @@
 #define PREFIX_BYTES_V4 4
 #define PREFIX_BYTES_V6 16
 
-/* The keypair as the seqlock sees it: seq and flags, then 8-byte words. */
-#define KEYPAIR_WORDS ((sizeof(struct xwg_keypair) - 8) / 8)
-
-typedef volatile _Atomic uint32_t atomic_u32;
 typedef volatile _Atomic uint64_t atomic_u64;
 
-_Static_assert(sizeof(struct xwg_keypair) % 8 == 0, "keypair is whole words");
-_Static_assert(offsetof(struct xwg_keypair, flags) == 4, "seq and flags first");
-_Static_assert(offsetof(struct xwg_keypair, birthdate_ns) == 8, "then words");
 _Static_assert(sizeof(_Atomic uint64_t) == 8 && _Alignof(_Atomic uint64_t) == 8,
 	       "plain u64 in the map can be accessed as atomic");
-_Static_assert(sizeof(_Atomic uint32_t) == 4, "plain u32 as atomic");
 _Static_assert(sizeof(struct xwg_peer_stats) % sizeof(uint64_t) == 0,
 	       "peer stats are u64 counters only");
+
+/* The test seam (sync.h): writes counted, the one to fail (0: none). */
+static uint64_t writes_counted, write_to_fail;
+static const char *fault_kind;
+
+void fastpath_map_write_fault_set(uint64_t n)
+{
+	write_to_fail = n ? writes_counted + n : 0;
+}
+
+uint64_t fastpath_map_writes(void)
+{
+	return writes_counted;
+}
+
+const char *fastpath_map_write_fault_kind(void)
+{
+	return fault_kind;
+}
+
+/* Called right before each map write: -ENOMEM if the seam says this one
+ * fails. */
+static int write_fault(const char *kind)
+{
+	if (++writes_counted != write_to_fail)
+		return 0;
+	fault_kind = kind;
+	log_info("test seam: map write %llu (%s) fails with ENOMEM",
+		 (unsigned long long)writes_counted, kind);
+	return -ENOMEM;
+}
 
 static bool peer_id_is_valid(uint32_t peer_id)
 {
@@ -88,7 +105,7 @@ int fastpath_peer_set(struct fastpath *fp, uint32_t peer_id,
 		      const uint8_t public_key[32],
 		      const struct xwg_endpoint *ep, uint32_t flags)
 {
-	int fd = map_fd(fp, FASTPATH_MAP_PEERS);
+	int fd = map_fd(fp, FASTPATH_MAP_PEERS), ret;
 	struct xwg_peer peer;
 
 	if (fd < 0)
@@ -109,6 +126,9 @@ int fastpath_peer_set(struct fastpath *fp, uint32_t peer_id,
 	peer.pad = 0;
 	if (public_key)
 		memcpy(peer.public_key, public_key, sizeof(peer.public_key));
+	ret = write_fault("peers set");
+	if (ret)
+		return ret;
 	if (bpf_map_update_elem(fd, &peer_id, &peer, BPF_ANY))
 		return map_error();
 	return 0;
@@ -116,33 +136,21 @@ int fastpath_peer_set(struct fastpath *fp, uint32_t peer_id,
 
 int fastpath_peer_clear(struct fastpath *fp, uint32_t peer_id)
 {
-	int peers_fd = map_fd(fp, FASTPATH_MAP_PEERS);
-	int stats_fd = map_fd(fp, FASTPATH_MAP_PEER_STATS);
+	int peers_fd = map_fd(fp, FASTPATH_MAP_PEERS), ret;
 	struct xwg_peer peer;
-	void *zeroes;
-	unsigned int s;
-	int ncpus, ret = 0;
 
 	if (peers_fd < 0)
 		return peers_fd;
-	if (stats_fd < 0)
-		return stats_fd;
 	if (!peer_id_is_valid(peer_id))
 		return -EINVAL;
-	/* Not ACTIVE first, so that tc_tx and the workers stop using the
-	 * keypairs before they are wiped. */
 	memset(&peer, 0, sizeof(peer));
+	ret = write_fault("peers clear");
+	if (ret)
+		return ret;
 	if (bpf_map_update_elem(peers_fd, &peer_id, &peer, BPF_ANY))
 		return map_error();
-	for (s = 0; s < XWG_KEYPAIR_SLOTS; s++)
-		fastpath_keypair_clear(fp, peer_id, (enum xwg_keypair_slot)s);
-	zeroes = percpu_alloc(sizeof(struct xwg_peer_stats), &ncpus);
-	if (!zeroes)
-		return -ENOMEM;
-	if (bpf_map_update_elem(stats_fd, &peer_id, zeroes, BPF_ANY))
-		ret = map_error();
-	free(zeroes);
-	return ret;
+	fastpath_peer_stats_write(fp, peer_id, &(struct xwg_peer_stats){ 0 });
+	return 0;
 }
 
 /* ---- allowed IPs ---------------------------------------------------- */
@@ -206,6 +214,8 @@ int fastpath_allowedip_add(struct fastpath *fp, int family, const void *addr,
 	if (!peer_id_is_valid(peer_id))
 		return -EINVAL;
 	ret = lpm_key_make(fp, family, addr, cidr, &key, &key_size, &fd);
+	if (!ret)
+		ret = write_fault("allowed_ips add");
 	if (ret)
 		return ret;
 	if (bpf_map_update_elem(fd, &key, &ref, BPF_ANY))
@@ -221,6 +231,8 @@ int fastpath_allowedip_remove(struct fastpath *fp, int family, const void *addr,
 	int fd, ret;
 
 	ret = lpm_key_make(fp, family, addr, cidr, &key, &key_size, &fd);
+	if (!ret)
+		ret = write_fault("allowed_ips remove");
 	if (ret)
 		return ret;
 	if (bpf_map_delete_elem(fd, &key))
@@ -277,6 +289,9 @@ int fastpath_allowedips_add_batch(struct fastpath *fp, int family,
 	}
 	if (!n)
 		return 0;
+	ret = write_fault("allowed_ips batch");
+	if (ret)
+		return ret;
 	keys = malloc(FASTPATH_BATCH_CHUNK * key_size);
 	values = malloc(FASTPATH_BATCH_CHUNK * sizeof(*values));
 	if (!keys || !values) {
@@ -311,12 +326,15 @@ int fastpath_index_set(struct fastpath *fp, uint32_t index, uint32_t peer_id,
 		       enum xwg_keypair_slot slot)
 {
 	struct xwg_index_value value = { .peer_id = peer_id, .slot = (uint32_t)slot };
-	int fd = map_fd(fp, FASTPATH_MAP_INDICES);
+	int fd = map_fd(fp, FASTPATH_MAP_INDICES), ret;
 
 	if (fd < 0)
 		return fd;
 	if (!peer_id_is_valid(peer_id) || !slot_is_valid(slot))
 		return -EINVAL;
+	ret = write_fault("indices set");
+	if (ret)
+		return ret;
 	if (bpf_map_update_elem(fd, &index, &value, BPF_ANY))
 		return map_error();
 	return 0;
@@ -324,185 +342,49 @@ int fastpath_index_set(struct fastpath *fp, uint32_t index, uint32_t peer_id,
 
 int fastpath_index_remove(struct fastpath *fp, uint32_t index)
 {
-	int fd = map_fd(fp, FASTPATH_MAP_INDICES);
+	int fd = map_fd(fp, FASTPATH_MAP_INDICES), ret;
 
 	if (fd < 0)
 		return fd;
+	ret = write_fault("indices remove");
+	if (ret)
+		return ret;
 	if (bpf_map_delete_elem(fd, &index))
 		return map_error();
 	return 0;
 }
 
-/* ---- keypairs ------------------------------------------------------- */
-
-static struct xwg_keypair *keypair_slot(const struct fastpath *fp, uint32_t peer_id,
-					enum xwg_keypair_slot slot)
-{
-	size_t i;
-
-	if (!fp || !fp->keypairs || !peer_id_is_valid(peer_id) || !slot_is_valid(slot))
-		return NULL;
-	i = (size_t)peer_id * XWG_KEYPAIR_SLOTS + (size_t)slot;
-	if ((i + 1) * sizeof(struct xwg_keypair) > fp->keypairs_size)
-		return NULL;
-	return &fp->keypairs[i];
-}
-
-static atomic_u32 *seq_of(struct xwg_keypair *kp)
-{
-	return (atomic_u32 *)&kp->seq;
-}
-
-static atomic_u32 *flags_of(struct xwg_keypair *kp)
-{
-	return (atomic_u32 *)&kp->flags;
-}
-
-static atomic_u64 *word_of(struct xwg_keypair *kp, size_t i)
-{
-	return (atomic_u64 *)((uint8_t *)kp + 8 + i * 8);
-}
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ volatile("yield" ::: "memory");
-#endif
-}
-
-/* Writes src into the slot (src NULL: zeroes). Volatile atomic stores:
- * the compiler can neither drop nor merge them, so clearing wipes. */
-static void keypair_store(struct xwg_keypair *kp, const struct xwg_keypair *src)
-{
-	uint32_t odd = atomic_load_explicit(seq_of(kp), memory_order_relaxed) | 1;
-	size_t i;
-
-	atomic_store_explicit(seq_of(kp), odd, memory_order_relaxed);
-	atomic_thread_fence(memory_order_release);
-	atomic_store_explicit(flags_of(kp), src ? src->flags : 0, memory_order_relaxed);
-	for (i = 0; i < KEYPAIR_WORDS; i++) {
-		uint64_t w = 0;
-
-		if (src)
-			memcpy(&w, (const uint8_t *)src + 8 + i * 8, sizeof(w));
-		atomic_store_explicit(word_of(kp, i), w, memory_order_relaxed);
-	}
-	atomic_store_explicit(seq_of(kp), odd + 1, memory_order_release);
-}
-
-void fastpath_keypair_write(struct fastpath *fp, uint32_t peer_id,
-			    enum xwg_keypair_slot slot, const struct xwg_keypair *kp)
-{
-	struct xwg_keypair *dst = keypair_slot(fp, peer_id, slot);
-
-	if (dst && kp)
-		keypair_store(dst, kp);
-}
-
-void fastpath_keypair_clear(struct fastpath *fp, uint32_t peer_id,
-			    enum xwg_keypair_slot slot)
-{
-	struct xwg_keypair *dst = keypair_slot(fp, peer_id, slot);
-
-	if (dst)
-		keypair_store(dst, NULL);
-}
-
-bool fastpath_keypair_read(const struct fastpath *fp, uint32_t peer_id,
-			   enum xwg_keypair_slot slot, struct xwg_keypair *copy)
-{
-	struct xwg_keypair *kp = keypair_slot(fp, peer_id, slot);
-	unsigned int tries;
-	size_t i;
-
-	if (!kp)
-		goto invalid;
-	for (tries = 0; tries < FASTPATH_KEYPAIR_READ_TRIES; tries++) {
-		uint32_t seq = atomic_load_explicit(seq_of(kp), memory_order_acquire);
-
-		if (seq & 1) {
-			cpu_relax();
-			continue;
-		}
-		copy->seq = seq;
-		copy->flags = atomic_load_explicit(flags_of(kp), memory_order_relaxed);
-		for (i = 0; i < KEYPAIR_WORDS; i++) {
-			uint64_t w = atomic_load_explicit(word_of(kp, i), memory_order_relaxed);
-
-			memcpy((uint8_t *)copy + 8 + i * 8, &w, sizeof(w));
-		}
-		atomic_thread_fence(memory_order_acquire);
-		if (atomic_load_explicit(seq_of(kp), memory_order_relaxed) != seq) {
-			cpu_relax();
-			continue;
-		}
-		if (copy->flags & XWG_KEYPAIR_VALID)
-			return true;
-		break;
-	}
-invalid:
-	/* A torn or invalid copy may hold parts of keys. */
-	crypto_wipe(copy, sizeof(*copy));
-	return false;
-}
-
-uint64_t fastpath_keypair_next_nonce(struct fastpath *fp, uint32_t peer_id,
-				     enum xwg_keypair_slot slot)
-{
-	struct xwg_keypair *kp = keypair_slot(fp, peer_id, slot);
-
-	/* Past REJECT_AFTER_MESSAGES: the caller sends nothing. */
-	if (!kp)
-		return UINT64_MAX;
-	/* Acquire: a counter the writer reset is seen together with the odd
-	 * seq before it, for fastpath_keypair_is_unchanged. */
-	return atomic_fetch_add_explicit((atomic_u64 *)&kp->sending_counter, 1,
-					 memory_order_acquire);
-}
-
-bool fastpath_keypair_is_unchanged(const struct fastpath *fp, uint32_t peer_id,
-				   enum xwg_keypair_slot slot,
-				   const struct xwg_keypair *copy)
-{
-	struct xwg_keypair *kp = keypair_slot(fp, peer_id, slot);
-
-	return kp && atomic_load_explicit(seq_of(kp), memory_order_acquire) == copy->seq;
-}
-
 /* ---- counters ------------------------------------------------------- */
 
-int fastpath_peer_stats_read(struct fastpath *fp, uint32_t peer_id,
-			     struct xwg_peer_stats *sum)
+void fastpath_peer_stats_write(struct fastpath *fp, uint32_t peer_id,
+			       const struct xwg_peer_stats *stats)
 {
 	enum { FIELDS = sizeof(struct xwg_peer_stats) / sizeof(uint64_t) };
-	int fd = map_fd(fp, FASTPATH_MAP_PEER_STATS), ncpus, c, f, ret = 0;
-	uint64_t total[FIELDS] = { 0 };
-	struct xwg_peer_stats *values;
+	uint64_t v[FIELDS];
+	atomic_u64 *dst;
+	int f;
+
+	if (!fp || !fp->peer_stats || peer_id >= XWG_MAX_PEERS ||
+	    (peer_id + 1) * sizeof(*stats) > fp->peer_stats_size)
+		return;
+	memcpy(v, stats, sizeof(v));
+	dst = (atomic_u64 *)&fp->peer_stats[peer_id];
+	for (f = 0; f < FIELDS; f++)
+		atomic_store_explicit(&dst[f], v[f], memory_order_relaxed);
+}
+
+int fastpath_peer_stats_read(struct fastpath *fp, uint32_t peer_id,
+			     struct xwg_peer_stats *stats)
+{
+	int fd = map_fd(fp, FASTPATH_MAP_PEER_STATS);
 
 	if (fd < 0)
 		return fd;
 	if (!peer_id_is_valid(peer_id))
 		return -EINVAL;
-	values = percpu_alloc(sizeof(*values), &ncpus);
-	if (!values)
-		return -ENOMEM;
-	if (bpf_map_lookup_elem(fd, &peer_id, values)) {
-		ret = map_error();
-		goto out;
-	}
-	for (c = 0; c < ncpus; c++) {
-		uint64_t v[FIELDS];
-
-		memcpy(v, &values[c], sizeof(v));
-		for (f = 0; f < FIELDS; f++)
-			total[f] += v[f];
-	}
-	memcpy(sum, total, sizeof(*sum));
-out:
-	free(values);
-	return ret;
+	if (bpf_map_lookup_elem(fd, &peer_id, stats))
+		return map_error();
+	return 0;
 }
 
 int fastpath_drops_read(struct fastpath *fp, uint64_t counts[XWG_DROP_REASONS])

@@ -2,7 +2,7 @@
 /*
  * Keeping the fast path's maps (include/maps.h) in step with the daemon's
  * state: the daemon (ctl/device.c) calls these when a peer, an allowed IP,
- * a receiver index or a keypair changes. They take plain values, not the
+ * or a receiver index changes. They take plain values, not the
  * daemon's structs, so they can be tested on their own against a loaded
  * fast path (tests/tools/sync_probe.c, selftests/fastpath_sync.sh).
  *
@@ -19,11 +19,14 @@
  *   -ENOENT        removing what is not there
  *   -EBADF         the fast path is not loaded
  *
- * Threads: the map updates (syscalls) may be called from any thread. The
- * keypair writers (fastpath_keypair_write/clear, and fastpath_peer_clear,
- * which clears keypairs) assume one writer per slot at a time: the daemon's
- * thread. The keypair readers (fastpath_keypair_read, _next_nonce,
- * _is_unchanged) are for any number of worker threads and make no syscall.
+ * Threads: the map updates (syscalls) may be called from any thread;
+ * peer_stats is written through the loader's mmap by one thread (the
+ * daemon's).
+ *
+ * Every write that can fail (peers, allowed IPs, indices) goes through one
+ * counter, the test seam fastpath_map_write_fault_set: the Nth write from
+ * the call on fails with -ENOMEM and writes nothing, as a kernel out of
+ * memory would.
  */
 #ifndef XWG_MAPS_SYNC_H
 #define XWG_MAPS_SYNC_H
@@ -36,12 +39,6 @@
 
 struct fastpath;
 
-/* fastpath_keypair_read gives up after this many attempts that found the
- * slot odd (being written) or changed under it. A slot is rewritten a few
- * times per session (minutes apart), so a worker that gives up has hit a
- * writer in a tight loop: it drops the packet like a missing keypair. */
-#define FASTPATH_KEYPAIR_READ_TRIES 1024
-
 /* ---- peers ---- */
 
 /* peers[peer_id] = { *ep (NULL: no endpoint), flags | XWG_PEER_ACTIVE,
@@ -52,9 +49,8 @@ struct fastpath;
 int fastpath_peer_set(struct fastpath *fp, uint32_t peer_id,
 		      const uint8_t public_key[32],
 		      const struct xwg_endpoint *ep, uint32_t flags);
-/* A removed peer: its peers slot, its XWG_KEYPAIR_SLOTS keypairs (keys
- * wiped) and its peer_stats on every CPU, all zero, so that a new peer
- * given the same id starts clean. Its allowed IPs and receiver indices are
+/* A removed peer: its peers slot and its peer_stats, all zero, so that a
+ * new peer given the same id starts clean. Its allowed IPs and receiver indices are
  * the caller's to remove first (it knows them), so that no packet is
  * steered to the id while it is cleared. */
 int fastpath_peer_clear(struct fastpath *fp, uint32_t peer_id);
@@ -87,44 +83,32 @@ int fastpath_index_set(struct fastpath *fp, uint32_t index, uint32_t peer_id,
 		       enum xwg_keypair_slot slot);
 int fastpath_index_remove(struct fastpath *fp, uint32_t index);
 
-/* ---- keypairs (the mmapped array, no syscalls) ----
- * Slot peer_id * XWG_KEYPAIR_SLOTS + slot of fp->keypairs, written under
- * the seqlock of include/maps.h: seq odd while writing, even after. Every
- * field but seq is copied from *kp (seq is the lock's), sending_counter
- * included (0 for a new keypair). Out-of-range ids and slots are ignored
- * (the daemon's ids come from its own tables). */
-void fastpath_keypair_write(struct fastpath *fp, uint32_t peer_id,
-			    enum xwg_keypair_slot slot, const struct xwg_keypair *kp);
-/* The slot zeroed under the seqlock: keys wiped, flags 0 (not VALID). */
-void fastpath_keypair_clear(struct fastpath *fp, uint32_t peer_id,
-			    enum xwg_keypair_slot slot);
-/* A consistent copy of the slot, seq included (for _is_unchanged); false if
- * it is not XWG_KEYPAIR_VALID (the copy is then wiped) or it was being
- * written on every one of FASTPATH_KEYPAIR_READ_TRIES attempts.
- * copy->sending_counter is a snapshot: nonces come from _next_nonce. */
-bool fastpath_keypair_read(const struct fastpath *fp, uint32_t peer_id,
-			   enum xwg_keypair_slot slot, struct xwg_keypair *copy);
-/* The next nonce of the slot: an atomic fetch-and-add on sending_counter
- * in the map, unique across threads. The caller compares it with
- * REJECT_AFTER_MESSAGES. */
-uint64_t fastpath_keypair_next_nonce(struct fastpath *fp, uint32_t peer_id,
-				     enum xwg_keypair_slot slot);
-/* True if the slot still holds the keypair *copy was read as. A worker
- * asks after taking a nonce: if the daemon rewrote the slot meanwhile
- * (session rotation moves keypairs between slots), the nonce came from
- * the new keypair's counter and must not be used with the old key (it
- * could repeat one already sent under it). */
-bool fastpath_keypair_is_unchanged(const struct fastpath *fp, uint32_t peer_id,
-				   enum xwg_keypair_slot slot,
-				   const struct xwg_keypair *copy);
-
-/* ---- counters (per-CPU arrays), summed over CPUs ---- */
+/* ---- counters ---- */
+/* peer_stats[peer_id] (0: the device's) through the mmap: no syscall, and
+ * nothing to fail; each counter is one aligned 64-bit store, so a reader
+ * sees each one old or new (never torn), not all of them from one instant.
+ * Ids past XWG_MAX_PEERS are ignored. */
+void fastpath_peer_stats_write(struct fastpath *fp, uint32_t peer_id,
+			       const struct xwg_peer_stats *stats);
+/* Through bpf_map_lookup_elem, as operators read it. */
 int fastpath_peer_stats_read(struct fastpath *fp, uint32_t peer_id,
-			     struct xwg_peer_stats *sum);
+			     struct xwg_peer_stats *stats);
+/* drops is per CPU (every program counts on its own CPU): summed. */
 int fastpath_drops_read(struct fastpath *fp, uint64_t counts[XWG_DROP_REASONS]);
 /* A drop reason's name, qualified by the program that counts it
  * ("xdp_rx_malformed", "tc_tx_no_peer"); NULL for XWG_DROP_NONE and
  * numbers past the enum. For logs and metrics labels. */
 const char *fastpath_drop_reason_name(unsigned int reason);
+
+/* ---- the test seam ----
+ * n > 0: the nth map write from now (counted by every function above that
+ * updates or deletes an entry of peers, allowed_ips_v4/v6 or indices; a
+ * batch is one write) fails with -ENOMEM without writing; 0: none. The
+ * daemon sets it from XWG_TEST_FAIL_MAP_WRITE (ctl/fastpath.h). */
+void fastpath_map_write_fault_set(uint64_t n);
+/* Writes counted so far, and the kind of the last one that was made to fail
+ * ("peers", "allowed_ips add", ...; NULL if none has been). */
+uint64_t fastpath_map_writes(void);
+const char *fastpath_map_write_fault_kind(void);
 
 #endif

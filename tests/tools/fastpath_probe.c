@@ -605,17 +605,17 @@ static int cmd_load(int argc, char **argv)
 	for (i = 0; i < fp.n_underlays; i++)
 		printf(" mode.%s=%s", fp.underlays[i].ifname,
 		       fastpath_xdp_mode_name(fp.underlays[i].mode));
-	printf(" keypairs=%zu\n", fp.keypairs_size);
-	/* The mmapped keypairs and a syscall lookup see the same memory. */
+	printf(" peer_stats=%zu\n", fp.peer_stats_size);
+	/* The mmapped peer_stats and a syscall lookup see the same memory. */
 	{
-		struct xwg_keypair kp;
+		struct xwg_peer_stats st;
 		uint32_t key = 7;
 
-		fp.keypairs[7].remote_index = 0x5a5a1234;
-		if (!bpf_map_lookup_elem(fastpath_map_fd(&fp, FASTPATH_MAP_KEYPAIRS), &key, &kp) &&
-		    kp.remote_index == 0x5a5a1234)
-			printf("keypairs mmap ok\n");
-		fp.keypairs[7].remote_index = 0;
+		fp.peer_stats[7].rx_bytes = 0x5a5a1234;
+		if (!bpf_map_lookup_elem(fastpath_map_fd(&fp, FASTPATH_MAP_PEER_STATS), &key, &st) &&
+		    st.rx_bytes == 0x5a5a1234)
+			printf("peer_stats mmap ok\n");
+		fp.peer_stats[7].rx_bytes = 0;
 	}
 	if (echo) {
 		ret = echo_setup(&fp, &port);
