@@ -48,7 +48,7 @@ require ip bpftool nsenter ethtool mountpoint
 echo "== bpf_progs.sh"
 TOOL=$REPO_ROOT/build/tools/bpf_prog_test
 PIN_ROOT=/sys/fs/bpf/xwg/test-$RUN_ID
-MAPS=(allowed_ips_v4 allowed_ips_v6 indices keypairs peers peer_stats drops config
+MAPS=(allowed_ips_v4 allowed_ips_v6 indices peers peer_stats drops config
 	xsks_rx xsks_tx events)
 
 if [[ ! -x $TOOL ]]; then
@@ -181,14 +181,17 @@ mode_is() {
 }
 
 # Test that the maps are pinned by name, readable by field name with
-# bpftool (BTF), and that the keys are root-only.
+# bpftool (BTF), and that peer_stats is one array (not per CPU) and no
+# keypairs map is left.
 check "every map is pinned under $PIN_ROOT" has_pins "$PIN_ROOT"
 check "bpftool map dump drops shows the field \"packets\"" dump_has drops '"packets": '
 check "bpftool map dump peer_stats shows the field \"rx_packets\"" dump_has peer_stats '"rx_packets": '
 check "bpftool map dump allowed_ips_v4 shows the prefix 10.7.0.0/16" dump_has allowed_ips_v4 '"prefixlen": 16'
 check "bpftool map lookup peers shows last_event_ns" lookup_has peers "8 0 0 0" '"last_event_ns": '
 check "bpftool map lookup indices shows peer_id and slot" lookup_has indices "0x44 0x33 0x22 0x11" '"slot": 1'
-check "the keypairs pin is root-only (0600)" mode_is "$PIN_ROOT/keypairs" 600
+check "peer_stats is a plain array, not per CPU" \
+	eval "bpftool -j map show pinned $PIN_ROOT/peer_stats | jq -e '.type == \"array\"'"
+check "there is no keypairs map" test ! -e "$PIN_ROOT/keypairs"
 
 # Test that removing the pin directory removes every trace.
 pins_remove
