@@ -52,6 +52,9 @@ if [[ $(id -u) -eq 0 ]]; then
 else
 	echo "== selftests: NOT RUN (they need root for network namespaces)"
 fi
+# make install, the Debian package, the systemd units, the manual pages (the
+# parts that need root say so when not run as root).
+stage package tests/package.sh
 
 echo "$total_pass passed, $total_fail failed"
 [[ $total_fail -eq 0 ]]

@@ -15,6 +15,7 @@ packages=(
 	iproute2 iputils-ping tcpdump wireguard-tools wireguard-go iperf3 ethtool procps
 	libcurl4-openssl-dev libjson-c-dev libmicrohttpd-dev containernetworking-plugins openssl libssl-dev
 	python3 jq valgrind util-linux curl
+	debhelper dpkg-dev fakeroot lintian mandoc systemd
 )
 case ${1:-} in
 --bench) packages+=(gnuplot-nox) ;;
