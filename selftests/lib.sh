@@ -442,22 +442,30 @@ impl_wants_fastpath() {
 }
 
 # _peer_stats_packets PID IFNAME: "RX TX", the packets the pinned peer_stats
-# of IFNAME counts over peer ids 1..8 and all CPUs. The pins are in the
-# bpffs the daemon mounted in its own mount namespace (`ip netns exec` gives
-# it one), so bpftool runs in there: one nsenter, one python3.
+# of IFNAME counts over peer ids 1..8 (and all CPUs, if it is per CPU). The
+# pins are in the bpffs the daemon mounted in its own mount namespace (`ip
+# netns exec` gives it one), so bpftool runs in there: one nsenter, one
+# python3.
 _peer_stats_packets() {
 	local pid=$1 ifname=$2 out
 	out=$(nsenter -t "$pid" -m sh -c 'for id in 1 2 3 4 5 6 7 8; do
 		bpftool -j map lookup pinned "$0" key "$id" 0 0 0 2>/dev/null && echo; done' \
 		"/sys/fs/bpf/xwg/$ifname/peer_stats") || return 1
+	# bpftool -j prints a failed lookup as an {"error": ...} object on
+	# stdout, with no newline: the objects are taken one after the other.
 	python3 -c '
 import json, sys
 le = lambda b: int.from_bytes(bytes(int(x, 16) for x in b), "little")
-rx = tx = 0
-for line in sys.stdin:
-    if line.strip():
-        for c in json.loads(line)["values"]:
-            rx += le(c["value"][0:8]); tx += le(c["value"][16:24])
+text, dec, pos, rx, tx = sys.stdin.read(), json.JSONDecoder(), 0, 0, 0
+while True:
+    while pos < len(text) and text[pos].isspace():
+        pos += 1
+    if pos == len(text):
+        break
+    obj, pos = dec.raw_decode(text, pos)
+    # per CPU ("values", one per CPU) or one copy ("value")
+    for v in [c["value"] for c in obj.get("values", [])] + ([obj["value"]] if "value" in obj else []):
+        rx += le(v[0:8]); tx += le(v[16:24])
 print(rx, tx)' <<<"$out"
 }
 
@@ -504,10 +512,10 @@ veths_in() {
 #   - tc_tx on IFNAME's egress, always;
 #   - IFNAME a TUN device and no twin (XWG_TUNNEL unset or tun), or the veth
 #     pair with xdp_twin on the twin IFNAMEx (XWG_TUNNEL=veth);
-#   - xdp_rx on every interface of XWG_XDP_IFACES when that is set, and
-#     otherwise on no veth and not on lo: xwgd picks underlays itself only
-#     where XDP costs others nothing (data messages then reach its UDP
-#     socket).
+#   - xdp_rx on every interface of XWG_XDP_IFACES, and on no other veth
+#     and not on lo: xwgd picks underlays itself only where XDP costs others
+#     nothing (data messages then reach its UDP socket), with or without a
+#     list to start from.
 fastpath_carried() {
 	local ns=$1 ifname=$2 pid=${IMPL_PID[$2]:-} att tunnel ifaces dev counts link
 	[[ -n $pid ]] || { echo "no daemon for $ifname" >&2; return 1; }
@@ -531,19 +539,17 @@ fastpath_carried() {
 		! grep -q "xwg_xdp_twin" <<<"$att" ||
 			{ echo "xdp_twin is attached in $ns though $ifname is a TUN" >&2; return 1; }
 	fi
-	if [[ -n $ifaces ]]; then
-		for dev in ${ifaces//,/ }; do
-			if ! grep -qE "^xdp $dev xwg_xdp_rx " <<<"$att"; then
-				echo "XWG_XDP_IFACES=$ifaces: no xdp_rx on $dev in $ns; attached: ${att:-nothing}" >&2
-				return 1
-			fi
-		done
-	else
-		for dev in lo $(veths_in "$ns"); do
-			! grep -qE "^xdp $dev xwg_xdp_rx " <<<"$att" ||
-				{ echo "xdp_rx is attached to $dev in $ns, which xwgd must not pick itself" >&2; return 1; }
-		done
-	fi
+	for dev in ${ifaces//,/ }; do
+		if ! grep -qE "^xdp $dev xwg_xdp_rx " <<<"$att"; then
+			echo "XWG_XDP_IFACES=$ifaces: no xdp_rx on $dev in $ns; attached: ${att:-nothing}" >&2
+			return 1
+		fi
+	done
+	for dev in lo $(veths_in "$ns"); do
+		[[ ,$ifaces, == *,$dev,* ]] && continue
+		! grep -qE "^xdp $dev xwg_xdp_rx " <<<"$att" ||
+			{ echo "xdp_rx is attached to $dev in $ns, which XWG_XDP_IFACES (${ifaces:-unset}) does not name" >&2; return 1; }
+	done
 	_fp_counts_positive() {
 		counts=$(_peer_stats_packets "$1" "$2") || return 1
 		((${counts% *} > 0 && ${counts#* } > 0))
