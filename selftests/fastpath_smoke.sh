@@ -38,11 +38,11 @@
 set -euo pipefail
 # shellcheck source=selftests/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-require ip ping bpftool nsenter ethtool setpriv jq
+require ip ping bpftool nsenter ethtool setpriv jq wg
 
 echo "== fastpath_smoke.sh"
 PROBE=$REPO_ROOT/build/tools/fastpath_probe
-MAPS=(allowed_ips_v4 allowed_ips_v6 indices keypairs peers peer_stats drops config
+MAPS=(allowed_ips_v4 allowed_ips_v6 indices peers peer_stats drops config
 	xsks_rx xsks_tx events)
 
 if [[ ! -x $PROBE ]]; then
@@ -266,7 +266,8 @@ check "the recycling run passes as a whole" eval "((rc == 0))"
 # The loader.
 
 # Test that the loader pins every map (root-only), attaches xdp_rx, tc_tx
-# and xdp_twin where they belong, and maps the keypairs array.
+# and xdp_twin where they belong, keeps no keys in the kernel (no keypairs
+# map: the daemon's crypto workers are its threads) and maps peer_stats.
 log=$TMP_DIR/load1.log
 check "the loader loads the fast path of $ifn" start_probe "$log" load -u ul0 -e "$ifn"
 rx1=$(ready_field "$log" rx) || true
@@ -274,7 +275,8 @@ tc1=$(ready_field "$log" tc) || true
 tw1=$(ready_field "$log" twin_prog) || true
 cfg1=$(ready_field "$log" config_map) || true
 check "every map is pinned under /sys/fs/bpf/xwg/$ifn" pins_all_exist "$ifn"
-check "the keypairs pin is root-only" pin_mode_is "$ifn" keypairs 600
+check "no keypairs map is pinned (no key goes into the kernel)" \
+	eval "[[ ! -e /sys/fs/bpf/xwg/$ifn/keypairs ]]"
 check "bpftool net: xdp_rx on ul0" net_shows "^ul0\([0-9]+\) (driver|generic) id $rx1\$"
 check "bpftool net: xdp_twin on ${ifn}x" net_shows "^${ifn}x\([0-9]+\) (driver|generic) id $tw1\$"
 check "bpftool net: tc_tx on $ifn egress" net_shows "^$ifn\([0-9]+\) clsact/egress xwg_tc_tx.* id $tc1\$"
@@ -283,7 +285,7 @@ check "program $tc1 is xwg_tc_tx" prog_is "$tc1" xwg_tc_tx
 check "program $tw1 is xwg_xdp_twin" prog_is "$tw1" xwg_xdp_twin
 check "xdp_rx runs natively on the veth ul0" logged "$log" "mode.ul0=native"
 check "xdp_twin runs natively on the twin" logged "$log" "mode.twin=native"
-check "the mmapped keypairs are the map's memory" logged "$log" "keypairs mmap ok"
+check "the mmapped peer_stats are the map's memory" logged "$log" "peer_stats mmap ok"
 check "the config map names $ifn and its twin" eval "in_ns bpftool map dump pinned /sys/fs/bpf/xwg/$ifn/config | grep '\"wg_ifindex\": [1-9]' >/dev/null"
 
 # Test the whole twin path: what the stack sends out of IFNAME is tagged by
@@ -317,7 +319,7 @@ check "the pair outlives it" has_link "${ifn}x"
 check_within 5 "its XDP links went with it (ul0)" net_lacks "^ul0\("
 log=$TMP_DIR/load2.log
 check "a new load succeeds" start_probe "$log" load -u ul0 "$ifn"
-check "it removed the stale pins" logged "$log" "removed 11 stale pins from /sys/fs/bpf/xwg/$ifn"
+check "it removed the stale pins" logged "$log" "removed ${#MAPS[@]} stale pins from /sys/fs/bpf/xwg/$ifn"
 check "it removed the stale pair" logged "$log" "removed ${ifn}x and $ifn, left behind"
 cfg2=$(ready_field "$log" config_map) || true
 rx2=$(ready_field "$log" rx) || true
@@ -416,7 +418,7 @@ PROBE_PID=$BG_PID
 check_within 15 "a load under ip netns exec succeeds" logged "$log" "ready "
 check "it mounted a bpffs of its own" logged "$log" "mounted bpffs on /sys/fs/bpf"
 check "its pins are visible in its mount namespace" \
-	nsenter -t "$PROBE_PID" -m test -e "/sys/fs/bpf/xwg/$ifn/keypairs"
+	nsenter -t "$PROBE_PID" -m test -e "/sys/fs/bpf/xwg/$ifn/peer_stats"
 check "the probe unloads on SIGTERM" stop_probe "$PROBE_PID"
 check "bpftool net shows no XDP after it" net_lacks "driver id|generic id"
 
@@ -438,6 +440,13 @@ config_is() {
 }
 
 daemon_logged() { logged "$LOG_DIR/$ifd.log" "$1"; }
+
+# no_xdp_on DEV: no XDP program is attached to DEV (in $ns1).
+no_xdp_on() {
+	local id
+	id=$(in_ns bpftool -j net show | jq -r --arg d "$1" '.[0].xdp[] | select(.devname == $d) | .id')
+	[[ -z $id ]] || { echo "$1 has XDP program $id: $(bpftool prog show id "$id" | head -n 1)"; return 1; }
+}
 
 # xdp_prog_is DEV NAME: the XDP program on DEV (in $ns1) is NAME.
 xdp_prog_is() {
@@ -479,6 +488,14 @@ check "xwgd (XWG_XDP_IFACES=ul0): the program on ul0 is xdp_rx" xdp_prog_is ul0 
 check "xwgd (XWG_XDP_IFACES=ul0): an AF_XDP socket on ul0" \
 	daemon_logged "fast path: xdp_rx on ul0 (native XDP), 1 AF_XDP socket(s) in"
 check "xwgd (XWG_XDP_IFACES=ul0): config.xsk_ifindex is ul0's" config_is xsk_ifindex "$(ifindex_of ul0)"
+# A peer whose endpoint is routed through xa, another veth: xdp_rx follows
+# endpoints only where xwgd would put it by itself, and a veth it was not
+# told about is not such a place.
+addr_add "$ns1" xa 203.0.113.1/24
+n1 wg set "$ifd" private-key <(wg genkey) peer "$(wg genkey | wg pubkey)" \
+	endpoint 203.0.113.9:51820 allowed-ips 10.77.0.9/32
+check "xwgd (XWG_XDP_IFACES=ul0): a peer's endpoint through the veth xa puts no XDP there" \
+	no_xdp_on xa
 pid=${IMPL_PID[$ifd]}
 unset "IMPL_PID[$ifd]"
 check "xwgd: kill -9 ends it" crash_probe "$pid"
