@@ -702,7 +702,7 @@ else
 	GROUPS_LIST=(
 		"veth fast wggo 1420 4 1"
 		"veth portable xdp 8920,65535 6 0"
-		"veth fast xdp 1280 4 0"
+		"veth fast xdp 1280,65535 4 0"
 		"loopback fast fast 1420 4,6 1"
 		"loopback fast modern 1420 4,6 0"
 		"loopback portable portable 1280,8920,65535 6 0"
