@@ -393,6 +393,48 @@ else
 	fail "the wg-quick daemon is found through its socket" "$(cat "$_wait_out")"
 fi
 
+# Test that a leaving xwgd lets its successor in at once: it releases the
+# configuration socket, the interface and the UDP port first, then cleans
+# up the rest. A new xwgd of the same name, started as soon as the socket
+# and the interface are gone (wg-quick down; wg-quick up), comes up, on its
+# fast path where it runs one, and carries traffic; the old one exits 0.
+start_impl "$ns1" "$XWGD" "$if1"
+n1 wg set "$if1" private-key "$TMP_DIR/key1b" listen-port 10001 \
+	peer "$pub2" preshared-key "$TMP_DIR/psk2" allowed-ips 10.0.0.2/32 endpoint 192.0.2.2:10002
+left_inner_up
+check_within 10 "successor: the first xwgd pings wireguard-go" pings "$ns1" 10.0.0.2
+old_pid=${IMPL_PID[$if1]}
+unset "IMPL_PID[$if1]"
+kill -TERM "$old_pid"
+if wait_for 5 eval "test ! -e $sock1 && ! ip -n $ns1 link show dev $if1 >/dev/null 2>&1"; then
+	pass "successor: the leaving xwgd released its socket and interface"
+	still=$(pid_is_alive "$old_pid" && echo "still running" || echo "already gone")
+	mark=$(wc -l <"$log1")
+	start_impl "$ns1" "$XWGD" "$if1"
+	echo "  the successor started while the leaving xwgd was $still"
+	# successor_loaded: its log says it runs the fast path.
+	successor_loaded() {
+		local line
+		line=$(tail -n +"$((mark + 1))" "$log1" | grep -m1 ': data path: ') || true
+		[[ $line == *": data path: xdp "* ]] || { echo "${line:-no data path line}"; return 1; }
+	}
+	if impl_wants_fastpath "$XWGD"; then
+		check "successor: its fast path loads (xdp_rx on veth1 too)" successor_loaded
+	fi
+	rc=0
+	wait_for 10 eval "! pid_is_alive $old_pid" || true
+	wait "$old_pid" 2>/dev/null || rc=$?
+	check "successor: the leaving xwgd exited with status 0" eval "((rc == 0))"
+	n1 wg set "$if1" private-key "$TMP_DIR/key1b" listen-port 10001 \
+		peer "$pub2" preshared-key "$TMP_DIR/psk2" allowed-ips 10.0.0.2/32 endpoint 192.0.2.2:10002
+	left_inner_up
+	check_within 10 "successor: it takes port 10001 and pings wireguard-go" pings "$ns1" 10.0.0.2
+	check_fastpath "$ns1" "$if1" "$XWGD" "successor"
+	check "successor: it exits cleanly on SIGTERM" stop_impl "$if1"
+else
+	fail "successor: the leaving xwgd released its socket and interface" "not within 5 s"
+fi
+
 check "wireguard-go exits cleanly on SIGTERM" stop_impl "$if2"
 
 # Test that a malformed tuning variable stops xwgd at once, with status 1, a
