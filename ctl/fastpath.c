@@ -340,6 +340,17 @@ static int watch(struct fastpath_dp *f, int fd, enum fastpath_fd_kind kind,
 	return 0;
 }
 
+/* What a failed AF_XDP socket most likely lacks. */
+static const char *xsk_error_hint(int ret)
+{
+	if (ret == -EPERM)
+		return " (needs CAP_NET_RAW)";
+	if (ret == -ENOBUFS || ret == -ENOMEM)
+		return " (its memory exceeds RLIMIT_MEMLOCK: needs CAP_IPC_LOCK or a higher "
+		       "LimitMEMLOCK=)";
+	return "";
+}
+
 /* One AF_XDP socket on ifname/queue, in the XSKMAP and the epoll set;
  * *slot NULL on failure. 0 or -errno. */
 static int port_open(struct fastpath_dp *f, const char *ifname, unsigned int queue,
@@ -368,13 +379,23 @@ static void underlay_sockets(struct fastpath_dp *f, const struct fastpath_xdp *u
 	unsigned int q, nq = rx_queues(ul->ifname);
 	int ret;
 
+	/* Generic XDP sees a UDP GSO super-datagram (veth, loopback) as one
+	 * frame, and nothing in the frame tells it from one message: handed
+	 * to AF_XDP it would fail to open. The UDP socket's GRO cuts it right;
+	 * xdp_rx keeps its early drops there. */
+	if (ul->mode == FASTPATH_XDP_GENERIC) {
+		log_info("fast path: xdp_rx on %s runs in generic mode: no AF_XDP sockets there "
+			 "(data messages go through the UDP socket, which cuts UDP GSO "
+			 "super-datagrams)", ul->ifname);
+		return;
+	}
 	for (q = 0; q < nq; q++) {
 		ret = port_open(f, ul->ifname, q, FASTPATH_MAP_XSKS_RX, FASTPATH_FD_UNDERLAY,
 				&f->ul_ports[q]);
 		if (ret) {
-			log_info("fast path: no AF_XDP socket on %s queue %u (%s): data "
+			log_info("fast path: no AF_XDP socket on %s queue %u (%s%s): data "
 				 "arriving there goes through the UDP socket",
-				 ul->ifname, q, strerror(-ret));
+				 ul->ifname, q, strerror(-ret), xsk_error_hint(ret));
 			continue;
 		}
 		f->n_ul++;
@@ -397,6 +418,9 @@ static void underlay_follow(struct fastpath_dp *f, int ifindex)
 	unsigned int i;
 	int ret;
 
+	/* XWG_XDP_IFACES named the underlays: only those. */
+	if (!f->fp.xdp_auto)
+		return;
 	for (i = 0; i < f->fp.n_underlays; i++)
 		if (f->fp.underlays[i].ifindex == ifindex)
 			return;
@@ -447,8 +471,8 @@ int fastpath_dp_start(struct fastpath_dp *f, struct wg_device *dev)
 		ret = port_open(f, f->fp.twin.twin_name, q, FASTPATH_MAP_XSKS_TX, FASTPATH_FD_TWIN,
 				&f->twin_ports[q]);
 		if (ret) {
-			log_error("fast path: no AF_XDP socket on %s queue %u: %s",
-				  f->fp.twin.twin_name, q, strerror(-ret));
+			log_error("fast path: no AF_XDP socket on %s queue %u: %s%s",
+				  f->fp.twin.twin_name, q, strerror(-ret), xsk_error_hint(ret));
 			return ret;
 		}
 		f->n_twin++;
@@ -1135,6 +1159,22 @@ int fastpath_index_removed(struct wg_device *dev, uint32_t index)
 	}
 	f->stale_indices[f->n_stale++] = index;
 	return mirror_failed(f, NULL, "a removed receiver index", ret);
+}
+
+void fastpath_link_moved(struct wg_device *dev)
+{
+	struct fastpath_dp *f = fast_of(dev);
+
+	if (!f || !f->fp.tun_mode || !f->fp.tc_prog_id)
+		return;
+	/* The kernel deletes an interface's qdiscs when it changes namespace,
+	 * and this process cannot attach in a namespace it does not know.
+	 * Nothing stops: the daemon routes every packet it reads itself. */
+	f->fp.tc_prog_id = 0;
+	f->fp.tc_qdisc_created = false;
+	log_info("fast path: tc_tx went with the move (the kernel removes the qdiscs of an "
+		 "interface that changes namespace); the daemon routes, answers unroutable "
+		 "packets and starts handshakes itself");
 }
 
 int fastpath_listen_port(struct wg_device *dev, uint16_t port)

@@ -128,6 +128,9 @@ int fastpath_peer_refresh(struct wg_device *dev, struct wg_peer *peer);
 int fastpath_index_keypair(struct wg_device *dev, uint32_t index, struct wg_peer *peer);
 int fastpath_index_removed(struct wg_device *dev, uint32_t index);
 int fastpath_listen_port(struct wg_device *dev, uint16_t port);
+/* The tunnel interface moved to another network namespace: tc_tx is gone
+ * with it (logged once). */
+void fastpath_link_moved(struct wg_device *dev);
 /* Peers the fast path can hold (peer ids are 1 .. XWG_MAX_PEERS-1). */
 uint32_t fastpath_max_peers(void);
 

@@ -27,6 +27,8 @@
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
+#include <stddef.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "ctl/device.h"
@@ -70,7 +72,77 @@ struct daemon {
 	xwg_time_t busy_poll_ns, polling_until;
 	bool running;
 	int exit_code;
+	/* systemd's watchdog (WatchdogSec=): fed every watchdog_ns / 2. */
+	xwg_time_t watchdog_ns, watchdog_next;
 };
+
+/* ---- systemd: readiness, status, watchdog ----
+ * sd_notify(3)'s protocol without libsystemd: one datagram of
+ * "VAR=value" lines to the unix socket $NOTIFY_SOCKET (a path, or "@" for
+ * the abstract namespace). A no-op when systemd did not start us. */
+static void sd_notify_send(const char *msg)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	size_t len = path ? strlen(path) : 0;
+	int fd;
+
+	if (!len || (path[0] != '/' && path[0] != '@') || len >= sizeof(sa.sun_path))
+		return;
+	memcpy(sa.sun_path, path, len);
+	if (sa.sun_path[0] == '@')
+		sa.sun_path[0] = '\0';
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	if (sendto(fd, msg, strlen(msg), MSG_NOSIGNAL, (struct sockaddr *)&sa,
+		   (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len)) < 0)
+		log_debug("sd_notify: %s", strerror(errno));
+	close(fd);
+}
+
+/* WatchdogSec= sets $WATCHDOG_USEC (and $WATCHDOG_PID: ours, or unset). */
+static xwg_time_t sd_watchdog_ns(void)
+{
+	const char *usec = getenv("WATCHDOG_USEC"), *pid = getenv("WATCHDOG_PID");
+	unsigned long long us;
+	char *end;
+
+	if (!usec || !*usec || (pid && *pid && strtol(pid, NULL, 10) != getpid()))
+		return 0;
+	errno = 0;
+	us = strtoull(usec, &end, 10);
+	return errno || *end ? 0 : (xwg_time_t)us * 1000;
+}
+
+/* Once per turn of the main loop: a loop that stops turning stops feeding
+ * the watchdog, and systemd restarts us. */
+static void sd_watchdog_feed(struct daemon *d)
+{
+	xwg_time_t now;
+
+	if (!d->watchdog_ns)
+		return;
+	now = platform_now();
+	if (now < d->watchdog_next)
+		return;
+	sd_notify_send("WATCHDOG=1");
+	d->watchdog_next = now + d->watchdog_ns / 2;
+}
+
+/* How long epoll_wait may sleep (ms) so that the watchdog is fed in time. */
+static int sd_watchdog_timeout(const struct daemon *d, int timeout)
+{
+	xwg_time_t now, left;
+	int ms;
+
+	if (!d->watchdog_ns)
+		return timeout;
+	now = platform_now();
+	left = d->watchdog_next > now ? d->watchdog_next - now : 0;
+	ms = (int)(left / 1000000) + 1;
+	return timeout < 0 || ms < timeout ? ms : timeout;
+}
 
 static void usage(FILE *f)
 {
@@ -143,7 +215,11 @@ static int uapi_set(void *ctx, const struct uapi_set *set)
 	ret = device_config_set(&d->dev, set);
 	/* A new listen port means new sockets: watch those instead. */
 	if (d->dev.udp.fd4 != fd4 || d->dev.udp.fd6 != fd6) {
-		ret = ret ? ret : register_udp(d);
+		/* Even after an error: the sockets changed (a failed map
+		 * write reports an error for a set that was applied). */
+		int r = register_udp(d);
+
+		ret = ret ? ret : r;
 		fastpath_listen_port(&d->dev, udp_socks_port(&d->dev.udp));
 		log_info("listening on UDP port %u", udp_socks_port(&d->dev.udp));
 	}
@@ -424,6 +500,7 @@ static void on_link_moved(void *ctx)
 	/* Its MTU changes over there without telling us: stop judging
 	 * packet sizes by it (the fast path's delivery check). */
 	d->dev.mtu_unknown = true;
+	fastpath_link_moved(&d->dev);
 }
 
 static void on_addr_removed(void *ctx, int family, const void *addr)
@@ -522,7 +599,9 @@ static void run(struct daemon *d)
 		arm_timerfd(d);
 		polling = d->polling_until && platform_now() < d->polling_until;
 		/* The fast path's counters go to their map once a second. */
-		n = epoll_wait(d->epfd, events, 32, polling ? 0 : d->dev.fast ? 1000 : -1);
+		sd_watchdog_feed(d);
+		n = epoll_wait(d->epfd, events, 32,
+			       sd_watchdog_timeout(d, polling ? 0 : d->dev.fast ? 1000 : -1));
 		if (n == 0 && polling) {
 			/* Busy polling: stay on the CPU, but let whatever else
 			 * is runnable on it go first. */
@@ -894,7 +973,8 @@ int main(int argc, char **argv)
 	/* No swapping out of keys: pages are locked as they are touched.
 	 * After detach(): memory locks do not survive fork. */
 	if (mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT))
-		log_info("cannot lock memory (%s): keys may be swapped out", strerror(errno));
+		log_info("cannot lock memory (%s): keys may be swapped out (needs CAP_IPC_LOCK, "
+			 "or an RLIMIT_MEMLOCK above the daemon's size)", strerror(errno));
 
 	{
 		/* device_init starts from a clean struct: keep the link. */
@@ -978,14 +1058,30 @@ int main(int argc, char **argv)
 		log_info("busy polling: %ld us after each wake-up with packets before sleeping",
 			 busy_poll_us);
 
+	{
+		char status[256];
+
+		snprintf(status, sizeof(status),
+			 "READY=1\nSTATUS=%s: data path %s, UDP port %u, %u crypto threads",
+			 ifname, fast ? "xdp" : "portable", udp_socks_port(&d.dev.udp),
+			 crypto_pool_threads(d.dev.pool));
+		d.watchdog_ns = sd_watchdog_ns();
+		sd_notify_send(status);
+	}
 	run(&d);
+	sd_notify_send("STOPPING=1");
 	device_log_stats(&d.dev);
 	ret = d.exit_code;
 
 out_device:
-	/* The name first: a successor for it (wg-quick down; wg-quick up)
-	 * may start at once, and must find the socket, the interface and
-	 * the port free while we clean up the rest. */
+	/* The fast path first (quick now: its maps are not emptied peer by
+	 * peer), so that no XDP program or pin of ours is left when a
+	 * successor comes; then the name (a successor for it, as wg-quick
+	 * down; wg-quick up starts, must find the socket, the interface and
+	 * the port free); then the rest. */
+	d.dev.fast = NULL;
+	fastpath_dp_unload(fast);
+	fast = NULL;
 	uapi_unlisten(d.uapi_fd, d.uapi_path);
 	d.uapi_fd = -1;
 	d.uapi_path[0] = 0;
@@ -994,12 +1090,7 @@ out_device:
 	udp_socks_close(&d.dev.udp);
 	if (d.mon)
 		netdev_monitor_destroy(d.mon);
-	/* The maps go with the fast path: not emptied peer by peer first
-	 * (200,000 allowed IPs took seconds). */
-	d.dev.fast = NULL;
 	device_uninit(&d.dev);
-	fastpath_dp_unload(fast);
-	fast = NULL;
 	free(d.tun_bufs);
 	free(d.udp_bufs);
 	if (d.epfd >= 0)

@@ -888,8 +888,10 @@ static int load_failed(struct fastpath *fp, int ret, const char *what)
 		return fail(fp, ret, "not allowed to load %s (needs CAP_BPF and CAP_NET_ADMIN, "
 			    "or root)%s%s", what, why[0] ? ": " : "", why);
 	if (strstr(libbpf_log ? libbpf_log : "", "BEGIN PROG LOAD LOG"))
-		return fail(fp, ret, "the kernel's verifier rejected %s (%s): %s", what,
-			    strerror(-ret), why);
+		return fail(fp, ret, "the kernel's verifier rejected %s (%s%s): %s", what,
+			    strerror(-ret), strstr(libbpf_log, "!root") ? "; needs CAP_PERFMON: "
+			    "without it the verifier refuses the programs' pointer arithmetic" : "",
+			    why);
 	return fail(fp, ret, "cannot load %s: %s%s%s", what, strerror(-ret),
 		    why[0] ? ": " : "", why);
 }
