@@ -7,6 +7,9 @@
 #   make demo       (root) two namespaces, xwgd <-> wireguard-go, a ping
 #   make bench      (root) throughput, latency, CPU/GB vs wireguard-go
 #   make fuzz       build the libFuzzer targets and run each FUZZ_SECONDS
+#   make install    (PREFIX, DESTDIR) programs, manual pages, systemd units;
+#                   make uninstall removes them
+#   make deb        the Debian package build/deb/xwg_VERSION_amd64.deb
 #   V=1             show full commands
 
 OUT ?= build
@@ -71,7 +74,7 @@ TOOLS := $(TOOL_SRCS:tests/tools/%.c=$(OUT)/tools/%)
 
 .DELETE_ON_ERROR:
 .SECONDARY:
-.PHONY: all unit check deps demo fuzz fuzz-build selftests bench clean
+.PHONY: all unit check deps demo fuzz fuzz-build selftests check-matrix bench clean
 
 all: $(BPF_SKELS) $(PROGS) $(K8S_PROGS) $(OUT)/unit_tests $(TOOLS)
 
@@ -154,6 +157,11 @@ check: deps
 selftests: all
 	$(Q)selftests/run.sh
 
+# (root) issue 14's whole topology matrix: every layout x pairing x MTU x
+# family (make check runs a covering subset of it).
+check-matrix: all
+	$(Q)TOPOLOGY_FULL=1 selftests/topology.sh
+
 demo: deps
 	$(Q)$(MAKE) -s all
 	$(Q)selftests/demo.sh
@@ -163,6 +171,66 @@ bench:
 	$(Q)tests/install-deps.sh --bench
 	$(Q)$(MAKE) -s all
 	$(Q)bench/run.sh
+
+# Installation (issue 16). PREFIX and DESTDIR as usual; the Debian package
+# installs with PREFIX=/usr SYSTEMD_UNIT_DIR=/lib/systemd/system
+# CNI_BIN_DIR=/usr/lib/cni (debian/rules). uninstall removes exactly the
+# files install wrote, and the directories of xwg's own it made.
+PREFIX ?= /usr/local
+SBINDIR ?= $(PREFIX)/sbin
+MANDIR ?= $(PREFIX)/share/man
+DOCDIR ?= $(PREFIX)/share/doc/xwg
+CNI_BIN_DIR ?= /opt/cni/bin
+SYSTEMD_UNIT_DIR ?= $(PREFIX)/lib/systemd/system
+INSTALL ?= install
+# The version lives in one place, ctl/xwgd.c (`xwgd --version`).
+XWG_VERSION := $(shell sed -n 's/^\#define XWG_VERSION "\(.*\)"$$/\1/p' ctl/xwgd.c)
+MAN_PAGES := $(wildcard man/*.8)
+# Unit sources (systemd/*.in) name the programs by @SBINDIR@.
+UNIT_SRCS := $(patsubst systemd/%.in,%,$(shell find systemd -name '*.in' 2>/dev/null))
+DOC_FILES := README.md deploy/README.md deploy/10-xwg.conflist
+DEB_DIR := $(OUT)/deb
+
+.PHONY: install uninstall deb
+install: $(OUT)/xwgd $(OUT)/xwg-mesh $(OUT)/xwg-cni
+	$(Q)$(INSTALL) -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(CNI_BIN_DIR) \
+		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR)/deploy
+	$(Q)$(INSTALL) -m 0755 $(OUT)/xwgd $(OUT)/xwg-mesh $(DESTDIR)$(SBINDIR)/
+	$(Q)$(INSTALL) -m 0755 $(OUT)/xwg-cni $(DESTDIR)$(CNI_BIN_DIR)/
+	$(Q)$(INSTALL) -m 0644 $(MAN_PAGES) $(DESTDIR)$(MANDIR)/man8/
+	$(Q)for u in $(UNIT_SRCS); do \
+		$(INSTALL) -d "$(DESTDIR)$(SYSTEMD_UNIT_DIR)/$$(dirname $$u)" && \
+		sed 's|@SBINDIR@|$(SBINDIR)|g' "systemd/$$u.in" > "$(DESTDIR)$(SYSTEMD_UNIT_DIR)/$$u" && \
+		chmod 0644 "$(DESTDIR)$(SYSTEMD_UNIT_DIR)/$$u" || exit 1; \
+	done
+	$(Q)for f in $(DOC_FILES); do \
+		$(INSTALL) -m 0644 $$f "$(DESTDIR)$(DOCDIR)/$$f" || exit 1; \
+	done
+
+uninstall:
+	$(Q)rm -f $(DESTDIR)$(SBINDIR)/xwgd $(DESTDIR)$(SBINDIR)/xwg-mesh \
+		$(DESTDIR)$(CNI_BIN_DIR)/xwg-cni \
+		$(patsubst man/%,$(DESTDIR)$(MANDIR)/man8/%,$(MAN_PAGES)) \
+		$(patsubst %,$(DESTDIR)$(SYSTEMD_UNIT_DIR)/%,$(UNIT_SRCS)) \
+		$(patsubst %,$(DESTDIR)$(DOCDIR)/%,$(DOC_FILES))
+	$(Q)rmdir $(DESTDIR)$(DOCDIR)/deploy $(DESTDIR)$(DOCDIR) \
+		$(sort $(filter-out $(DESTDIR)$(SYSTEMD_UNIT_DIR)/.,$(patsubst %/,%,$(dir \
+		$(patsubst %,$(DESTDIR)$(SYSTEMD_UNIT_DIR)/%,$(UNIT_SRCS)))))) 2>/dev/null || true
+
+# The Debian package, built by dpkg-buildpackage with debhelper (debian/):
+# $(DEB_DIR)/xwg_VERSION_amd64.deb. It compiles the programs once more, in
+# $(DEB_DIR)/obj, with Debian's hardening flags.
+deb:
+	$(Q)v=$$(dpkg-parsechangelog -S Version) && [ "$$v" = "$(XWG_VERSION)" ] || { \
+		echo "deb: debian/changelog is at $$v, ctl/xwgd.c's XWG_VERSION at $(XWG_VERSION):" \
+			"add a changelog entry (dch -v $(XWG_VERSION))" >&2; exit 1; }
+	$(Q)mkdir -p $(DEB_DIR)
+	$(Q)XWG_DEB_DIR=$(abspath $(DEB_DIR)) dpkg-buildpackage -b -us -uc \
+		--buildinfo-option=-u$(abspath $(DEB_DIR)) \
+		--buildinfo-file=$(abspath $(DEB_DIR))/xwg_$(XWG_VERSION)_amd64.buildinfo \
+		--changes-option=-u$(abspath $(DEB_DIR)) \
+		--changes-file=$(abspath $(DEB_DIR))/xwg_$(XWG_VERSION)_amd64.changes
+	$(Q)echo "deb: $(DEB_DIR)/xwg_$(XWG_VERSION)_amd64.deb"
 
 clean:
 	rm -rf $(OUT)

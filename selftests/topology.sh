@@ -364,7 +364,14 @@ check_side() {
 	case $impl in
 	fast | xdp)
 		check "$lbl runs the fast path" runs_datapath "$ifname" xdp
-		check "$lbl: tc_tx on the TUN's egress" tc_tx_on "$tns" "$ifname"
+		if [[ $dns == "$tns" ]]; then
+			check "$lbl: tc_tx on the TUN's egress" tc_tx_on "$tns" "$ifname"
+		else
+			# The kernel drops an interface's qdiscs when it moves
+			# namespace; xwgd must say so (it routes by itself).
+			check "$lbl: says tc_tx went with the move to $tns" \
+				eval "log_since $ifname | grep -q 'tc_tx went with the move'"
+		fi
 		if [[ $impl == xdp ]]; then
 			check "$lbl: xdp_rx on $ul (XWG_XDP_IFACES)" xdp_rx_on "$dns" "$ul"
 		else
