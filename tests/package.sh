@@ -154,16 +154,12 @@ tunnel_pings() {
 		wait_for 10 pings "$ns1" 10.0.0.2 && pings "$ns2" 10.0.0.1
 }
 
-# missing_named CAP DESC: the log names CAP as what is missing. Where
-# xwgd's message does not name it yet this is a SKIP (the message is the
-# daemon's to fix); XWG_CAP_MESSAGES_STRICT=1 makes it a FAIL.
+# missing_named CAP DESC: the log names CAP as what is missing.
 missing_named() {
 	if logged "CAP_$1"; then
 		pass "$2 names CAP_$1"
-	elif [[ ${XWG_CAP_MESSAGES_STRICT:-0} == 1 ]]; then
-		fail "$2 names CAP_$1" "the log says: $(grep -v DEBUG "$LOG_DIR/$if1.log" | tail -n 2 | tr '\n' ' ')"
 	else
-		skip "$2 names CAP_$1" "xwgd's message does not name it yet: $(grep -Eh "$3" "$LOG_DIR/$if1.log" | head -n 1 | cut -c1-200)"
+		fail "$2 names CAP_$1" "the log says: $(grep -v DEBUG "$LOG_DIR/$if1.log" | tail -n 2 | tr '\n' ' ')"
 	fi
 }
 
