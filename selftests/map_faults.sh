@@ -40,7 +40,7 @@ WGGO=wireguard-go
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 require ip wg ping bpftool nsenter jq python3
 # Rounds at most (N values sampled over the scenario's writes).
-MAX_ROUNDS=${MAX_ROUNDS:-16}
+MAX_ROUNDS=${MAX_ROUNDS:-8}
 
 echo "== map_faults.sh: XWGD=$XWGD"
 impl_path "$XWGD" >/dev/null && impl_path "$WGGO" >/dev/null ||
