@@ -20,7 +20,10 @@
 #                                   of the ratios; xwgd-xdp: XWG_DATAPATH=xdp;
 #                                   xwgd-xdp-poll: the same with
 #                                   XWG_BUSY_POLL_US=200, only ping, TCP 1
-#                                   stream fwd, the first UDP size)
+#                                   stream fwd, the first UDP size; not in the
+#                                   default set, measured as briefly: xwgd-afxdp,
+#                                   xdp_rx + AF_XDP forced on the underlay, and
+#                                   xwgd-veth, the first fast path's veth twin)
 #   WGGO_MODERN=path                the modern wireguard-go (default
 #                                   ../shared/anchors/wireguard-go-modern from
 #                                   the repository; where it is absent the run
@@ -206,7 +209,7 @@ impl_exe() {
 	wireguard-go) echo wireguard-go ;;
 	wireguard-go-modern) echo "$WGGO_MODERN" ;;
 	xwgd-portable) echo "$XWGD" ;;
-	xwgd-xdp | xwgd-xdp-poll) echo "$XWGD" ;;
+	xwgd-xdp | xwgd-xdp-poll | xwgd-afxdp | xwgd-veth) echo "$XWGD" ;;
 	*) return 1 ;;
 	esac
 }
@@ -215,6 +218,8 @@ impl_envvars() {
 	xwgd-portable) echo XWG_DATAPATH=portable ;;
 	xwgd-xdp) echo XWG_DATAPATH=xdp ;;
 	xwgd-xdp-poll) echo XWG_DATAPATH=xdp XWG_BUSY_POLL_US=200 ;;
+	xwgd-afxdp) echo XWG_DATAPATH=xdp ;;
+	xwgd-veth) echo XWG_DATAPATH=xdp XWG_TUNNEL=veth ;;
 	*) echo "" ;;
 	esac
 }
@@ -222,9 +227,14 @@ impl_envvars() {
 # The busy-polling variant is measured for latency and what polling costs
 # (ping, one TCP stream, the smallest UDP packets), not for everything:
 # `make bench` stays within 15 minutes.
-brief_impl() { [[ $1 == xwgd-xdp-poll ]]; }
-# uses_xdp IMPL: IMPL attaches XDP programs to its underlay (both ends).
-uses_xdp() { [[ $1 == xwgd-xdp* ]]; }
+brief_impl() { [[ $1 == xwgd-xdp-poll || $1 == xwgd-afxdp || $1 == xwgd-veth ]]; }
+# uses_xdp IMPL: IMPL is told to attach xdp_rx to its underlay (both
+# ends). The default fast path (xwgd-xdp) attaches none to a veth: XDP
+# there would cost the peer veth its offloads. Two candidates measure the
+# other shapes (not in the default set; BENCH_IMPLS): xwgd-afxdp, xdp_rx and
+# AF_XDP on the underlay; xwgd-veth, the first fast path (the veth twin
+# with xdp_twin, and xdp_rx on the underlay).
+uses_xdp() { [[ $1 == xwgd-afxdp || $1 == xwgd-veth ]]; }
 
 # The modern wireguard-go is an anchor outside the repository: where it is
 # absent the run goes on without it (its ratios then say n/a).
@@ -306,10 +316,8 @@ underlay() {
 	ip -n "$ns2" route add "$c/29" via "$UA"
 }
 # start_on IMPL NS IFNAME UNDERLAY: IMPL's daemon for IFNAME in NS, with
-# IMPL's environment; xwgd's fast path is told its underlay
-# (XWG_XDP_IFACES=UNDERLAY): left to pick, with no default route in these
-# namespaces, it would take every interface that is up, the other
-# implementations' underlays included.
+# IMPL's environment; the candidates that force xdp_rx are told their own
+# underlay (XWG_XDP_IFACES=UNDERLAY), not the other implementations'.
 start_on() {
 	CUR_ENV=$(impl_envvars "$1")
 	uses_xdp "$1" && CUR_ENV="$CUR_ENV XWG_XDP_IFACES=$4"
@@ -614,7 +622,7 @@ ctl_workload() {
 	CTL_SEQ=$((CTL_SEQ + 1))
 	ifn=$(tunnel_name $((200 + CTL_SEQ)))
 	CUR_ENV=$(impl_envvars "$impl")
-	[[ $impl == xwgd-xdp* ]] && CUR_ENV="$CUR_ENV XWG_XDP_IFACES=veth4"
+	uses_xdp "$impl" && CUR_ENV="$CUR_ENV XWG_XDP_IFACES=veth4"
 	start_impl "$ns4" "$(impl_exe "$impl")" "$ifn"
 	pid=${IMPL_PID[$ifn]}
 	# The socket exists before the daemon has finished starting (xwgd's
