@@ -12,30 +12,11 @@
 #include <string.h>
 
 #include "datapath/offload.h"
+#include "tests/ref_csum.h"
 #include "test.h"
 #include "tests/suites.h"
 
 #define PKT_MAX (65535 + 64)
-
-/* ---- an independent checksum ---- */
-
-static uint32_t ref_add(uint32_t acc, const uint8_t *p, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i + 1 < n; i += 2)
-		acc += (uint32_t)(p[i] << 8 | p[i + 1]);
-	if (n & 1)
-		acc += (uint32_t)p[n - 1] << 8;
-	return acc;
-}
-
-static uint16_t ref_fold(uint32_t acc)
-{
-	while (acc >> 16)
-		acc = (acc & 0xffff) + (acc >> 16);
-	return (uint16_t)acc;
-}
 
 static void put16(uint8_t *p, uint32_t v)
 {

@@ -24,31 +24,13 @@
 #include <string.h>
 
 #include "datapath/offload.h"
+#include "tests/ref_csum.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static uint16_t get16(const uint8_t *p)
 {
 	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-/* RFC 1071 over big-endian words, byte by byte: not the code under test. */
-static uint32_t sum_add(uint32_t acc, const uint8_t *p, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i + 1 < n; i += 2)
-		acc += (uint32_t)(p[i] << 8 | p[i + 1]);
-	if (n & 1)
-		acc += (uint32_t)p[n - 1] << 8;
-	return acc;
-}
-
-static uint16_t sum_fold(uint32_t acc)
-{
-	while (acc >> 16)
-		acc = (acc & 0xffff) + (acc >> 16);
-	return (uint16_t)acc;
 }
 
 static void check_segment(const uint8_t *s, size_t n, unsigned int version, bool gso, size_t gso_size)
@@ -64,15 +46,15 @@ static void check_segment(const uint8_t *s, size_t n, unsigned int version, bool
 		if (n < 20 || iph < 20 || iph > n || get16(s + 2) != n)
 			abort();
 		proto = s[9];
-		if (gso && sum_fold(sum_add(0, s, iph)) != 0xffff)
+		if (gso && ref_fold(ref_add(0, s, iph)) != 0xffff)
 			abort();
-		acc = sum_add(0, s + 12, 8);
+		acc = ref_add(0, s + 12, 8);
 	} else {
 		iph = 40;
 		if (n < 40 || get16(s + 4) + 40U != n)
 			abort();
 		proto = s[6];
-		acc = sum_add(0, s + 8, 32);
+		acc = ref_add(0, s + 8, 32);
 	}
 	if (!gso)
 		return;
@@ -90,7 +72,7 @@ static void check_segment(const uint8_t *s, size_t n, unsigned int version, bool
 	if (l4h < 8 || iph + l4h > n || n - iph - l4h > gso_size)
 		abort();
 	acc += proto + (uint32_t)(n - iph);
-	if (sum_fold(sum_add(acc, s + iph, n - iph)) != 0xffff)
+	if (ref_fold(ref_add(acc, s + iph, n - iph)) != 0xffff)
 		abort();
 }
 
