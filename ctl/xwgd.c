@@ -410,31 +410,21 @@ static void tun_readable(struct daemon *d)
 }
 
 /* Datagrams of one recvmmsg into batches for the receive path: with UDP
- * GRO one message may hold many. */
+ * GRO one message may hold many (udp_rx_split takes a plain one whole). */
 static void udp_received(struct daemon *d, unsigned int n)
 {
-	unsigned int i, m = 0;
+	unsigned int i, k, m = 0;
 
 	for (i = 0; i < n; i++) {
 		size_t off = 0;
-		unsigned int k;
 
-		if (!d->udp_rx[i].gso_size) {
-			d->udp_split[m++] = d->udp_rx[i];
-		} else {
-			while ((k = udp_rx_split(&d->udp_rx[i], &off, d->udp_split + m,
-						 DATAPATH_BATCH - m))) {
-				m += k;
-				if (m == DATAPATH_BATCH) {
-					receive_datagrams(&d->dev, d->udp_split, m);
-					m = 0;
-				}
+		while ((k = udp_rx_split(&d->udp_rx[i], &off, d->udp_split + m,
+					 DATAPATH_BATCH - m))) {
+			m += k;
+			if (m == DATAPATH_BATCH) {
+				receive_datagrams(&d->dev, d->udp_split, m);
+				m = 0;
 			}
-			continue;
-		}
-		if (m == DATAPATH_BATCH) {
-			receive_datagrams(&d->dev, d->udp_split, m);
-			m = 0;
 		}
 	}
 	if (m)

@@ -713,11 +713,56 @@ static void test_fwmark(struct udp_socks *a)
 	CHECK(m.fd4 == -1 && m.fd6 == -1);
 }
 
+/* udp_rx_split: a UDP GRO message cut at gso_size (the last shorter), in
+ * batches of at most max, a plain message whole, an empty one once. */
+static void test_split(void)
+{
+	static const struct {
+		size_t len;
+		uint16_t gso;
+		unsigned int max;
+		unsigned int want[4];     /* datagrams per call, then 0 */
+		size_t last_len;
+	} v[] = {
+		{ 300, 100, 64, { 3, 0 }, 100 },
+		{ 250, 100, 64, { 3, 0 }, 50 },
+		{ 250, 100, 2, { 2, 1, 0 }, 50 },
+		{ 148, 0, 64, { 1, 0 }, 148 },
+		{ 0, 0, 64, { 1, 0 }, 0 },
+	};
+	static uint8_t buf[512];
+	unsigned int t, c, i;
+
+	for (t = 0; t < sizeof(v) / sizeof(v[0]); t++) {
+		struct udp_rx rx = { .buf = buf, .cap = sizeof(buf), .len = v[t].len,
+				     .gso_size = v[t].gso }, out[64];
+		size_t off = 0, at = 0, last = SIZE_MAX;
+
+		rx.ep.addr.sa.sa_family = AF_INET;
+		for (c = 0; c < 4; c++) {
+			unsigned int n = udp_rx_split(&rx, &off, out, v[t].max);
+
+			CHECKF(n == v[t].want[c], "split #%u call %u: %u datagrams", t, c, n);
+			for (i = 0; i < n; i++) {
+				CHECK(out[i].buf == buf + at && !out[i].gso_size &&
+				      out[i].ep.addr.sa.sa_family == AF_INET);
+				at += out[i].len;
+				last = out[i].len;
+			}
+			if (!n)
+				break;
+		}
+		CHECKF(at == v[t].len && last == v[t].last_len, "split #%u: %zu bytes, last %zu",
+		       t, at, last);
+	}
+}
+
 void test_udp(void)
 {
 	struct udp_socks a, b;
 	bool have6;
 
+	test_split();
 	test_open(&a, &b, &have6);
 	if (a.fd4 < 0 || b.fd4 < 0)
 		return;
