@@ -262,27 +262,32 @@ static void tunnel_batch_flush(struct wg_device *dev, struct tunnel_batch *b)
 	b->arena_used = 0;
 }
 
-/* Route one inner packet p (len bytes, DATAPATH_HEADROOM writable in front
- * of it and 32 bytes behind): into the batch, a peer's staging queue, or a
- * drop. */
-static void tunnel_packet_route(struct wg_device *dev, struct tunnel_batch *b, uint8_t *p,
-				size_t len)
+/* Cryptokey routing (whitepaper 2): the peer whose allowed IPs hold the
+ * destination of p (len bytes), or NULL after counting the drop (and
+ * answering with an ICMP error where no peer routes it). */
+static struct wg_peer *tunnel_packet_peer(struct wg_device *dev, const uint8_t *p, size_t len)
 {
 	struct ip_packet_info ip;
 	struct wg_peer *peer;
 
 	if (!ip_packet_parse(p, len, &ip)) {
 		device_count_drop(dev, DROP_TX_BAD_PACKET);
-		return;
+		return NULL;
 	}
-	/* Cryptokey routing: the peer whose allowed IPs hold the
-	 * destination (whitepaper 2). */
 	peer = allowedips_lookup(&dev->allowedips, ip.family, ip.dst);
 	if (!peer) {
 		device_count_drop(dev, DROP_TX_NO_PEER);
 		send_unreachable(dev, p, len);
-		return;
 	}
+	return peer;
+}
+
+/* Queue one inner packet p for peer (len bytes, DATAPATH_HEADROOM
+ * writable in front of it and 32 bytes behind): into the batch, the peer's
+ * staging queue, or a drop. */
+static void tunnel_packet_queue(struct wg_device *dev, struct tunnel_batch *b,
+				struct wg_peer *peer, uint8_t *p, size_t len)
+{
 	if (len + MESSAGE_MINIMUM_LENGTH > udp_payload_max(udp_endpoint_family(&peer->endpoint))) {
 		device_count_drop(dev, DROP_TX_TOO_BIG);
 		return;
@@ -300,6 +305,15 @@ static void tunnel_packet_route(struct wg_device *dev, struct tunnel_batch *b, u
 	b->items[b->m++] = (struct send_item){ peer, p - DATAPATH_HEADROOM, len };
 	if (b->m == DATAPATH_BATCH)
 		tunnel_batch_flush(dev, b);
+}
+
+static void tunnel_packet_route(struct wg_device *dev, struct tunnel_batch *b, uint8_t *p,
+				size_t len)
+{
+	struct wg_peer *peer = tunnel_packet_peer(dev, p, len);
+
+	if (peer)
+		tunnel_packet_queue(dev, b, peer, p, len);
 }
 
 static enum drop_reason offload_drop_reason(enum offload_drop r)
@@ -325,6 +339,7 @@ static void tunnel_packet_offload(struct wg_device *dev, struct tunnel_batch *b,
 				  struct tun_packet *pkt)
 {
 	struct offload_seg_iter it;
+	struct wg_peer *peer;
 	enum offload_drop why;
 	size_t seg_len;
 
@@ -338,6 +353,10 @@ static void tunnel_packet_offload(struct wg_device *dev, struct tunnel_batch *b,
 		tunnel_packet_route(dev, b, pkt->buf, offload_seg_next_len(&it));
 		return;
 	}
+	/* Every segment has the super-packet's destination: one lookup. */
+	peer = tunnel_packet_peer(dev, pkt->buf, pkt->len);
+	if (!peer)
+		return;
 	dev->tso_packets++;
 	while ((seg_len = offload_seg_next_len(&it))) {
 		/* Cache-line aligned, with room to seal in place. */
@@ -351,7 +370,7 @@ static void tunnel_packet_offload(struct wg_device *dev, struct tunnel_batch *b,
 		b->arena_used += need;
 		seg_len = offload_seg_next(&it, seg);
 		dev->tso_segments++;
-		tunnel_packet_route(dev, b, seg, seg_len);
+		tunnel_packet_queue(dev, b, peer, seg, seg_len);
 	}
 }
 
