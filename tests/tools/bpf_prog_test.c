@@ -1563,6 +1563,47 @@ static bool send_one(int fd)
 	return send(fd, "x", 1, 0) == 1 || errno == ENOBUFS;
 }
 
+/* Test that a datagram to no peer (10.99.0.1, fd00:99::1) is answered with
+ * an ICMP error that comes in through the tunnel interface (via) and
+ * reaches its socket, and that tc_tx counts it as TX_NO_PEER. The
+ * interface's own multicast (MLD, router solicitations) is for no peer
+ * either, so the counter may move by more. */
+static void no_peer_errors_check(const char *mode, const char *via)
+{
+	uint64_t before[XWG_DROP_REASONS], after[XWG_DROP_REASONS];
+	char desc[160];
+	int fd;
+
+	fd = udp_socket_to(4, "10.99.0.1");
+	drops_read(before);
+	if (fd < 0 || !send_one(fd)) {
+		result(false, "a UDP datagram to 10.99.0.1 (no peer)", "%s #1: %s", mode,
+		       strerror(errno));
+	} else {
+		snprintf(desc, sizeof(desc), "%s #1 its socket gets EHOSTUNREACH from 10.99.0.1 "
+			 "through %s", mode, via);
+		socket_error_check(desc, fd, 4, 3, 1, "10.99.0.1");
+		drops_read(after);
+		snprintf(desc, sizeof(desc), "%s #1 counted as TX_NO_PEER", mode);
+		result(after[XWG_DROP_TX_NO_PEER] > before[XWG_DROP_TX_NO_PEER], desc, "%s",
+		       "TX_NO_PEER did not move");
+	}
+	if (fd >= 0)
+		close(fd);
+	fd = udp_socket_to(6, "fd00:99::1");
+	if (fd < 0 || !send_one(fd)) {
+		result(false, "a UDP datagram to fd00:99::1 (no peer)", "%s #2: %s", mode,
+		       strerror(errno));
+	} else {
+		snprintf(desc, sizeof(desc), "%s #2 its socket gets EHOSTUNREACH from fd00:99::1 "
+			 "through %s", mode, via);
+		socket_error_check(desc, fd, 6, 1, 3, "fd00:99::1");
+	}
+	if (fd >= 0)
+		close(fd);
+}
+
+
 /* A frame arrives on the packet socket within a second whose IPv4
  * destination is daddr; its source MAC must be 02:00:<peer_id>. */
 static void twin_frame_check(const char *desc, int packet_fd, const char *daddr, uint32_t peer_id)
@@ -1597,7 +1638,6 @@ static int live_main(const char *wg, const char *twin_name, const char *pin_root
 	LIBBPF_OPTS(bpf_tc_hook, hook, .attach_point = BPF_TC_EGRESS);
 	LIBBPF_OPTS(bpf_tc_opts, tc_opts);
 	struct sockaddr_ll sll = { .sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL) };
-	uint64_t before[XWG_DROP_REASONS], after[XWG_DROP_REASONS];
 	struct tc_tx *tx;
 	int err, fd, packet_fd = -1;
 	bool hooked = false;
@@ -1651,31 +1691,7 @@ static int live_main(const char *wg, const char *twin_name, const char *pin_root
 		goto out;
 	}
 
-	/* Test that a datagram to no peer is answered with an ICMP error that
-	 * comes in through the tunnel interface and reaches its socket. */
-	fd = udp_socket_to(4, "10.99.0.1");
-	drops_read(before);
-	if (fd < 0 || !send_one(fd)) {
-		result(false, "live #1 a UDP datagram to 10.99.0.1 (no peer)", "%s", strerror(errno));
-	} else {
-		socket_error_check("live #1 its socket gets EHOSTUNREACH from 10.99.0.1 through the tunnel",
-				   fd, 4, 3, 1, "10.99.0.1");
-		/* The interface's own multicast (MLD, router solicitations) is
-		 * for no peer either, so the counter may move by more. */
-		drops_read(after);
-		result(after[XWG_DROP_TX_NO_PEER] > before[XWG_DROP_TX_NO_PEER],
-		       "live #1 counted as TX_NO_PEER", "%s", "TX_NO_PEER did not move");
-	}
-	if (fd >= 0)
-		close(fd);
-	fd = udp_socket_to(6, "fd00:99::1");
-	if (fd < 0 || !send_one(fd))
-		result(false, "live #2 a UDP datagram to fd00:99::1 (no peer)", "%s", strerror(errno));
-	else
-		socket_error_check("live #2 its socket gets EHOSTUNREACH from fd00:99::1 through the tunnel",
-				   fd, 6, 1, 3, "fd00:99::1");
-	if (fd >= 0)
-		close(fd);
+	no_peer_errors_check("live", "the tunnel");
 
 	/* Test that a datagram to a peer leaves through the twin, tagged. */
 	fd = udp_socket_to(4, "10.7.0.2");
@@ -1924,29 +1940,7 @@ static int live_l3_main(const char *tun, const char *pin_root)
 	if (err)
 		goto out;
 
-	/* Test that a datagram to no peer is answered with an ICMP error that
-	 * comes in through the TUN's receive path and reaches its socket. */
-	fd = udp_socket_to(4, "10.99.0.1");
-	drops_read(before);
-	if (fd < 0 || !send_one(fd)) {
-		result(false, "live-l3 #1 a UDP datagram to 10.99.0.1 (no peer)", "%s", strerror(errno));
-	} else {
-		socket_error_check("live-l3 #1 its socket gets EHOSTUNREACH from 10.99.0.1 through the TUN",
-				   fd, 4, 3, 1, "10.99.0.1");
-		drops_read(after);
-		result(after[XWG_DROP_TX_NO_PEER] > before[XWG_DROP_TX_NO_PEER],
-		       "live-l3 #1 counted as TX_NO_PEER", "%s", "TX_NO_PEER did not move");
-	}
-	if (fd >= 0)
-		close(fd);
-	fd = udp_socket_to(6, "fd00:99::1");
-	if (fd < 0 || !send_one(fd))
-		result(false, "live-l3 #2 a UDP datagram to fd00:99::1 (no peer)", "%s", strerror(errno));
-	else
-		socket_error_check("live-l3 #2 its socket gets EHOSTUNREACH from fd00:99::1 through the TUN",
-				   fd, 6, 1, 3, "fd00:99::1");
-	if (fd >= 0)
-		close(fd);
+	no_peer_errors_check("live-l3", "the TUN");
 
 	/* Test that datagrams to a peer reach the TUN's reader untouched, and
 	 * that one to a peer without a session asks for a handshake. */
