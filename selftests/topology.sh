@@ -476,15 +476,33 @@ set_family() {
 	ip netns exec "$TNS_R" wg set "$if2" peer "$pub1" endpoint "$l"
 }
 
+# check_first_ping DESC NS ADDR: RIGHT's first ping after set_family changed
+# both endpoints. One request (1 s) must do: a lost first packet is
+# a lost packet. Except with wireguard-go-modern on either side: measured,
+# 0.0.20250522 sends about one datagram in forty after an IPv4 -> IPv6
+# endpoint change to 2001:db8:: (the /64's subnet-router address, no
+# host), with xwgd (tc_tx only or xdp_rx too) or itself as the other side
+# (perf: neigh:neigh_create for 2001:db8:: from StdNetBind.Send, while
+# every datagram on the wire came from 2001:db8::1; the request waits on an
+# unanswered neighbour solicitation and is dropped 3 s later). Its first
+# ping gets three tries then, as a bug of that peer, not of ours.
+check_first_ping() {
+	if [[ $CUR_LEFT == modern || $CUR_RIGHT == modern ]]; then
+		check "$1 (up to 3 requests: wireguard-go-modern)" ping_retry "$2" "$3"
+	else
+		check "$1" pings "$2" "$3"
+	fi
+}
+
 # cell MTU FAMILY: the workloads at one tunnel MTU over one outer family.
 cell() {
 	local mtu=$1 fam=$2 c="$GROUP, MTU $1, IPv$2 outer" f0=$FAILED fp4 fp6 mss=()
 	set_mtu "$mtu"
 	set_family "$fam"
 	check_within 10 "$c: LEFT pings RIGHT (56 bytes, IPv4 inside)" pings "$TNS_L" 10.0.0.2
-	check "$c: RIGHT pings LEFT (56 bytes, IPv4 inside)" pings "$TNS_R" 10.0.0.1
+	check_first_ping "$c: RIGHT pings LEFT (56 bytes, IPv4 inside)" "$TNS_R" 10.0.0.1
 	check_within 3 "$c: LEFT pings RIGHT (56 bytes, IPv6 inside)" pings "$TNS_L" fd00::2
-	check "$c: RIGHT pings LEFT (56 bytes, IPv6 inside)" pings "$TNS_R" fd00::1
+	check_first_ping "$c: RIGHT pings LEFT (56 bytes, IPv6 inside)" "$TNS_R" fd00::1
 	if ((mtu < 65535)); then
 		fp4=$(((mtu - 20) / 8 * 8)) fp6=$(((mtu - 48) / 8 * 8))
 		check "$c: ping of two fragments at the MTU (IPv4, -s $((2 * fp4 - 8)))" \
