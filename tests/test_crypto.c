@@ -848,9 +848,7 @@ static void check_aead_vector(const char *name, const struct aead_case *c,
 	buf[n - 1] ^= 0x01;
 	CHECKF(!open(buf, buf, n, c->aad, c->aadlen, c->nonce, c->key),
 	       "%s: in-place open of a bad tag accepted", name);
-	buf[n - 1] ^= 0x01;
-	CHECKF(!memcmp(buf, c->sealed, n),
-	       "%s: refused in-place open wrote the buffer", name);
+	/* (The buffer may hold anything now: crypto.h.) */
 }
 
 static void seal12(uint8_t *dst, const uint8_t *src, size_t len, const uint8_t *ad,
@@ -1026,8 +1024,8 @@ struct cross_bufs {
 
 /* Seal with every backend: the same bytes. Open each with every backend,
  * out of place and in place. Flip one bit of the ciphertext, tag or AAD:
- * every backend refuses and leaves dst (out of place) or the whole buffer
- * (in place) as it was. */
+ * every backend refuses, and out of place leaves dst as it was (in place
+ * the buffer may hold anything after a refusal: crypto.h). */
 static void check_aead_cross_len(struct cross_bufs *b, size_t len)
 {
 	size_t adlen = test_rand() % (sizeof(b->ad) + 1), n = len + 16, i, j, flip;
@@ -1079,9 +1077,7 @@ static void check_aead_cross_len(struct cross_bufs *b, size_t len)
 		memset(b->out, 0x5a, sizeof(b->out));
 		refused &= !crypto_aead_open(b->out, b->buf, n, b->ad, adlen, counter, b->key);
 		untouched &= b->out[0] == 0x5a && !memcmp(b->out, b->out + 1, sizeof(b->out) - 1);
-		memcpy(b->out, b->buf, n);
 		refused &= !crypto_aead_open(b->buf, b->buf, n, b->ad, adlen, counter, b->key);
-		untouched &= !memcmp(b->out, b->buf, n);
 		/* A flipped AAD bit, or the wrong counter. */
 		if (adlen) {
 			b->ad[0] ^= 0x01;

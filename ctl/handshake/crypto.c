@@ -255,8 +255,15 @@ static enum evp_result evp_open(uint8_t *dst, const uint8_t *src, size_t mlen,
 	int n;
 	bool ok;
 
-	if (mlen > INT_MAX || adlen > INT_MAX || !(ctx = evp_thread_ctx()) ||
-	    !(plain = evp_scratch(mlen ? mlen : 1)))
+	if (mlen > INT_MAX || adlen > INT_MAX || !(ctx = evp_thread_ctx()))
+		return EVP_UNAVAILABLE;
+	/* OpenSSL writes plaintext before it has checked the tag. In place
+	 * (a data message opened in its own buffer, dst == src) that is
+	 * harmless: a refused message is dropped with its buffer. Elsewhere
+	 * dst must stay untouched on refusal, so the plaintext waits in a
+	 * scratch buffer, at the cost of a copy. */
+	plain = dst == src ? dst : evp_scratch(mlen ? mlen : 1);
+	if (!plain)
 		return EVP_UNAVAILABLE;
 	if (!EVP_DecryptInit_ex2(ctx, NULL, evp_key_to_load(key), nonce, NULL) ||
 	    !EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, NOISE_AUTHTAG_LEN,
@@ -276,7 +283,7 @@ static enum evp_result evp_open(uint8_t *dst, const uint8_t *src, size_t mlen,
 			ERR_clear_error();
 		return EVP_REFUSED;
 	}
-	if (mlen)
+	if (mlen && plain != dst)
 		memcpy(dst, plain, mlen);
 	return EVP_DONE;
 }

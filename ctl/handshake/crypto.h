@@ -120,7 +120,9 @@ void crypto_thread_release(void);
 /* AEAD(k, n, p, a): ChaCha20-Poly1305 (RFC 8439) with nonce = 4 zero bytes
  * || 64-bit little-endian counter. dst holds len + 16 bytes when sealing;
  * open takes len including the tag and writes len - 16 bytes. dst may equal
- * src (in place). open returns false on a bad tag, dst untouched. */
+ * src (in place). open returns false on a bad tag: dst untouched, except in
+ * place, where the buffer's contents are then undefined (the caller drops
+ * the message; this saves the OpenSSL backend a copy of every byte). */
 void crypto_aead_seal(uint8_t *dst, const uint8_t *src, size_t len,
 		      const uint8_t *ad, size_t adlen, uint64_t nonce,
 		      const uint8_t key[NOISE_SYMMETRIC_KEY_LEN]);
