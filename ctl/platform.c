@@ -41,9 +41,24 @@ void platform_set_ops(const struct platform_ops *o)
 	ops.random = o && o->random ? o->random : real_random;
 }
 
+static _Thread_local xwg_time_t held_now;
+static _Thread_local unsigned int held_depth;
+
 xwg_time_t platform_now(void)
 {
-	return ops.now();
+	return held_depth ? held_now : ops.now();
+}
+
+void platform_clock_hold(void)
+{
+	if (!held_depth++)
+		held_now = ops.now();
+}
+
+void platform_clock_release(void)
+{
+	if (held_depth)
+		held_depth--;
 }
 
 void platform_wall_clock(uint64_t *sec, uint32_t *nsec)

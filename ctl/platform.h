@@ -21,6 +21,15 @@ void platform_wall_clock(uint64_t *sec, uint32_t *nsec);
 void platform_random(void *buf, size_t len);
 uint32_t platform_random_u32(void);
 
+/* One reading of the clock for a whole batch of packets: between hold and
+ * release, platform_now() on the calling thread returns the time of the
+ * outermost hold (holds nest). The timer hooks of every packet read the
+ * clock several times; a batch lasts microseconds, far below the
+ * protocol's resolution (whole seconds, and the kernel's jiffies). Other
+ * threads keep reading the clock. */
+void platform_clock_hold(void);
+void platform_clock_release(void);
+
 /* True when birthdate is at least `seconds` ago (or is 0: never set). */
 bool birthdate_has_expired(xwg_time_t birthdate, uint64_t seconds);
 

@@ -260,6 +260,7 @@ void receive_datagrams(struct wg_device *dev, struct udp_rx *rx, unsigned int n)
 	unsigned int from[DATAPATH_BATCH];
 	unsigned int i, m = 0;
 
+	platform_clock_hold();
 	for (i = 0; i < n && i < DATAPATH_BATCH; i++) {
 		const uint8_t *msg = rx[i].buf;
 		struct index_entry *e;
@@ -306,6 +307,7 @@ void receive_datagrams(struct wg_device *dev, struct udp_rx *rx, unsigned int n)
 		receive_data_done(dev, &jobs[i], &rx[from[i]].ep);
 		noise_keypair_put(jobs[i].keypair);
 	}
+	platform_clock_release();
 	device_deliver_flush(dev);
 	fastpath_flush(dev);
 }

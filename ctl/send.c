@@ -381,6 +381,7 @@ void send_tunnel_packets(struct wg_device *dev, struct tun_packet *pkts, unsigne
 
 	b.m = b.w = 0;
 	b.arena_used = 0;
+	platform_clock_hold();
 	for (i = 0; i < n; i++) {
 		if (pkts[i].truncated) {
 			device_count_drop(dev, DROP_TX_BAD_PACKET);
@@ -395,5 +396,6 @@ void send_tunnel_packets(struct wg_device *dev, struct tun_packet *pkts, unsigne
 	tunnel_batch_flush(dev, &b);
 	for (i = 0; i < b.w; i++)
 		send_staged_packets(b.waiting[i]);
+	platform_clock_release();
 	fastpath_flush(dev);
 }

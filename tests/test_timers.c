@@ -12,6 +12,7 @@
  */
 #include <arpa/inet.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1108,8 +1109,41 @@ out:
 	free(y);
 }
 
+/* A held clock: one reading for a batch, holds nest, other threads and
+ * the time after the outermost release read the clock again. */
+static void *read_clock(void *arg)
+{
+	*(uint64_t *)arg = platform_now();
+	return NULL;
+}
+
+static void test_clock_hold(void)
+{
+	uint64_t other = 0;
+	pthread_t th;
+
+	test_clock_install(5 * NSEC_PER_SEC);
+	platform_clock_hold();
+	test_clock_advance(NSEC_PER_SEC);
+	CHECK(platform_now() == 5 * NSEC_PER_SEC);
+	CHECK(!birthdate_has_expired(4 * NSEC_PER_SEC + 1, 1));
+	platform_clock_hold();
+	test_clock_advance(NSEC_PER_SEC);
+	CHECK(platform_now() == 5 * NSEC_PER_SEC);
+	CHECK(!pthread_create(&th, NULL, read_clock, &other) && !pthread_join(th, NULL));
+	CHECKF(other == 7 * NSEC_PER_SEC, "another thread read %llu", (unsigned long long)other);
+	platform_clock_release();
+	CHECK(platform_now() == 5 * NSEC_PER_SEC);
+	platform_clock_release();
+	CHECK(platform_now() == 7 * NSEC_PER_SEC);
+	platform_clock_release();  /* unbalanced: harmless */
+	CHECK(platform_now() == 7 * NSEC_PER_SEC);
+	test_clock_uninstall();
+}
+
 void test_timers(void)
 {
+	test_clock_hold();
 	test_scenarios();
 	test_give_up();
 	test_handshake_complete();
