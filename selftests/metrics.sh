@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
-# shellcheck disable=SC2317 # the helpers below run through check and wait_for
+# shellcheck disable=SC2317,SC2015 # helpers run through check and wait_for; A && B || C reports why
 # The host exporter (issue 16): `xwg-mesh --exporter IFNAME[,IFNAME...]`
 # serves the agent's per-interface and per-peer series for interfaces it
 # does not manage, and `promtool check metrics` finds nothing in them.
