@@ -20,12 +20,15 @@
 #include "mesh/uapi_client.h"
 
 
+/* Read-only: the metrics only look, and a read-only /sys/fs/bpf (the
+ * exporter's unit, ProtectSystem=strict) refuses a read-write open. */
 static int open_pin(const char *pin_root, const char *ifname, const char *map)
 {
+	LIBBPF_OPTS(bpf_obj_get_opts, opts, .file_flags = BPF_F_RDONLY);
 	char path[512];
 
 	snprintf(path, sizeof(path), "%s/%s/%s", pin_root, ifname, map);
-	return bpf_obj_get(path);
+	return bpf_obj_get_opts(path, &opts);
 }
 
 static int map_entries(int fd, uint32_t *entries, uint32_t *value_size)

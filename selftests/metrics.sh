@@ -18,7 +18,8 @@
 # The daemons and the exporter in $ns1 run under `nsenter --net`, in the
 # host's mount namespace, as under systemd: the pins are in the host's bpffs
 # (/sys/fs/bpf/xwg/IFNAME), where the exporter reads them (`ip netns exec`
-# would give each its own /sys). Checked: the peer's public key label, bytes
+# would give each its own /sys); the exporter with its unit's sandbox as far
+# as it matters here: only CAP_BPF, bpffs read-only. Checked: the peer's public key label, bytes
 # that grow with a ping, the handshake's timestamp, the fast path's packet
 # counters, and the AF_XDP sockets' kernel statistics (xwg_xsk_*): present
 # for $if1, whose xdp_rx has sockets on veth1, absent (no series at all,
@@ -29,7 +30,7 @@ XWGD=${XWGD:-build/xwgd}
 WGGO=wireguard-go
 # shellcheck source=selftests/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-require ip wg ping curl nsenter bpftool
+require ip wg ping curl nsenter bpftool unshare setpriv
 
 echo "== metrics.sh: XWGD=$XWGD"
 require_impls "$XWGD" "$WGGO"
@@ -104,7 +105,11 @@ check_not "--exporter with a node source is refused" \
 	"$MESH" -f --exporter "$if1" --nodes-file /dev/null
 check_not "--exporter with --metrics off is refused" "$MESH" -f --exporter "$if1" --metrics off
 
-bg_start "$LOG_DIR/exporter1.log" nsenter --net="/run/netns/$ns1" \
+# The exporter in $ns1 runs as its unit has it (xwg-exporter@.service): no
+# capability but CAP_BPF, /sys/fs/bpf read-only (ProtectSystem=strict).
+bg_start "$LOG_DIR/exporter1.log" nsenter --net="/run/netns/$ns1" unshare -m --propagation private \
+	sh -c 'mount --bind -o ro /sys/fs/bpf /sys/fs/bpf &&
+		exec setpriv --bounding-set=-all,+bpf --inh-caps=-all "$@"' sh \
 	env LOG_LEVEL=debug "$MESH" -f --exporter "$if1,$if3" --metrics "$ADDR"
 exp1=$BG_PID
 bg_start "$LOG_DIR/exporter2.log" ip netns exec "$ns2" "$MESH" -f --exporter "$if2" --metrics "$ADDR"
@@ -119,6 +124,8 @@ value() { awk -v s="$2" 'index($0, s) == 1 { print $NF; found = 1; exit } END { 
 has() { grep -qF -- "$2" "$1" || { echo "no $2 in $1"; return 1; }; }
 
 check_within 10 "the exporter in $ns1 answers" scrape "$ns1" "$TMP_DIR/m1.before"
+check "it runs with CAP_BPF alone (CapEff 0000008000000000)" \
+	grep -qx $'CapEff:\t0000008000000000' "/proc/$exp1/status"
 check_within 10 "the exporter of wireguard-go in $ns2 answers" scrape "$ns2" "$TMP_DIR/m2"
 
 # Test that the pages are what Prometheus expects.
