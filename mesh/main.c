@@ -877,7 +877,8 @@ static void usage(FILE *f)
 		"  -h, --help               this text\n"
 		"\n"
 		"Signals: SIGUSR2 rotates the key, SIGHUP rereads the node-list file,\n"
-		"SIGINT/SIGTERM remove the agent's routes and stop the xwgd it started.\n"
+		"SIGINT/SIGTERM remove the agent's routes and stop the xwgd it started\n"
+		"(the exporter just exits).\n"
 		"Environment: LOG_LEVEL=error|info|debug, NODE_NAME.\n",
 		MESH_DEFAULT_KEY_FILE, MESH_DEFAULT_PORT, MESH_DEFAULT_METRICS,
 		MESH_DEFAULT_FWMARK, MESH_DEFAULT_TABLE, MESH_METRICS_MAX_IFACES);
