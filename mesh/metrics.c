@@ -311,6 +311,23 @@ void mesh_metrics_render(const struct mesh_stats *agent, const struct mesh_metri
 		iface_sample(out, "xwg_fastpath_up", ifs[i].ifname, fp_read(&ifs[i]) ? 1 : 0);
 
 	if (any_st) {
+		/* The interface's own public key (derived from the private
+		 * key the socket reports, which goes no further). */
+		head(out, "xwg_interface_info", "gauge",
+		     "The interface's public key and listen port; always 1.");
+		for (i = 0; i < n; i++) {
+			char b64[sodium_base64_ENCODED_LEN(32, sodium_base64_VARIANT_ORIGINAL)];
+			uint8_t pub[32];
+
+			if (!ifs[i].st || !ifs[i].st->has_private_key ||
+			    crypto_scalarmult_curve25519_base(pub, ifs[i].st->private_key))
+				continue;
+			sodium_bin2base64(b64, sizeof(b64), pub, 32, sodium_base64_VARIANT_ORIGINAL);
+			mesh_buf_printf(out, "xwg_interface_info{interface=\"");
+			label(out, ifs[i].ifname);
+			mesh_buf_printf(out, "\",public_key=\"%s\",listen_port=\"%u\"} 1\n", b64,
+					ifs[i].st->listen_port);
+		}
 		head(out, "xwg_peer_info", "gauge",
 		     "A peer's endpoint (as last heard from) and allowed IPs (\",...\" at the end: more than shown); always 1.");
 		for (i = 0; i < n; i++)

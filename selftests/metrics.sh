@@ -138,6 +138,8 @@ check "both xwgd interfaces answered (xwg_uapi_up 1)" \
 	      has $TMP_DIR/m1.before 'xwg_uapi_up{interface=\"$if3\"} 1'"
 check "the peer's series carry interface and public_key (no node: no agent)" \
 	has "$TMP_DIR/m1.before" "xwg_peer_receive_bytes_total{interface=\"$if1\",public_key=\"$pub2\"} "
+check "xwg_interface_info has the interface's own public key and port" \
+	has "$TMP_DIR/m1.before" "xwg_interface_info{interface=\"$if1\",public_key=\"$pub1\",listen_port=\"10001\"} 1"
 check "xwg_peer_info has the peer's allowed IPs" \
 	has "$TMP_DIR/m1.before" "xwg_peer_info{interface=\"$if1\",public_key=\"$pub2\",endpoint=\"192.0.2.2:10002\",allowed_ips=\"10.0.0.2/32\"} 1"
 check "the exporter adds no agent series" eval "! grep -q '^xwg_mesh_' $TMP_DIR/m1.before"

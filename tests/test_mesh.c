@@ -20,6 +20,8 @@
 /* Keys: base64 of 32 bytes of 0x01 / 0x02, and their hex. */
 #define K1 "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="
 #define K2 "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI="
+/* wg pubkey of base64 of 32 bytes of 0x03 (a private key). */
+#define PUB3 "Xf7dO2vUf2+ijuFdlp1bsOpTd01Ii9r53xxuASSz7yI="
 #define H1 "0101010101010101010101010101010101010101010101010101010101010101"
 #define H2 "0202020202020202020202020202020202020202020202020202020202020202"
 
@@ -546,6 +548,9 @@ static void test_metrics_text(void)
 	ps[1].peer.prefixes_overflow = true;
 	st.peers = ps;
 	st.n_peers = 2;
+	st.has_private_key = true;
+	memset(st.private_key, 3, 32);
+	st.listen_port = 51820;
 	memset(&fpp, 0, sizeof(fpp));
 	memset(fpp.public_key, 1, 32);
 	fpp.stats.tx_packets = 5;
@@ -599,6 +604,10 @@ static void test_metrics_text(void)
 		    "\",node=\"node-a\"} 1700000000\n",
 		    "\nxwg_mesh_mtu_bytes{interface=\"xwg0\"} 1420\n",
 		    "\nxwg_uapi_up{interface=\"xwg0\"} 1\n" },
+		  { NULL } },
+		{ "the interface's own key", false, 1,
+		  { "\nxwg_interface_info{interface=\"xwg0\",public_key=\"" PUB3 "\","
+		    "listen_port=\"51820\"} 1\n" },
 		  { NULL } },
 		{ "agent, configuration socket only", true, 1,
 		  { "\nxwg_fastpath_up{interface=\"xwg0\"} 0\n",
