@@ -41,11 +41,12 @@ command -v promtool >/dev/null || [[ -x $PROMTOOL_DIR/usr/bin/promtool ]] || nee
 [[ ${#missing[@]} -eq 0 && $need_promtool -eq 0 ]] && exit 0
 
 if [[ $(id -u) -ne 0 ]]; then
-	[[ ${#missing[@]} -eq 0 ]] ||
-		echo "install-deps: missing packages: ${missing[*]}" >&2
+	# Only the selftests use promtool, and they need root anyway.
 	((need_promtool == 0)) ||
-		echo "install-deps: missing promtool (taken from Debian's prometheus package into $PROMTOOL_DIR)" >&2
-	echo "install-deps: run as root${missing[*]:+, or: sudo apt-get install --no-install-recommends ${missing[*]}}" >&2
+		echo "install-deps: no promtool (run this as root to take it from Debian's prometheus package into $PROMTOOL_DIR)" >&2
+	[[ ${#missing[@]} -eq 0 ]] && exit 0
+	echo "install-deps: missing packages: ${missing[*]}" >&2
+	echo "install-deps: run as root, or: sudo apt-get install --no-install-recommends ${missing[*]}" >&2
 	exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
@@ -62,8 +63,10 @@ if ((need_promtool)); then
 	apt-cache show prometheus >/dev/null 2>&1 || apt_update
 	dl=$(mktemp -d)
 	trap 'rm -rf "$dl"' EXIT
-	# apt's _apt user downloads into a directory it can write.
-	chmod 0755 "$dl" && chown _apt "$dl" 2>/dev/null || true
+	# apt's _apt user downloads into a directory it can write (else apt
+	# warns and downloads as root).
+	chmod 0755 "$dl"
+	chown _apt "$dl" 2>/dev/null || true
 	(cd "$dl" && apt-get download -qq prometheus)
 	mkdir -p "$PROMTOOL_DIR"
 	dpkg-deb --fsys-tarfile "$dl"/prometheus_*.deb | tar -x -C "$PROMTOOL_DIR" ./usr/bin/promtool
