@@ -69,6 +69,16 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } peer_stats SEC(".maps");
 
+/* The daemon's copy of its AF_XDP sockets' kernel statistics, for the
+ * metrics (include/maps.h); no program reads or writes it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XWG_MAX_XSKS);
+	__type(key, __u32);
+	__type(value, struct xwg_xsk_stats);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xsk_stats SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, XWG_DROP_REASONS);

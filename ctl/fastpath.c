@@ -1299,6 +1299,34 @@ void fastpath_log_stats(struct wg_device *dev)
 				 (unsigned long long)counts[r]);
 }
 
+/* The kernel's statistics of every AF_XDP socket into xsk_stats, slot by
+ * slot in the order the sockets were opened (they are only ever added), for
+ * the metrics reader: it holds no socket to ask. */
+static void xsk_stats_publish(struct fastpath_dp *f)
+{
+	uint32_t slot = 0;
+	unsigned int r;
+
+	for (r = 0; r < f->n_srcs && slot < XWG_MAX_XSKS; r++) {
+		const struct fastpath_src *src = &f->srcs[r];
+		struct xsk_port_stats st;
+
+		if (src->kind == FASTPATH_FD_EVENTS || xsk_port_stats_get(src->port, &st))
+			continue;
+		fastpath_xsk_stats_write(&f->fp, slot++, &(struct xwg_xsk_stats){
+			.ifindex = (uint32_t)(src->kind == FASTPATH_FD_TWIN ?
+					      f->fp.twin.twin_ifindex : f->ul_ifindex),
+			.queue = xsk_port_queue(src->port),
+			.rx_dropped = st.rx_dropped,
+			.rx_invalid_descs = st.rx_invalid_descs,
+			.tx_invalid_descs = st.tx_invalid_descs,
+			.rx_ring_full = st.rx_ring_full,
+			.rx_fill_ring_empty = st.rx_fill_ring_empty,
+			.tx_ring_empty = st.tx_ring_empty,
+		});
+	}
+}
+
 void fastpath_dp_tick(struct wg_device *dev)
 {
 	struct fastpath_dp *f = fast_of(dev);
@@ -1342,4 +1370,5 @@ void fastpath_dp_tick(struct wg_device *dev)
 		fastpath_peer_stats_write(&f->fp, peer->fp_id, &s);
 		peer->fp_stats = s;
 	}
+	xsk_stats_publish(f);
 }

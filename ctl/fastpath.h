@@ -100,7 +100,8 @@ void fastpath_dp_readable(struct wg_device *dev);
 void fastpath_log_stats(struct wg_device *dev);
 
 /* After every wake-up of the daemon's loop: every 250 ms what is out of
- * step is re-synced; once a second per-peer counters go into peer_stats. */
+ * step is re-synced; once a second per-peer counters go into peer_stats
+ * and the AF_XDP sockets' kernel statistics into xsk_stats. */
 void fastpath_dp_tick(struct wg_device *dev);
 /* The first -errno of a failed map write since the last call, 0 if none:
  * a configuration transaction calls it before and after it applies. */

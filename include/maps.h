@@ -146,6 +146,25 @@ struct xwg_config {
 	__u32 pad2;
 };
 
+/* ---- xsk_stats (array indexed by socket slot) ----
+ * The kernel's statistics of each AF_XDP socket (XDP_STATISTICS): what it
+ * dropped before a packet reached a ring. Written by the daemon once a
+ * second (ctl/fastpath.c, one bpf_map_update_elem per socket; no BPF
+ * program touches it); read by operators (bpftool map dump) and the node
+ * agent's metrics (xwg_xsk_*). Slot i is the daemon's i-th socket, in the
+ * order it opened them; ifindex 0 marks a slot no socket uses. */
+#define XWG_MAX_XSKS (2 * XWG_MAX_QUEUES)   /* underlay RX queues + twin queues */
+struct xwg_xsk_stats {
+	__u32 ifindex;           /* the interface the socket is bound to */
+	__u32 queue;
+	__u64 rx_dropped;        /* dropped for reasons other than the two below */
+	__u64 rx_invalid_descs;
+	__u64 tx_invalid_descs;
+	__u64 rx_ring_full;      /* dropped: the RX ring was full */
+	__u64 rx_fill_ring_empty;  /* times the fill ring had no frame */
+	__u64 tx_ring_empty;     /* times the TX ring had nothing to send */
+};
+
 /* ---- events (ring buffer) ----
  * Written by tc_tx; read by the daemon's epoll loop. */
 enum xwg_event_type {
@@ -166,6 +185,7 @@ _Static_assert(sizeof(struct xwg_endpoint) == 40, "endpoint");
 _Static_assert(sizeof(struct xwg_peer) == 88, "peer");
 _Static_assert(sizeof(struct xwg_peer_stats) == 80, "peer stats");
 _Static_assert(sizeof(struct xwg_config) == 24, "config");
+_Static_assert(sizeof(struct xwg_xsk_stats) == 56, "xsk stats");
 _Static_assert(sizeof(struct xwg_event) == 16, "event");
 #endif
 

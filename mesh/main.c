@@ -100,6 +100,9 @@ struct options {
 	char xwgd[PATH_MAX];
 	bool foreground;
 	uint32_t fwmark, table;
+	/* --exporter: serve these interfaces' metrics, nothing else. */
+	size_t n_exported;
+	char exported[MESH_METRICS_MAX_IFACES][IF_NAMESIZE];
 };
 
 struct agent {
@@ -850,6 +853,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"Usage: xwg-mesh [OPTIONS] (--nodes-file PATH | --kubernetes)\n"
 		"       xwg-mesh --rotate-key [--interface IFNAME]\n"
+		"       xwg-mesh --exporter IFNAME[,IFNAME...] [--metrics ADDR:PORT] [-f]\n"
 		"\n"
 		"Keeps an xwgd interface in step with a mesh's node list: every other node\n"
 		"is a peer whose allowed IPs are its pod CIDRs and node IPs.\n"
@@ -868,13 +872,16 @@ static void usage(FILE *f)
 		"      --table TABLE        routing table of the routes to peers (default %d)\n"
 		"  -f, --foreground         stay in the foreground, log to stderr\n"
 		"      --rotate-key         make the running agent for IFNAME rotate its key\n"
+		"      --exporter IFNAMES   no agent: only serve /metrics for these interfaces\n"
+		"                           (comma-separated, at most %d; any WireGuard daemon)\n"
 		"  -h, --help               this text\n"
 		"\n"
 		"Signals: SIGUSR2 rotates the key, SIGHUP rereads the node-list file,\n"
-		"SIGINT/SIGTERM remove the agent's routes and stop the xwgd it started.\n"
+		"SIGINT/SIGTERM remove the agent's routes and stop the xwgd it started\n"
+		"(the exporter just exits).\n"
 		"Environment: LOG_LEVEL=error|info|debug, NODE_NAME.\n",
 		MESH_DEFAULT_KEY_FILE, MESH_DEFAULT_PORT, MESH_DEFAULT_METRICS,
-		MESH_DEFAULT_FWMARK, MESH_DEFAULT_TABLE);
+		MESH_DEFAULT_FWMARK, MESH_DEFAULT_TABLE, MESH_METRICS_MAX_IFACES);
 }
 
 static int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *v)
@@ -920,7 +927,8 @@ static int make_absolute(char *path, size_t cap, const char *what)
 /* 0: run; 1: exit 0 (help, rotate); -1: exit 1. */
 static int parse_args(int argc, char **argv, struct options *o, bool *rotate)
 {
-	enum { OPT_NODES = 256, OPT_K8S, OPT_XWGD, OPT_FWMARK, OPT_TABLE, OPT_ROTATE };
+	enum { OPT_NODES = 256, OPT_K8S, OPT_XWGD, OPT_FWMARK, OPT_TABLE, OPT_ROTATE,
+	       OPT_EXPORTER };
 	static const struct option longs[] = {
 		{ "interface", required_argument, NULL, 'i' },
 		{ "node-name", required_argument, NULL, 'n' },
@@ -934,9 +942,11 @@ static int parse_args(int argc, char **argv, struct options *o, bool *rotate)
 		{ "table", required_argument, NULL, OPT_TABLE },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "rotate-key", no_argument, NULL, OPT_ROTATE },
+		{ "exporter", required_argument, NULL, OPT_EXPORTER },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
+	bool ifname_set = false;
 	const char *env;
 	uint32_t v;
 	int c;
@@ -954,6 +964,7 @@ static int parse_args(int argc, char **argv, struct options *o, bool *rotate)
 		case 'i':
 			if (copy_opt(o->ifname, sizeof(o->ifname), optarg, "--interface"))
 				return -1;
+			ifname_set = true;
 			break;
 		case 'n':
 			if (copy_opt(o->node_name, sizeof(o->node_name), optarg, "--node-name"))
@@ -1007,6 +1018,20 @@ static int parse_args(int argc, char **argv, struct options *o, bool *rotate)
 		case OPT_ROTATE:
 			*rotate = true;
 			break;
+		case OPT_EXPORTER:
+			c = mesh_metrics_parse_ifnames(optarg, o->exported, MESH_METRICS_MAX_IFACES,
+						       &o->n_exported);
+			if (c == -E2BIG) {
+				fprintf(stderr, "xwg-mesh: --exporter %s: at most %d interfaces\n",
+					optarg, MESH_METRICS_MAX_IFACES);
+				return -1;
+			}
+			if (c) {
+				fprintf(stderr, "xwg-mesh: --exporter %s: want interface names "
+					"separated by commas, each once\n", optarg);
+				return -1;
+			}
+			break;
 		case 'h':
 			usage(stdout);
 			return 1;
@@ -1023,8 +1048,26 @@ static int parse_args(int argc, char **argv, struct options *o, bool *rotate)
 		fprintf(stderr, "xwg-mesh: --interface %s: not a valid interface name\n", o->ifname);
 		return -1;
 	}
+	if (*rotate && o->n_exported) {
+		fprintf(stderr, "xwg-mesh: --rotate-key is for the agent, not --exporter\n");
+		return -1;
+	}
 	if (*rotate)
 		return 0;
+	if (o->n_exported) {
+		/* The exporter reconciles nothing: a node source or an agent's
+		 * interface would be a mistake worth saying. */
+		if (o->nodes_file[0] || o->kubernetes || ifname_set) {
+			fprintf(stderr, "xwg-mesh: --exporter names its interfaces and runs no agent: "
+				"no --interface, --nodes-file or --kubernetes with it\n");
+			return -1;
+		}
+		if (!strcmp(o->metrics, "off")) {
+			fprintf(stderr, "xwg-mesh: --exporter with --metrics off would serve nothing\n");
+			return -1;
+		}
+		return 0;
+	}
 	if (!!o->nodes_file[0] == o->kubernetes) {
 		fprintf(stderr, "xwg-mesh: give exactly one node source: --nodes-file PATH or --kubernetes\n");
 		return -1;
@@ -1046,6 +1089,43 @@ static int parse_args(int argc, char **argv, struct options *o, bool *rotate)
 	    make_absolute(o->key_file, sizeof(o->key_file), "--key-file") ||
 	    (strchr(o->xwgd, '/') && make_absolute(o->xwgd, sizeof(o->xwgd), "--xwgd")))
 		return -1;
+	return 0;
+}
+
+/* ---- the host exporter (--exporter) */
+
+/* Serve /metrics for interfaces another program manages (xwgd started by
+ * wg-quick, wireguard-go, ...) until SIGINT or SIGTERM: every scrape reads
+ * their configuration sockets and pinned maps; nothing is written. */
+static int exporter_run(const struct options *o)
+{
+	char err[512], list[MESH_METRICS_MAX_IFACES * IF_NAMESIZE] = "";
+	struct mesh_metrics *m;
+	sigset_t mask;
+	int sig = 0;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	/* Before libmicrohttpd's thread starts, so it inherits the mask. */
+	pthread_sigmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	for (size_t i = 0; i < o->n_exported; i++)
+		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? "," : "",
+			 o->exported[i]);
+	m = mesh_metrics_start(o->metrics, NULL, (const char (*)[IF_NAMESIZE])o->exported,
+			       o->n_exported, err, sizeof(err));
+	if (!m) {
+		say(LOG_ERR, "%s", err);
+		return 1;
+	}
+	say(LOG_INFO, "metrics of %s on http://%s/metrics", list, o->metrics);
+	/* SIGHUP (a reload by habit) changes nothing: keep serving. */
+	while (!sigwait(&mask, &sig) && sig == SIGHUP)
+		;
+	say(LOG_INFO, "signal %d: exiting", sig);
+	mesh_metrics_stop(m);
 	return 0;
 }
 
@@ -1225,7 +1305,9 @@ static int setup(struct agent *a)
 		file_reload(a);
 	}
 	if (strcmp(a->o.metrics, "off")) {
-		a->metrics = mesh_metrics_start(a->o.metrics, &a->stats, err, sizeof(err));
+		a->metrics = mesh_metrics_start(a->o.metrics, &a->stats,
+						(const char (*)[IF_NAMESIZE])a->stats.ifname, 1,
+						err, sizeof(err));
 		if (!a->metrics) {
 			say(LOG_ERR, "%s", err);
 			return -EADDRINUSE;
@@ -1256,7 +1338,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "xwg-mesh: libsodium failed to initialise\n");
 		return 1;
 	}
-	snprintf(log_prefix, sizeof(log_prefix), "xwg-mesh(%.*s)", IF_NAMESIZE - 1, a->o.ifname);
+	snprintf(log_prefix, sizeof(log_prefix), "xwg-mesh(%.*s)", IF_NAMESIZE - 1,
+		 a->o.n_exported ? "exporter" : a->o.ifname);
 	{
 		const char *lvl = getenv("LOG_LEVEL");
 
@@ -1266,7 +1349,8 @@ int main(int argc, char **argv)
 	{
 		char prefix[64];
 
-		snprintf(prefix, sizeof(prefix), "xwg-mesh(%.*s)", IF_NAMESIZE, a->o.ifname);
+		snprintf(prefix, sizeof(prefix), "xwg-mesh(%.*s)", IF_NAMESIZE,
+			 a->o.n_exported ? "exporter" : a->o.ifname);
 		log_set_prefix(prefix);
 	}
 	if (!a->o.foreground) {
@@ -1278,6 +1362,8 @@ int main(int argc, char **argv)
 		log_to_syslog = true;
 		log_use_syslog(true);
 	}
+	if (a->o.n_exported)
+		return exporter_run(&a->o);
 	pthread_mutex_init(&a->stats.lock, NULL);
 	pthread_mutex_init(&a->pending_lock, NULL);
 	memcpy(a->stats.ifname, a->o.ifname, sizeof(a->stats.ifname));

@@ -14,16 +14,21 @@
 #include <unistd.h>
 
 #include "ctl/maps/sync.h"
+#include "ctl/netdev.h"
 #include "mesh/metrics.h"
+#include "mesh/nodes_file.h"
 #include "mesh/uapi_client.h"
 
 
+/* Read-only: the metrics only look, and a read-only /sys/fs/bpf (the
+ * exporter's unit, ProtectSystem=strict) refuses a read-write open. */
 static int open_pin(const char *pin_root, const char *ifname, const char *map)
 {
+	LIBBPF_OPTS(bpf_obj_get_opts, opts, .file_flags = BPF_F_RDONLY);
 	char path[512];
 
 	snprintf(path, sizeof(path), "%s/%s/%s", pin_root, ifname, map);
-	return bpf_obj_get(path);
+	return bpf_obj_get_opts(path, &opts);
 }
 
 static int map_entries(int fd, uint32_t *entries, uint32_t *value_size)
@@ -42,7 +47,35 @@ static int map_entries(int fd, uint32_t *entries, uint32_t *value_size)
 void mesh_fastpath_free(struct mesh_fastpath *fp)
 {
 	free(fp->peers);
-	memset(fp, 0, sizeof(*fp));
+	fp->peers = NULL;
+	fp->n_peers = 0;
+	fp->n_xsks = 0;
+	fp->read = false;
+}
+
+/* xsk_stats (include/maps.h): the slots a socket uses. A daemon of an
+ * earlier version pins no such map: no AF_XDP series then, not an error. */
+static void xsk_stats_read(const char *pin_root, const char *ifname, struct mesh_fastpath *fp)
+{
+	uint32_t n = 0, vs = 0;
+	int fd = open_pin(pin_root, ifname, "xsk_stats");
+
+	if (fd < 0)
+		return;
+	if (map_entries(fd, &n, &vs) || vs != sizeof(struct xwg_xsk_stats)) {
+		close(fd);
+		return;
+	}
+	for (uint32_t slot = 0; slot < n && slot < XWG_MAX_XSKS; slot++) {
+		struct mesh_fastpath_xsk *x = &fp->xsks[fp->n_xsks];
+
+		if (bpf_map_lookup_elem(fd, &slot, &x->stats) || !x->stats.ifindex)
+			continue;
+		if (!if_indextoname(x->stats.ifindex, x->underlay))
+			snprintf(x->underlay, sizeof(x->underlay), "%u", x->stats.ifindex);
+		fp->n_xsks++;
+	}
+	close(fd);
 }
 
 int mesh_fastpath_read(const char *pin_root, const char *ifname, struct mesh_fastpath *fp)
@@ -51,7 +84,11 @@ int mesh_fastpath_read(const char *pin_root, const char *ifname, struct mesh_fas
 	uint32_t n_peers = 0, n_stats = 0, n_drops = 0, vs = 0, cap = 0;
 	struct xwg_counter *percpu = NULL;  /* one drops value: per CPU */
 
-	memset(fp, 0, sizeof(*fp));
+	fp->read = false;
+	fp->peers = NULL;
+	fp->n_peers = 0;
+	fp->n_xsks = 0;
+	memset(fp->drops, 0, sizeof(fp->drops));
 	peers_fd = open_pin(pin_root, ifname, "peers");
 	if (peers_fd < 0)
 		return errno == ENOENT ? -ENOENT : -errno;
@@ -106,6 +143,7 @@ int mesh_fastpath_read(const char *pin_root, const char *ifname, struct mesh_fas
 		for (int c = 0; c < ncpu; c++)
 			fp->drops[r] += percpu[c].packets;
 	}
+	xsk_stats_read(pin_root, ifname, fp);
 	fp->read = true;
 out:
 	free(percpu);
@@ -122,6 +160,8 @@ out:
 	return ret;
 }
 
+/* ---- the exposition text */
+
 /* A label value: node names are DNS names and keys base64, but escape as
  * the format requires anyway. */
 static void label(struct mesh_buf *out, const char *s)
@@ -136,25 +176,48 @@ static void label(struct mesh_buf *out, const char *s)
 	}
 }
 
-static const char *name_of(const struct mesh_stats *stats, const uint8_t key[32])
+static const char *name_of(const struct mesh_stats *agent, const uint8_t key[32])
 {
-	for (size_t i = 0; i < stats->n_names; i++)
-		if (!memcmp(stats->names[i].public_key, key, 32))
-			return stats->names[i].name;
+	for (size_t i = 0; agent && i < agent->n_names; i++)
+		if (!memcmp(agent->names[i].public_key, key, 32))
+			return agent->names[i].name;
 	return "";
 }
 
-static void peer_labels(struct mesh_buf *out, const struct mesh_stats *stats,
-			const uint8_t key[32])
+/* {interface="..",public_key=".."[,node=".."] without the closing brace:
+ * node only where the agent knows the peer's node (an empty label is no
+ * label to Prometheus; leaving it out says so plainly). */
+static void peer_labels_open(struct mesh_buf *out, const struct mesh_stats *agent,
+			     const char *ifname, const uint8_t key[32])
 {
 	char b64[sodium_base64_ENCODED_LEN(32, sodium_base64_VARIANT_ORIGINAL)];
+	const char *node = name_of(agent, key);
 
 	sodium_bin2base64(b64, sizeof(b64), key, 32, sodium_base64_VARIANT_ORIGINAL);
 	mesh_buf_printf(out, "{interface=\"");
-	label(out, stats->ifname);
-	mesh_buf_printf(out, "\",public_key=\"%s\",node=\"", b64);
-	label(out, name_of(stats, key));
-	mesh_buf_printf(out, "\"}");
+	label(out, ifname);
+	mesh_buf_printf(out, "\",public_key=\"%s\"", b64);
+	if (*node) {
+		mesh_buf_printf(out, ",node=\"");
+		label(out, node);
+		mesh_buf_printf(out, "\"");
+	}
+}
+
+static void peer_sample(struct mesh_buf *out, const char *name, const struct mesh_stats *agent,
+			const char *ifname, const uint8_t key[32], unsigned long long v)
+{
+	mesh_buf_printf(out, "%s", name);
+	peer_labels_open(out, agent, ifname, key);
+	mesh_buf_printf(out, "} %llu\n", v);
+}
+
+static void iface_sample(struct mesh_buf *out, const char *name, const char *ifname,
+			 unsigned long long v)
+{
+	mesh_buf_printf(out, "%s{interface=\"", name);
+	label(out, ifname);
+	mesh_buf_printf(out, "\"} %llu\n", v);
 }
 
 static void head(struct mesh_buf *out, const char *name, const char *type, const char *help)
@@ -162,105 +225,220 @@ static void head(struct mesh_buf *out, const char *name, const char *type, const
 	mesh_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-static void agent_metric(struct mesh_buf *out, const struct mesh_stats *stats,
-			 const char *name, const char *type, const char *help, uint64_t v)
+/* An endpoint as wg(8) prints it: 192.0.2.1:51820, [2001:db8::1]:51820. */
+static void endpoint_text(const struct mesh_peer *p, char *buf, size_t len)
 {
-	head(out, name, type, help);
-	mesh_buf_printf(out, "%s{interface=\"", name);
-	label(out, stats->ifname);
-	mesh_buf_printf(out, "\"} %llu\n", (unsigned long long)v);
+	char a[INET6_ADDRSTRLEN];
+
+	buf[0] = '\0';
+	if (!p->has_endpoint || !inet_ntop(p->endpoint.family, p->endpoint.addr, a, sizeof(a)))
+		return;
+	snprintf(buf, len, p->endpoint.family == AF_INET6 ? "[%s]:%u" : "%s:%u", a, p->port);
+}
+
+/* xwg_peer_info: what identifies a peer besides its key, as labels, so a
+ * dashboard can join them onto any peer series (`* on (interface,
+ * public_key) group_left (allowed_ips) xwg_peer_info`). */
+static void peer_info(struct mesh_buf *out, const struct mesh_stats *agent, const char *ifname,
+		      const struct mesh_peer *p)
+{
+	char ep[INET6_ADDRSTRLEN + 8], pfx[INET6_ADDRSTRLEN + 8];
+
+	endpoint_text(p, ep, sizeof(ep));
+	mesh_buf_printf(out, "xwg_peer_info");
+	peer_labels_open(out, agent, ifname, p->public_key);
+	mesh_buf_printf(out, ",endpoint=\"%s\",allowed_ips=\"", ep);
+	for (unsigned int i = 0; i < p->n_prefixes; i++) {
+		mesh_prefix_format(&p->prefixes[i], pfx, sizeof(pfx));
+		mesh_buf_printf(out, "%s%s", i ? "," : "", pfx);
+	}
+	mesh_buf_printf(out, "%s\"} 1\n", p->prefixes_overflow ? ",..." : "");
 }
 
 #define FP_PEER_METRICS(X)                                                                    \
 	X(rx_packets, "xwg_peer_receive_packets_total", "Packets received from the peer (fast path).") \
 	X(tx_packets, "xwg_peer_transmit_packets_total", "Packets sent to the peer (fast path).") \
-	X(rx_dropped, "xwg_peer_receive_dropped_total", "Packets from the peer dropped (fast path).") \
-	X(tx_dropped, "xwg_peer_transmit_dropped_total", "Packets to the peer dropped (fast path).") \
+	X(rx_dropped, "xwg_peer_receive_dropped_packets_total", "Packets from the peer dropped (fast path).") \
+	X(tx_dropped, "xwg_peer_transmit_dropped_packets_total", "Packets to the peer dropped (fast path).") \
 	X(handshakes_sent, "xwg_peer_handshakes_sent_total", "Handshake initiations and responses sent to the peer (fast path).") \
 	X(handshakes_received, "xwg_peer_handshakes_received_total", "Handshake messages received from the peer (fast path).") \
 	X(map_write_errors, "xwg_peer_fastpath_map_write_errors_total", "Writes of the peer's entries in the fast path's maps that failed (the daemon re-syncs them).")
 
-void mesh_metrics_render(const struct mesh_stats *stats, const struct mesh_iface_state *st,
-			 const struct mesh_fastpath *fp, struct mesh_buf *out)
+#define XSK_METRICS(X)                                                                         \
+	X(rx_dropped, "xwg_xsk_rx_dropped_total", "Packets the kernel dropped on their way to the AF_XDP socket, other than for a full ring or an invalid descriptor.") \
+	X(rx_invalid_descs, "xwg_xsk_rx_invalid_descriptors_total", "Packets dropped for an invalid descriptor on the AF_XDP socket's RX side.") \
+	X(tx_invalid_descs, "xwg_xsk_tx_invalid_descriptors_total", "Invalid descriptors on the AF_XDP socket's TX ring.") \
+	X(rx_ring_full, "xwg_xsk_rx_ring_full_total", "Packets dropped because the AF_XDP socket's RX ring was full.") \
+	X(rx_fill_ring_empty, "xwg_xsk_rx_fill_ring_empty_total", "Times the AF_XDP socket's fill ring had no frame for a packet.") \
+	X(tx_ring_empty, "xwg_xsk_tx_ring_empty_total", "Times the kernel found the AF_XDP socket's TX ring empty.")
+
+#define AGENT_METRICS(X)                                                                       \
+	X(reconciles, "xwg_mesh_reconciles_total", "counter", "Reconcile rounds run (one per node-list change, retry or resync).") \
+	X(reconcile_errors, "xwg_mesh_reconcile_errors_total", "counter", "Reconcile rounds that left a change unapplied (retried with backoff).") \
+	X(uapi_transactions, "xwg_mesh_uapi_transactions_total", "counter", "Configuration transactions sent to the daemon.") \
+	X(uapi_errors, "xwg_mesh_uapi_errors_total", "counter", "Configuration transactions the daemon refused or did not answer.") \
+	X(source_updates, "xwg_mesh_source_updates_total", "counter", "Node lists received from the source.") \
+	X(source_errors, "xwg_mesh_source_errors_total", "counter", "Node lists rejected (the last good one stays in force).") \
+	X(key_rotations, "xwg_mesh_key_rotations_total", "counter", "Private key rotations done by this agent.") \
+	X(nodes, "xwg_mesh_nodes", "gauge", "Nodes in the current node list.") \
+	X(n_names, "xwg_mesh_peers", "gauge", "Peers the agent has configured.") \
+	X(mtu, "xwg_mesh_mtu_bytes", "gauge", "MTU the agent set on the tunnel (0: not set yet).")
+
+static bool fp_read(const struct mesh_metrics_iface *m)
 {
-	size_t i;
+	return m->fp && m->fp->read;
+}
 
-	agent_metric(out, stats, "xwg_mesh_uapi_up", "gauge",
-		     "1 if the configuration socket answered this scrape.", st ? 1 : 0);
-	agent_metric(out, stats, "xwg_mesh_fastpath_read", "gauge",
-		     "1 if the fast path's pinned maps were read (packet, drop and handshake series).",
-		     fp && fp->read ? 1 : 0);
-	agent_metric(out, stats, "xwg_mesh_reconciles_total", "counter",
-		     "Reconcile rounds run (one per node-list change, retry or resync).",
-		     stats->reconciles);
-	agent_metric(out, stats, "xwg_mesh_reconcile_errors_total", "counter",
-		     "Reconcile rounds that left a change unapplied (retried with backoff).",
-		     stats->reconcile_errors);
-	agent_metric(out, stats, "xwg_mesh_uapi_transactions_total", "counter",
-		     "Configuration transactions sent to the daemon.", stats->uapi_transactions);
-	agent_metric(out, stats, "xwg_mesh_uapi_errors_total", "counter",
-		     "Configuration transactions the daemon refused or did not answer.",
-		     stats->uapi_errors);
-	agent_metric(out, stats, "xwg_mesh_source_updates_total", "counter",
-		     "Node lists received from the source.", stats->source_updates);
-	agent_metric(out, stats, "xwg_mesh_source_errors_total", "counter",
-		     "Node lists rejected (the last good one stays in force).", stats->source_errors);
-	agent_metric(out, stats, "xwg_mesh_key_rotations_total", "counter",
-		     "Private key rotations done by this agent.", stats->key_rotations);
-	agent_metric(out, stats, "xwg_mesh_nodes", "gauge", "Nodes in the current node list.",
-		     stats->nodes);
-	agent_metric(out, stats, "xwg_mesh_peers", "gauge", "Peers the agent has configured.",
-		     stats->n_names);
-	agent_metric(out, stats, "xwg_mesh_mtu_bytes", "gauge",
-		     "MTU the agent set on the tunnel (0: not set yet).", stats->mtu);
+void mesh_metrics_render(const struct mesh_stats *agent, const struct mesh_metrics_iface *ifs,
+			 size_t n, struct mesh_buf *out)
+{
+	bool any_st = false, any_fp = false, any_xsk = false;
+	size_t i, j;
 
-	if (st) {
-		head(out, "xwg_peer_receive_bytes_total", "counter",
-		     "Bytes received from the peer (configuration socket rx_bytes).");
-		for (i = 0; i < st->n_peers; i++) {
-			mesh_buf_printf(out, "xwg_peer_receive_bytes_total");
-			peer_labels(out, stats, st->peers[i].peer.public_key);
-			mesh_buf_printf(out, " %llu\n", (unsigned long long)st->peers[i].rx_bytes);
-		}
-		head(out, "xwg_peer_transmit_bytes_total", "counter",
-		     "Bytes sent to the peer (configuration socket tx_bytes).");
-		for (i = 0; i < st->n_peers; i++) {
-			mesh_buf_printf(out, "xwg_peer_transmit_bytes_total");
-			peer_labels(out, stats, st->peers[i].peer.public_key);
-			mesh_buf_printf(out, " %llu\n", (unsigned long long)st->peers[i].tx_bytes);
-		}
-		head(out, "xwg_peer_last_handshake_seconds", "gauge",
-		     "Unix time of the latest completed handshake with the peer (0: never).");
-		for (i = 0; i < st->n_peers; i++) {
-			mesh_buf_printf(out, "xwg_peer_last_handshake_seconds");
-			peer_labels(out, stats, st->peers[i].peer.public_key);
-			mesh_buf_printf(out, " %lld\n", (long long)st->peers[i].last_handshake_sec);
-		}
+	for (i = 0; i < n; i++) {
+		any_st |= ifs[i].st != NULL;
+		any_fp |= fp_read(&ifs[i]);
+		any_xsk |= fp_read(&ifs[i]) && ifs[i].fp->n_xsks;
 	}
-	if (fp && fp->read) {
-#define X(field, name, help)                                                        \
-	head(out, name, "counter", help);                                           \
-	for (i = 0; i < fp->n_peers; i++) {                                         \
-		mesh_buf_printf(out, name);                                         \
-		peer_labels(out, stats, fp->peers[i].public_key);                   \
-		mesh_buf_printf(out, " %llu\n",                                     \
-				(unsigned long long)fp->peers[i].stats.field);      \
+
+	head(out, "xwg_uapi_up", "gauge",
+	     "1 if the interface's configuration socket answered this scrape.");
+	for (i = 0; i < n; i++)
+		iface_sample(out, "xwg_uapi_up", ifs[i].ifname, ifs[i].st ? 1 : 0);
+	head(out, "xwg_fastpath_up", "gauge",
+	     "1 if the fast path's pinned maps were read this scrape (packet, drop, handshake and AF_XDP series).");
+	for (i = 0; i < n; i++)
+		iface_sample(out, "xwg_fastpath_up", ifs[i].ifname, fp_read(&ifs[i]) ? 1 : 0);
+
+	if (any_st) {
+		/* The interface's own public key (derived from the private
+		 * key the socket reports, which goes no further). */
+		head(out, "xwg_interface_info", "gauge",
+		     "The interface's public key and listen port; always 1.");
+		for (i = 0; i < n; i++) {
+			char b64[sodium_base64_ENCODED_LEN(32, sodium_base64_VARIANT_ORIGINAL)];
+			uint8_t pub[32];
+
+			if (!ifs[i].st || !ifs[i].st->has_private_key ||
+			    crypto_scalarmult_curve25519_base(pub, ifs[i].st->private_key))
+				continue;
+			sodium_bin2base64(b64, sizeof(b64), pub, 32, sodium_base64_VARIANT_ORIGINAL);
+			mesh_buf_printf(out, "xwg_interface_info{interface=\"");
+			label(out, ifs[i].ifname);
+			mesh_buf_printf(out, "\",public_key=\"%s\",listen_port=\"%u\"} 1\n", b64,
+					ifs[i].st->listen_port);
+		}
+		head(out, "xwg_peer_info", "gauge",
+		     "A peer's endpoint (as last heard from) and allowed IPs (\",...\" at the end: more than shown); always 1.");
+		for (i = 0; i < n; i++)
+			for (j = 0; ifs[i].st && j < ifs[i].st->n_peers; j++)
+				peer_info(out, agent, ifs[i].ifname, &ifs[i].st->peers[j].peer);
+#define ST_FAMILY(name, type, help, field)                                                  \
+		head(out, name, type, help);                                                \
+		for (i = 0; i < n; i++)                                                     \
+			for (j = 0; ifs[i].st && j < ifs[i].st->n_peers; j++)               \
+				peer_sample(out, name, agent, ifs[i].ifname,                \
+					    ifs[i].st->peers[j].peer.public_key,            \
+					    (unsigned long long)ifs[i].st->peers[j].field);
+		ST_FAMILY("xwg_peer_receive_bytes_total", "counter",
+			  "Bytes received from the peer (configuration socket rx_bytes).", rx_bytes)
+		ST_FAMILY("xwg_peer_transmit_bytes_total", "counter",
+			  "Bytes sent to the peer (configuration socket tx_bytes).", tx_bytes)
+		ST_FAMILY("xwg_peer_last_handshake_seconds", "gauge",
+			  "Unix time of the latest completed handshake with the peer (0: never).",
+			  last_handshake_sec)
+#undef ST_FAMILY
 	}
+	if (any_fp) {
+#define X(field, name, help)                                                                \
+		head(out, name, "counter", help);                                           \
+		for (i = 0; i < n; i++)                                                     \
+			for (j = 0; fp_read(&ifs[i]) && j < ifs[i].fp->n_peers; j++)        \
+				peer_sample(out, name, agent, ifs[i].ifname,                \
+					    ifs[i].fp->peers[j].public_key,                 \
+					    (unsigned long long)ifs[i].fp->peers[j].stats.field);
 		FP_PEER_METRICS(X)
 #undef X
-		head(out, "xwg_drops_total", "counter",
-		     "Packets the fast path dropped, by reason.");
-		for (i = 1; i < XWG_DROP_REASONS; i++) {
-			mesh_buf_printf(out, "xwg_drops_total{interface=\"");
-			label(out, stats->ifname);
-			if (fastpath_drop_reason_name(i))
-				mesh_buf_printf(out, "\",reason=\"%s\"} %llu\n",
-						fastpath_drop_reason_name(i),
-						(unsigned long long)fp->drops[i]);
-			else
-				mesh_buf_printf(out, "\",reason=\"reason_%zu\"} %llu\n", i,
-						(unsigned long long)fp->drops[i]);
+		head(out, "xwg_fastpath_dropped_packets_total", "counter",
+		     "Packets the fast path dropped, by reason (the program that counted it and why).");
+		for (i = 0; i < n; i++) {
+			for (unsigned int r = 1; fp_read(&ifs[i]) && r < XWG_DROP_REASONS; r++) {
+				const char *why = fastpath_drop_reason_name(r);
+
+				if (r == XWG_PASS_RX_TOO_BIG_FOR_XSK)
+					continue;
+				mesh_buf_printf(out, "xwg_fastpath_dropped_packets_total{interface=\"");
+				label(out, ifs[i].ifname);
+				if (why)
+					mesh_buf_printf(out, "\",reason=\"%s\"} ", why);
+				else
+					mesh_buf_printf(out, "\",reason=\"reason_%u\"} ", r);
+				mesh_buf_printf(out, "%llu\n", (unsigned long long)ifs[i].fp->drops[r]);
+			}
 		}
+		head(out, "xwg_fastpath_passed_to_stack_packets_total", "counter",
+		     "Datagrams xdp_rx passed to the stack (the daemon's UDP socket) rather than to AF_XDP, by reason; not drops.");
+		for (i = 0; i < n; i++) {
+			if (!fp_read(&ifs[i]))
+				continue;
+			mesh_buf_printf(out, "xwg_fastpath_passed_to_stack_packets_total{interface=\"");
+			label(out, ifs[i].ifname);
+			mesh_buf_printf(out, "\",reason=\"too_big_for_xsk\"} %llu\n",
+					(unsigned long long)ifs[i].fp->drops[XWG_PASS_RX_TOO_BIG_FOR_XSK]);
+		}
+	}
+	if (any_xsk) {
+#define X(field, name, help)                                                                \
+		head(out, name, "counter", help);                                           \
+		for (i = 0; i < n; i++) {                                                   \
+			for (j = 0; fp_read(&ifs[i]) && j < ifs[i].fp->n_xsks; j++) {       \
+				const struct mesh_fastpath_xsk *x = &ifs[i].fp->xsks[j];    \
+				mesh_buf_printf(out, name "{interface=\"");                 \
+				label(out, ifs[i].ifname);                                  \
+				mesh_buf_printf(out, "\",underlay=\"");                     \
+				label(out, x->underlay);                                    \
+				mesh_buf_printf(out, "\",queue=\"%u\"} %llu\n", x->stats.queue, \
+						(unsigned long long)x->stats.field);        \
+			}                                                                   \
+		}
+		XSK_METRICS(X)
+#undef X
+	}
+	if (agent && n) {
+#define X(field, name, type, help)                                                          \
+		head(out, name, type, help);                                                \
+		iface_sample(out, name, ifs[0].ifname, (unsigned long long)agent->field);
+		AGENT_METRICS(X)
+#undef X
+	}
+}
+
+int mesh_metrics_parse_ifnames(const char *text, char (*names)[IF_NAMESIZE], size_t max,
+			       size_t *n)
+{
+	const char *p = text;
+
+	*n = 0;
+	for (;;) {
+		const char *comma = strchr(p, ',');
+		size_t len = comma ? (size_t)(comma - p) : strlen(p);
+		char name[IF_NAMESIZE];
+
+		if (len == 0 || len >= IF_NAMESIZE)
+			return -EINVAL;
+		memcpy(name, p, len);
+		name[len] = '\0';
+		if (!netdev_ifname_is_valid(name))
+			return -EINVAL;
+		for (size_t i = 0; i < *n; i++)
+			if (!strcmp(names[i], name))
+				return -EINVAL;
+		if (*n == max)
+			return -E2BIG;
+		memcpy(names[(*n)++], name, len + 1);
+		if (!comma)
+			return 0;
+		p = comma + 1;
 	}
 }
 
@@ -310,7 +488,9 @@ int mesh_metrics_parse_addr(const char *text, struct sockaddr_storage *ss)
 
 struct mesh_metrics {
 	struct MHD_Daemon *daemon;
-	struct mesh_stats *stats;
+	struct mesh_stats *stats;       /* NULL: the exporter */
+	size_t n;
+	char ifnames[MESH_METRICS_MAX_IFACES][IF_NAMESIZE];
 };
 
 static enum MHD_Result respond(struct MHD_Connection *conn, unsigned int code,
@@ -328,6 +508,37 @@ static enum MHD_Result respond(struct MHD_Connection *conn, unsigned int code,
 	return ret;
 }
 
+/* One scrape: each interface's configuration socket and pinned maps,
+ * read now (nothing is cached between scrapes). */
+static void scrape(struct mesh_metrics *m, const struct mesh_stats *agent, struct mesh_buf *out)
+{
+	struct mesh_iface_state st[MESH_METRICS_MAX_IFACES];
+	struct mesh_metrics_iface ifs[MESH_METRICS_MAX_IFACES];
+	struct mesh_fastpath *fp = calloc(m->n, sizeof(*fp));
+	bool have_st[MESH_METRICS_MAX_IFACES];
+
+	if (!fp) {
+		out->failed = true;
+		return;
+	}
+	for (size_t i = 0; i < m->n; i++) {
+		have_st[i] = mesh_uapi_get(m->ifnames[i], &st[i]) == 0;
+		mesh_fastpath_read(XWG_PIN_ROOT, m->ifnames[i], &fp[i]);
+		ifs[i] = (struct mesh_metrics_iface){
+			.ifname = m->ifnames[i],
+			.st = have_st[i] ? &st[i] : NULL,
+			.fp = &fp[i],
+		};
+	}
+	mesh_metrics_render(agent, ifs, m->n, out);
+	for (size_t i = 0; i < m->n; i++) {
+		if (have_st[i])
+			mesh_iface_state_free(&st[i]);
+		mesh_fastpath_free(&fp[i]);
+	}
+	free(fp);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version,
 				  const char *upload_data, size_t *upload_data_size,
@@ -335,11 +546,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 {
 	struct mesh_metrics *m = cls;
 	struct mesh_stats copy;
-	struct mesh_iface_state st;
-	struct mesh_fastpath fp;
 	struct mesh_buf out = { 0 };
 	enum MHD_Result ret;
-	bool have_st;
 
 	(void)version;
 	(void)upload_data;
@@ -358,22 +566,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 		return respond(conn, MHD_HTTP_NOT_FOUND, "text/plain", msg, sizeof(msg) - 1);
 	}
-	pthread_mutex_lock(&m->stats->lock);
-	copy = *m->stats;
-	copy.names = copy.n_names ? malloc(copy.n_names * sizeof(*copy.names)) : NULL;
-	if (copy.names)
-		memcpy(copy.names, m->stats->names, copy.n_names * sizeof(*copy.names));
-	else
-		copy.n_names = 0;
-	pthread_mutex_unlock(&m->stats->lock);
-
-	have_st = mesh_uapi_get(copy.ifname, &st) == 0;
-	mesh_fastpath_read(XWG_PIN_ROOT, copy.ifname, &fp);
-	mesh_metrics_render(&copy, have_st ? &st : NULL, &fp, &out);
-	if (have_st)
-		mesh_iface_state_free(&st);
-	mesh_fastpath_free(&fp);
-	free(copy.names);
+	if (m->stats) {
+		pthread_mutex_lock(&m->stats->lock);
+		copy = *m->stats;
+		copy.names = copy.n_names ? malloc(copy.n_names * sizeof(*copy.names)) : NULL;
+		if (copy.names)
+			memcpy(copy.names, m->stats->names, copy.n_names * sizeof(*copy.names));
+		else
+			copy.n_names = 0;
+		pthread_mutex_unlock(&m->stats->lock);
+		scrape(m, &copy, &out);
+		free(copy.names);
+	} else {
+		scrape(m, NULL, &out);
+	}
 	if (out.failed) {
 		static char msg[] = "out of memory\n";
 
@@ -388,6 +594,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 }
 
 struct mesh_metrics *mesh_metrics_start(const char *addr, struct mesh_stats *stats,
+					const char (*ifnames)[IF_NAMESIZE], size_t n,
 					char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
@@ -400,12 +607,20 @@ struct mesh_metrics *mesh_metrics_start(const char *addr, struct mesh_stats *sta
 			 addr);
 		return NULL;
 	}
+	if (n == 0 || n > MESH_METRICS_MAX_IFACES || (stats && n != 1)) {
+		snprintf(err, errlen, "metrics: 1 to %d interfaces (agent: its own)",
+			 MESH_METRICS_MAX_IFACES);
+		return NULL;
+	}
 	m = calloc(1, sizeof(*m));
 	if (!m) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
 	m->stats = stats;
+	m->n = n;
+	for (size_t i = 0; i < n; i++)
+		snprintf(m->ifnames[i], sizeof(m->ifnames[i]), "%s", ifnames[i]);
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	m->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, m,

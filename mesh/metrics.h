@@ -1,14 +1,23 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * xwg-mesh's Prometheus endpoint: GET /metrics (text format 0.0.4) on a
- * local address, served by libmicrohttpd's own thread.
+ * local address, served by libmicrohttpd's own thread. Two users: the agent
+ * (one interface, its own counters and its peers' node names) and the host
+ * exporter (--exporter: one or more interfaces, nothing reconciled).
  *
- * Per peer (labels interface, public_key, node): bytes and the latest
- * handshake from the configuration socket (always there); packets, drops and
- * handshakes sent/received from the fast path's pinned maps
- * (/sys/fs/bpf/xwg/IFNAME/{peers,peer_stats,drops}) when they exist. Plus the
- * agent's own counters. xwg_mesh_fastpath_read says whether the maps were
- * read, so a dashboard knows which series to expect.
+ * Per interface, read at each scrape: the configuration socket (`get=1`:
+ * per peer bytes, latest handshake, endpoint and allowed IPs; always
+ * there) and, when they exist, the fast path's pinned maps
+ * (/sys/fs/bpf/xwg/IFNAME/{peers,peer_stats,drops,xsk_stats}: packets,
+ * drops, handshakes, the AF_XDP sockets' kernel statistics).
+ * xwg_uapi_up and xwg_fastpath_up say which were read, so a dashboard
+ * knows which series to expect.
+ *
+ * Names follow the Prometheus conventions: base units (bytes, seconds),
+ * `_total` on counters only, timestamps as seconds since the epoch,
+ * metadata as an `_info` gauge of 1; labels `interface`, and `public_key`
+ * (base64, as wg(8) prints it) on every peer series. README.md lists them
+ * next to prometheus_wireguard_exporter's.
  */
 #ifndef XWG_MESH_METRICS_H
 #define XWG_MESH_METRICS_H
@@ -22,6 +31,8 @@
 #include "mesh/reconcile.h"
 
 #define MESH_DEFAULT_METRICS "127.0.0.1:9586"
+/* Interfaces one exporter serves. */
+#define MESH_METRICS_MAX_IFACES 16
 
 struct mesh_peer_name {
 	uint8_t public_key[32];
@@ -45,11 +56,19 @@ struct mesh_fastpath_peer {
 	uint8_t public_key[32];
 	struct xwg_peer_stats stats;
 };
+/* One AF_XDP socket's kernel statistics; underlay: the name of the
+ * interface it is bound to (its index when the name is gone). */
+struct mesh_fastpath_xsk {
+	char underlay[IF_NAMESIZE];
+	struct xwg_xsk_stats stats;
+};
 struct mesh_fastpath {
 	bool read;
 	size_t n_peers;
 	struct mesh_fastpath_peer *peers;
 	uint64_t drops[XWG_DROP_REASONS];
+	size_t n_xsks;                  /* 0: no AF_XDP socket (or an older daemon) */
+	struct mesh_fastpath_xsk xsks[XWG_MAX_XSKS];
 };
 
 /* Read the pinned maps of ifname: 0 (fp->read true), -ENOENT when the fast
@@ -57,17 +76,34 @@ struct mesh_fastpath {
 int mesh_fastpath_read(const char *pin_root, const char *ifname, struct mesh_fastpath *fp);
 void mesh_fastpath_free(struct mesh_fastpath *fp);
 
-/* The whole exposition text. st or fp may be NULL (not available). */
-void mesh_metrics_render(const struct mesh_stats *stats, const struct mesh_iface_state *st,
-			 const struct mesh_fastpath *fp, struct mesh_buf *out);
+/* One interface's part of a scrape. st or fp may be NULL (not available). */
+struct mesh_metrics_iface {
+	const char *ifname;
+	const struct mesh_iface_state *st;
+	const struct mesh_fastpath *fp;
+};
+
+/* The whole exposition text: every family once, its samples for each
+ * interface in turn (the format wants a family's samples together). agent
+ * NULL: the exporter (no xwg_mesh_* series, no node label); otherwise
+ * n is 1 and ifs[0] is the agent's interface. */
+void mesh_metrics_render(const struct mesh_stats *agent, const struct mesh_metrics_iface *ifs,
+			 size_t n, struct mesh_buf *out);
 
 /* Parse "ADDR:PORT" / "[ADDR6]:PORT" into a sockaddr: 0 or -EINVAL. */
 struct sockaddr_storage;
 int mesh_metrics_parse_addr(const char *text, struct sockaddr_storage *ss);
 
+/* Parse --exporter's "IFNAME[,IFNAME...]": 0 and *n names, or -EINVAL (an
+ * empty or invalid name, a duplicate) / -E2BIG (more than max). */
+int mesh_metrics_parse_ifnames(const char *text, char (*names)[IF_NAMESIZE], size_t max,
+			       size_t *n);
+
 struct mesh_metrics;
-/* Serve on addr; stats must outlive the server. NULL with err set. */
+/* Serve on addr. Agent: stats (must outlive the server), its interface.
+ * Exporter: stats NULL, ifnames[0..n) (copied). NULL with err set. */
 struct mesh_metrics *mesh_metrics_start(const char *addr, struct mesh_stats *stats,
+					const char (*ifnames)[IF_NAMESIZE], size_t n,
 					char *err, size_t errlen);
 void mesh_metrics_stop(struct mesh_metrics *m);
 

@@ -48,7 +48,7 @@ require ip bpftool nsenter ethtool mountpoint
 echo "== bpf_progs.sh"
 TOOL=$REPO_ROOT/build/tools/bpf_prog_test
 PIN_ROOT=/sys/fs/bpf/xwg/test-$RUN_ID
-MAPS=(allowed_ips_v4 allowed_ips_v6 indices peers peer_stats drops config
+MAPS=(allowed_ips_v4 allowed_ips_v6 indices peers peer_stats drops config xsk_stats
 	xsks_rx xsks_tx events)
 
 if [[ ! -x $TOOL ]]; then

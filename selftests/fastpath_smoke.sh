@@ -42,7 +42,7 @@ require ip ping bpftool nsenter ethtool setpriv jq wg
 
 echo "== fastpath_smoke.sh"
 PROBE=$REPO_ROOT/build/tools/fastpath_probe
-MAPS=(allowed_ips_v4 allowed_ips_v6 indices peers peer_stats drops config
+MAPS=(allowed_ips_v4 allowed_ips_v6 indices peers peer_stats drops config xsk_stats
 	xsks_rx xsks_tx events)
 
 if [[ ! -x $PROBE ]]; then

@@ -149,6 +149,7 @@ check "the PATCH publishes the listen port too" \
 
 # Test that /metrics has a series per peer, named after its node.
 check "/metrics answers" metrics_get
+check_promtool "promtool check metrics finds nothing in /metrics" "$TMP_DIR/metrics"
 check "/metrics has node-b's received bytes" has_series xwg_peer_receive_bytes_total node-b "$KEY_B"
 check "/metrics has node-c's transmitted bytes" has_series xwg_peer_transmit_bytes_total node-c "$KEY_C"
 check "/metrics counts 2 peers" grep -qx "xwg_mesh_peers{interface=\"$IF\"} 2" "$TMP_DIR/metrics"

@@ -235,13 +235,15 @@ check "the underlay carried nothing else over IP (no ICMP, no TCP)" test -z "$pl
 
 # Test that /metrics answers with per-peer series named after the node.
 metrics=$(ip netns exec "$ns1" curl -sf --max-time 5 http://127.0.0.1:9586/metrics || true)
+printf '%s\n' "$metrics" >"$TMP_DIR/metrics"
+check_promtool "promtool check metrics finds nothing in /metrics" "$TMP_DIR/metrics"
 check "/metrics has node2's bytes" \
 	grep -q "^xwg_peer_receive_bytes_total{interface=\"${TUN[1]}\",public_key=\"$(published_key 2)\",node=\"node2\"} [1-9]" <<<"$metrics"
 check "/metrics has node2's latest handshake" \
 	grep -Eq '^xwg_peer_last_handshake_seconds\{.*node="node2"\} [1-9][0-9]+$' <<<"$metrics"
 check "/metrics has the agent's reconcile counts" \
 	grep -Eq "^xwg_mesh_reconciles_total\\{interface=\"${TUN[1]}\"\\} [1-9]" <<<"$metrics"
-check "/metrics says which source it read" grep -Eq '^xwg_mesh_fastpath_read\{.*\} [01]$' <<<"$metrics"
+check "/metrics says which source it read" grep -Eq '^xwg_fastpath_up\{.*\} [01]$' <<<"$metrics"
 code=$(ip netns exec "$ns1" curl -s -o /dev/null -w '%{http_code}' --max-time 5 http://127.0.0.1:9586/ || true)
 check "/metrics is the only path (404 elsewhere)" test "$code" = 404
 

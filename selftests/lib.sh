@@ -671,6 +671,30 @@ require() {
 	[[ $(id -u) -eq 0 ]] || { fail "prerequisite" "network namespaces need root"; exit 1; }
 }
 
+# promtool_path: promtool from PATH, else where tests/install-deps.sh puts
+# it (only the binary, out of Debian's prometheus package); fails if neither.
+promtool_path() {
+	command -v promtool ||
+		{ local p=${PROMTOOL_DIR:-/var/cache/xwg-tests/prometheus}/usr/bin/promtool
+		  [[ -x $p ]] && echo "$p"; }
+}
+
+# check_promtool DESC FILE: promtool check metrics finds nothing in FILE (a
+# /metrics page); any finding fails, with the findings as the reason.
+# Without promtool the check is skipped, saying so.
+check_promtool() {
+	local desc=$1 file=$2 tool out
+	if ! tool=$(promtool_path); then
+		skip "$desc" "no promtool (tests/install-deps.sh takes it from Debian's prometheus package)"
+		return
+	fi
+	if out=$("$tool" check metrics <"$file" 2>&1) && [[ -z $out ]]; then
+		pass "$desc"
+	else
+		fail "$desc" "promtool check metrics: $(head -n 5 <<<"$out" | tr '\n' ' ')"
+	fi
+}
+
 # require_impls IMPL...: end the test unless every implementation can be
 # run: with a FAIL, or with a SKIP when it is xwgd that is missing and
 # SELFTEST_ALLOW_MISSING_XWGD=1 (run.sh has then said so already).

@@ -55,13 +55,14 @@ check "make install PREFIX=..." "${inst[@]}"
 for f in sbin/xwgd sbin/xwg-mesh cni/xwg-cni share/man/man8/xwgd.8 \
 	share/man/man8/xwg-mesh.8 share/man/man8/xwg-cni.8 \
 	lib/systemd/system/xwgd@.service lib/systemd/system/xwg-mesh.service \
+	lib/systemd/system/xwg-exporter@.service \
 	lib/systemd/system/wg-quick@.service.d/xwgd.conf share/doc/xwg/README.md; do
 	check "make install wrote $f" test -s "$prefix/$f"
 done
 check "the installed units name the installed programs" \
 	grep -q "^ExecStart=$prefix/sbin/xwgd " "$prefix/lib/systemd/system/xwgd@.service"
 if command -v systemd-analyze >/dev/null; then
-	for u in xwgd@.service xwg-mesh.service; do
+	for u in xwgd@.service xwg-mesh.service xwg-exporter@.service; do
 		# MANPATH: verify checks that man:xwgd(8) and the like exist.
 		check "systemd-analyze verify $u (make install)" env MANPATH="$prefix/share/man:" \
 			systemd-analyze verify "$prefix/lib/systemd/system/$u"
@@ -107,10 +108,11 @@ fi
 trap 'apt-get purge -y -q xwg >/dev/null 2>&1 || true; _on_exit' EXIT
 mapfile -t owned < <(dpkg -L xwg)
 check "xwgd --version is the package's" eval "[[ \$(/usr/sbin/xwgd --version) == 'xwgd $version' ]]"
-for u in xwgd@wg0.service xwg-mesh.service wg-quick@wg0.service; do
+for u in xwgd@wg0.service xwg-mesh.service wg-quick@wg0.service xwg-exporter@wg0.service \
+	"$(systemd-escape --template=xwg-exporter@.service wg0,wg1)"; do
 	check "systemd-analyze verify $u (installed)" systemd-analyze verify "$u"
 done
-for u in xwgd@wg0.service xwg-mesh.service; do
+for u in xwgd@wg0.service xwg-mesh.service xwg-exporter@wg0.service; do
 	score=$(systemd-analyze security --offline=true "$u" 2>&1 | sed -n 's/.*Overall exposure level for [^:]*: //p')
 	echo "package: systemd-analyze security --offline=true $u: ${score:-not computed}"
 done

@@ -20,6 +20,8 @@
 /* Keys: base64 of 32 bytes of 0x01 / 0x02, and their hex. */
 #define K1 "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="
 #define K2 "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI="
+/* wg pubkey of base64 of 32 bytes of 0x03 (a private key). */
+#define PUB3 "Xf7dO2vUf2+ijuFdlp1bsOpTd01Ii9r53xxuASSz7yI="
 #define H1 "0101010101010101010101010101010101010101010101010101010101010101"
 #define H2 "0202020202020202020202020202020202020202020202020202020202020202"
 
@@ -455,55 +457,189 @@ static void test_prefix(void)
 	}
 }
 
+/* The rules promtool and the Prometheus conventions hold the text to, as far
+ * as a unit test can see them: every family has HELP then TYPE once, before
+ * its samples, which follow each other; `_total` names are counters and
+ * counters end in `_total`; every sample's name belongs to the family in
+ * force. Returns the number of families. */
+static int metrics_lint(const char *text)
+{
+	char seen[64][96], cur[96] = "", type[16] = "";
+	int n_seen = 0;
+	const char *line = text;
+
+	while (*line) {
+		const char *nl = strchr(line, '\n');
+		size_t len = nl ? (size_t)(nl - line) : strlen(line);
+		char name[96];
+
+		if (!CHECKF(nl, "no newline after \"%.40s\"", line))
+			return -1;
+		if (!strncmp(line, "# HELP ", 7)) {
+			if (sscanf(line + 7, "%95s", name) != 1)
+				return -1;
+			for (int i = 0; i < n_seen; i++)
+				if (!CHECKF(strcmp(seen[i], name), "family %s twice", name))
+					return -1;
+			if (n_seen == 64)
+				return -1;
+			snprintf(seen[n_seen++], sizeof(seen[0]), "%s", name);
+			snprintf(cur, sizeof(cur), "%s", name);
+			type[0] = '\0';
+		} else if (!strncmp(line, "# TYPE ", 7)) {
+			if (sscanf(line + 7, "%95s %15s", name, type) != 2 ||
+			    !CHECKF(!strcmp(name, cur), "TYPE %s under HELP %s", name, cur))
+				return -1;
+			bool total = strlen(name) > 6 && !strcmp(name + strlen(name) - 6, "_total");
+
+			CHECKF(total == !strcmp(type, "counter"), "%s is a %s", name, type);
+		} else {
+			size_t nlen = strcspn(line, "{ ");
+
+			CHECKF(nlen == strlen(cur) && !strncmp(line, cur, nlen) && type[0],
+			       "sample \"%.*s\" outside its family (in %s)", (int)len, line, cur);
+			CHECKF(line[nlen] == '{' || line[nlen] == ' ', "sample \"%.*s\"", (int)len,
+			       line);
+		}
+		line = nl + 1;
+	}
+	return n_seen;
+}
+
 static void test_metrics_text(void)
 {
 	struct mesh_stats stats;
 	struct mesh_peer_name name;
 	struct mesh_iface_state st;
-	struct mesh_peer_status ps;
-	struct mesh_fastpath fp;
+	struct mesh_peer_status ps[2];
+	struct mesh_fastpath *fp = calloc(1, sizeof(*fp));
 	struct mesh_fastpath_peer fpp;
 	struct mesh_buf b = { 0 };
 	struct sockaddr_storage ss;
 
+	if (!CHECK(fp))
+		return;
 	memset(&stats, 0, sizeof(stats));
 	snprintf(stats.ifname, sizeof(stats.ifname), "xwg0");
 	stats.reconciles = 3;
+	stats.mtu = 1420;
 	memset(&name, 0, sizeof(name));
 	memset(name.public_key, 1, 32);
 	snprintf(name.name, sizeof(name.name), "node-a");
 	stats.names = &name;
 	stats.n_names = 1;
 	memset(&st, 0, sizeof(st));
-	memset(&ps, 0, sizeof(ps));
-	memset(ps.peer.public_key, 1, 32);
-	ps.rx_bytes = 12;
-	st.peers = &ps;
-	st.n_peers = 1;
-	memset(&fp, 0, sizeof(fp));
+	memset(ps, 0, sizeof(ps));
+	memset(ps[0].peer.public_key, 1, 32);
+	ps[0].rx_bytes = 12;
+	ps[0].last_handshake_sec = 1700000000;
+	ps[0].peer.has_endpoint = true;
+	ps[0].peer.endpoint.family = AF_INET;
+	inet_pton(AF_INET, "192.0.2.1", ps[0].peer.endpoint.addr);
+	ps[0].peer.port = 51820;
+	ps[0].peer.n_prefixes = 2;
+	mesh_prefix_parse("10.0.0.0/24", &ps[0].peer.prefixes[0], NULL);
+	mesh_prefix_parse("fd00::/64", &ps[0].peer.prefixes[1], NULL);
+	memset(ps[1].peer.public_key, 2, 32);
+	ps[1].peer.has_endpoint = true;
+	ps[1].peer.endpoint.family = AF_INET6;
+	inet_pton(AF_INET6, "2001:db8::1", ps[1].peer.endpoint.addr);
+	ps[1].peer.port = 7;
+	ps[1].peer.prefixes_overflow = true;
+	st.peers = ps;
+	st.n_peers = 2;
+	st.has_private_key = true;
+	memset(st.private_key, 3, 32);
+	st.listen_port = 51820;
 	memset(&fpp, 0, sizeof(fpp));
 	memset(fpp.public_key, 1, 32);
 	fpp.stats.tx_packets = 5;
-	fp.read = true;
-	fp.peers = &fpp;
-	fp.n_peers = 1;
-	fp.drops[XWG_DROP_RX_REPLAY] = 7;
-	mesh_metrics_render(&stats, &st, &fp, &b);
-	CHECK(!b.failed);
-	CHECK(strstr(b.p, "# TYPE xwg_peer_receive_bytes_total counter\n"));
-	CHECK(strstr(b.p, "xwg_peer_receive_bytes_total{interface=\"xwg0\",public_key=\"" K1
-			  "\",node=\"node-a\"} 12\n"));
-	CHECK(strstr(b.p, "xwg_peer_transmit_packets_total{interface=\"xwg0\",public_key=\"" K1
-			  "\",node=\"node-a\"} 5\n"));
-	CHECK(strstr(b.p, "xwg_drops_total{interface=\"xwg0\",reason=\"xdp_rx_replay\"} 7\n"));
-	CHECK(strstr(b.p, "xwg_mesh_fastpath_read{interface=\"xwg0\"} 1\n"));
-	CHECK(strstr(b.p, "xwg_mesh_reconciles_total{interface=\"xwg0\"} 3\n"));
-	mesh_buf_free(&b);
-	/* Configuration socket only. */
-	mesh_metrics_render(&stats, &st, NULL, &b);
-	CHECK(strstr(b.p, "xwg_mesh_fastpath_read{interface=\"xwg0\"} 0\n") &&
-	      !strstr(b.p, "xwg_peer_transmit_packets_total"));
-	mesh_buf_free(&b);
+	fp->read = true;
+	fp->peers = &fpp;
+	fp->n_peers = 1;
+	fp->drops[XWG_DROP_RX_REPLAY] = 7;
+	fp->drops[XWG_PASS_RX_TOO_BIG_FOR_XSK] = 9;
+	fp->n_xsks = 1;
+	snprintf(fp->xsks[0].underlay, sizeof(fp->xsks[0].underlay), "eth0");
+	fp->xsks[0].stats.ifindex = 2;
+	fp->xsks[0].stats.queue = 3;
+	fp->xsks[0].stats.rx_ring_full = 11;
+
+	/* What each rendering must and must not hold, line by line. */
+	const struct mesh_metrics_iface one_full[] = {
+		{ .ifname = "xwg0", .st = &st, .fp = fp },
+	};
+	const struct mesh_metrics_iface one_uapi[] = {
+		{ .ifname = "xwg0", .st = &st, .fp = NULL },
+	};
+	const struct mesh_metrics_iface two_exported[] = {
+		{ .ifname = "wg0", .st = &st, .fp = fp },
+		{ .ifname = "wg1", .st = NULL, .fp = NULL },
+	};
+	static const struct {
+		const char *what;
+		bool agent;
+		int ifs;            /* 0: one_full, 1: one_uapi, 2: two_exported */
+		const char *want[8];
+		const char *absent[6];
+	} cases[] = {
+		{ "agent, socket and fast path", true, 0,
+		  { "# TYPE xwg_peer_receive_bytes_total counter\n",
+		    "\nxwg_peer_receive_bytes_total{interface=\"xwg0\",public_key=\"" K1
+		    "\",node=\"node-a\"} 12\n",
+		    "\nxwg_peer_transmit_packets_total{interface=\"xwg0\",public_key=\"" K1
+		    "\",node=\"node-a\"} 5\n",
+		    "\nxwg_fastpath_dropped_packets_total{interface=\"xwg0\",reason=\"xdp_rx_replay\"} 7\n",
+		    "\nxwg_fastpath_passed_to_stack_packets_total{interface=\"xwg0\",reason=\"too_big_for_xsk\"} 9\n",
+		    "\nxwg_xsk_rx_ring_full_total{interface=\"xwg0\",underlay=\"eth0\",queue=\"3\"} 11\n",
+		    "\nxwg_fastpath_up{interface=\"xwg0\"} 1\n",
+		    "\nxwg_mesh_reconciles_total{interface=\"xwg0\"} 3\n" },
+		  { "passed_too_big", "xwg_drops_total", "xwg_mesh_fastpath_read", "node=\"\"" } },
+		{ "agent: peer info, a peer of no node", true, 0,
+		  { "\nxwg_peer_info{interface=\"xwg0\",public_key=\"" K1 "\",node=\"node-a\","
+		    "endpoint=\"192.0.2.1:51820\",allowed_ips=\"10.0.0.0/24,fd00::/64\"} 1\n",
+		    "\nxwg_peer_info{interface=\"xwg0\",public_key=\"" K2 "\","
+		    "endpoint=\"[2001:db8::1]:7\",allowed_ips=\",...\"} 1\n",
+		    "\nxwg_peer_last_handshake_seconds{interface=\"xwg0\",public_key=\"" K1
+		    "\",node=\"node-a\"} 1700000000\n",
+		    "\nxwg_mesh_mtu_bytes{interface=\"xwg0\"} 1420\n",
+		    "\nxwg_uapi_up{interface=\"xwg0\"} 1\n" },
+		  { NULL } },
+		{ "the interface's own key", false, 1,
+		  { "\nxwg_interface_info{interface=\"xwg0\",public_key=\"" PUB3 "\","
+		    "listen_port=\"51820\"} 1\n" },
+		  { NULL } },
+		{ "agent, configuration socket only", true, 1,
+		  { "\nxwg_fastpath_up{interface=\"xwg0\"} 0\n",
+		    "\nxwg_peer_transmit_bytes_total{interface=\"xwg0\",public_key=\"" K2 "\"} 0\n" },
+		  { "xwg_peer_transmit_packets_total", "xwg_xsk_", "xwg_fastpath_dropped" } },
+		{ "exporter, two interfaces, one down", false, 2,
+		  { "\nxwg_uapi_up{interface=\"wg0\"} 1\nxwg_uapi_up{interface=\"wg1\"} 0\n",
+		    "\nxwg_fastpath_up{interface=\"wg1\"} 0\n",
+		    "\nxwg_peer_receive_bytes_total{interface=\"wg0\",public_key=\"" K1 "\"} 12\n",
+		    "\nxwg_xsk_rx_dropped_total{interface=\"wg0\",underlay=\"eth0\",queue=\"3\"} 0\n" },
+		  { "xwg_mesh_", "node=", "interface=\"xwg0\"" } },
+	};
+
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		const struct mesh_metrics_iface *ifs =
+			cases[c].ifs == 0 ? one_full : cases[c].ifs == 1 ? one_uapi : two_exported;
+
+		mesh_metrics_render(cases[c].agent ? &stats : NULL, ifs, cases[c].ifs == 2 ? 2 : 1,
+				    &b);
+		if (!CHECKF(!b.failed && b.p, "%s: no text", cases[c].what))
+			continue;
+		CHECKF(metrics_lint(b.p) > 0, "%s: the text breaks the format's rules",
+		       cases[c].what);
+		for (size_t i = 0; i < 8 && cases[c].want[i]; i++)
+			CHECKF(strstr(b.p, cases[c].want[i]), "%s: no %s", cases[c].what,
+			       cases[c].want[i]);
+		for (size_t i = 0; i < 6 && cases[c].absent[i]; i++)
+			CHECKF(!strstr(b.p, cases[c].absent[i]), "%s: has %s", cases[c].what,
+			       cases[c].absent[i]);
+		mesh_buf_free(&b);
+	}
+	free(fp);
 
 	CHECK(mesh_metrics_parse_addr("127.0.0.1:9586", &ss) == 0 && ss.ss_family == AF_INET);
 	CHECK(mesh_metrics_parse_addr("[::1]:9586", &ss) == 0 && ss.ss_family == AF_INET6);
@@ -511,6 +647,46 @@ static void test_metrics_text(void)
 	CHECK(mesh_metrics_parse_addr("127.0.0.1:0", &ss) == -EINVAL);
 	CHECK(mesh_metrics_parse_addr("127.0.0.1:65536", &ss) == -EINVAL);
 	CHECK(mesh_metrics_parse_addr("localhost:80", &ss) == -EINVAL);
+}
+
+/* --exporter's interface list. */
+static void test_metrics_ifnames(void)
+{
+	static const struct {
+		const char *text;
+		int ret;
+		size_t n;
+		const char *last;
+	} cases[] = {
+		{ "wg0", 0, 1, "wg0" },
+		{ "wg0,wg1", 0, 2, "wg1" },
+		{ "a,b,c", 0, 3, "c" },
+		{ "abcdefghijklmno", 0, 1, "abcdefghijklmno" },  /* 15: IFNAMSIZ - 1 */
+		{ "abcdefghijklmnop", -EINVAL, 0, NULL },         /* 16 */
+		{ "", -EINVAL, 0, NULL },
+		{ ",", -EINVAL, 0, NULL },
+		{ "wg0,", -EINVAL, 0, NULL },
+		{ ",wg0", -EINVAL, 0, NULL },
+		{ "wg0,,wg1", -EINVAL, 0, NULL },
+		{ "wg0,wg0", -EINVAL, 0, NULL },
+		{ "wg 0", -EINVAL, 0, NULL },
+		{ "wg/0", -EINVAL, 0, NULL },
+		{ "..", -EINVAL, 0, NULL },
+		{ "a,b,c,d", -E2BIG, 0, NULL },                   /* max 3 below */
+	};
+	char names[3][IF_NAMESIZE];
+
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		size_t n = 99;
+		int ret = mesh_metrics_parse_ifnames(cases[c].text, names, 3, &n);
+
+		CHECKF(ret == cases[c].ret, "\"%s\": %d, want %d", cases[c].text, ret,
+		       cases[c].ret);
+		if (ret || cases[c].ret)
+			continue;
+		CHECKF(n == cases[c].n && !strcmp(names[n - 1], cases[c].last), "\"%s\": %zu names",
+		       cases[c].text, n);
+	}
 }
 
 static bool write_text(const char *path, const char *text)
@@ -616,6 +792,7 @@ void test_mesh(void)
 	test_mtu();
 	test_prefix();
 	test_metrics_text();
+	test_metrics_ifnames();
 	test_keyfile();
 	test_publish();
 }

@@ -90,6 +90,7 @@ static const char *const map_names[FASTPATH_MAPS] = {
 	[FASTPATH_MAP_XSKS_RX] = "xsks_rx",
 	[FASTPATH_MAP_XSKS_TX] = "xsks_tx",
 	[FASTPATH_MAP_EVENTS] = "events",
+	[FASTPATH_MAP_XSK_STATS] = "xsk_stats",
 };
 
 const char *fastpath_map_name(enum fastpath_map map)

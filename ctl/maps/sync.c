@@ -387,6 +387,22 @@ int fastpath_peer_stats_read(struct fastpath *fp, uint32_t peer_id,
 	return 0;
 }
 
+int fastpath_xsk_stats_write(struct fastpath *fp, uint32_t slot,
+			     const struct xwg_xsk_stats *stats)
+{
+	int fd = map_fd(fp, FASTPATH_MAP_XSK_STATS);
+
+	if (fd < 0)
+		return fd;
+	if (slot >= XWG_MAX_XSKS)
+		return -EINVAL;
+	/* Not through the fault seam: a statistic, not a mirror of the
+	 * configuration (nothing re-syncs it but the next second). */
+	if (bpf_map_update_elem(fd, &slot, stats, BPF_ANY))
+		return map_error();
+	return 0;
+}
+
 int fastpath_drops_read(struct fastpath *fp, uint64_t counts[XWG_DROP_REASONS])
 {
 	int fd = map_fd(fp, FASTPATH_MAP_DROPS), ncpus, c, ret = 0;

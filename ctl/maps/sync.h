@@ -93,6 +93,10 @@ void fastpath_peer_stats_write(struct fastpath *fp, uint32_t peer_id,
 /* Through bpf_map_lookup_elem, as operators read it. */
 int fastpath_peer_stats_read(struct fastpath *fp, uint32_t peer_id,
 			     struct xwg_peer_stats *stats);
+/* xsk_stats[slot] (include/maps.h), a syscall: once a second per AF_XDP
+ * socket. -EINVAL for a slot past XWG_MAX_XSKS. */
+int fastpath_xsk_stats_write(struct fastpath *fp, uint32_t slot,
+			     const struct xwg_xsk_stats *stats);
 /* drops is per CPU (every program counts on its own CPU): summed. */
 int fastpath_drops_read(struct fastpath *fp, uint64_t counts[XWG_DROP_REASONS]);
 /* A drop reason's name, qualified by the program that counts it
