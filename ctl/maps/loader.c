@@ -34,9 +34,7 @@
 
 #include <arpa/inet.h>
 #include <net/if_arp.h>
-#include <linux/ethtool.h>
 #include <linux/if_link.h>
-#include <linux/sockios.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -53,6 +51,7 @@
 #include <netlink/socket.h>
 
 #include "ctl/log.h"
+#include "ctl/netdev.h"
 #include "ctl/maps/loader.h"
 
 #define HAVE_SKELETONS 0
@@ -1082,28 +1081,6 @@ static struct fastpath_xdp *underlay_find(struct fastpath *fp, int ifindex)
 	return NULL;
 }
 
-/* The driver of an interface (ethtool's "driver"), "" if it has none. */
-static void driver_name(const char *ifname, char *buf, size_t size)
-{
-	struct ethtool_drvinfo info = { .cmd = ETHTOOL_GDRVINFO };
-	struct ifreq ifr = { 0 };
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-
-	buf[0] = 0;
-	if (fd < 0)
-		return;
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
-	ifr.ifr_data = (void *)&info;
-	if (!ioctl(fd, SIOCETHTOOL, &ifr)) {
-		size_t n = strnlen(info.driver, sizeof(info.driver));
-
-		n = n < size - 1 ? n : size - 1;
-		memcpy(buf, info.driver, n);
-		buf[n] = 0;
-	}
-	close(fd);
-}
-
 /*
  * Underlays xwgd picks itself get xdp_rx only where it costs nothing to
  * anyone else (issue 14, measured): not on a veth, whose peer loses TSO
@@ -1120,7 +1097,7 @@ static const char *underlay_xdp_unwanted(const struct fastpath_xdp *x, unsigned 
 
 	if (flags & IFF_LOOPBACK)
 		return "loopback (only generic XDP)";
-	driver_name(x->ifname, drv, sizeof(drv));
+	(void)netdev_driver_name(x->ifname, drv, sizeof(drv));
 	if (!strcmp(drv, "veth"))
 		return "a veth (XDP there turns TSO/USO off on its peer, slowing other traffic)";
 	return NULL;
