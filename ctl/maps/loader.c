@@ -418,23 +418,6 @@ static void describe_attached(int ifindex, char *buf, size_t size)
 
 /* --- underlays ----------------------------------------------------------- */
 
-static int nl_errno(int nle)
-{
-	switch (nle < 0 ? -nle : nle) {
-	case NLE_NOMEM:
-		return -ENOMEM;
-	case NLE_PERM:
-		return -EPERM;
-	case NLE_NODEV:
-	case NLE_OBJ_NOTFOUND:
-		return -ENODEV;
-	case NLE_INVAL:
-		return -EINVAL;
-	default:
-		return -EIO;
-	}
-}
-
 static bool mac_is_xwg(struct rtnl_link *link)
 {
 	static const uint8_t mac[6] = TWIN_LINK_MAC, twin_mac[6] = TWIN_LINK_TWIN_MAC;
@@ -476,7 +459,7 @@ static int underlays_default(struct fastpath *fp, int *picked, unsigned int *n)
 	if (!ret)
 		ret = rtnl_link_alloc_cache(sk, AF_UNSPEC, &links);
 	if (ret) {
-		ret = fail(fp, nl_errno(ret), "cannot read routes and links: %s",
+		ret = fail(fp, netdev_nl_errno(ret), "cannot read routes and links: %s",
 			   nl_geterror(ret));
 		goto out;
 	}
@@ -570,7 +553,7 @@ int fastpath_route_oif(int family, const void *addr, int *ifindex)
 		return -ENOMEM;
 	ret = nl_connect(sk, NETLINK_ROUTE);
 	if (ret) {
-		ret = nl_errno(ret);
+		ret = netdev_nl_errno(ret);
 		goto out_sock;
 	}
 	msg = nlmsg_alloc_simple(RTM_GETROUTE, NLM_F_REQUEST);
@@ -588,7 +571,7 @@ int fastpath_route_oif(int family, const void *addr, int *ifindex)
 	nl_socket_modify_err_cb(sk, NL_CB_CUSTOM, route_on_error, &r);
 	ret = nl_send_auto(sk, msg);
 	if (ret < 0) {
-		ret = nl_errno(ret);
+		ret = netdev_nl_errno(ret);
 		goto out_msg;
 	}
 	ret = 0;
