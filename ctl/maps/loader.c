@@ -52,7 +52,7 @@
 
 #include "ctl/log.h"
 #include "ctl/netdev.h"
-#include "ctl/maps/loader.h"
+#include "ctl/maps/loader_internal.h"
 
 #define HAVE_SKELETONS 0
 #ifdef __has_include
@@ -66,15 +66,7 @@
 #endif
 #endif
 
-#ifndef BPF_FS_MAGIC
-#define BPF_FS_MAGIC 0xcafe4a11
-#endif
-
 #define PROG_PREFIX "xwg_"
-/* A lock whose directory was replaced under us is retried this often. */
-#define LOCK_TRIES 3
-/* How long a new instance waits for a departing one to let go. */
-#define LOCK_WAIT_MS 5000
 /* libbpf's warnings kept while loading, for the reason of a failure. */
 #define LIBBPF_LOG_MAX (64 * 1024)
 
@@ -116,10 +108,7 @@ const char *fastpath_xdp_mode_name(enum fastpath_xdp_mode mode)
 	return "none";
 }
 
-/* Records why the load failed (one line for the daemon's log) and
- * returns ret. */
-__attribute__((format(printf, 3, 4)))
-static int fail(struct fastpath *fp, int ret, const char *fmt, ...)
+int fastpath_fail(struct fastpath *fp, int ret, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -128,146 +117,6 @@ static int fail(struct fastpath *fp, int ret, const char *fmt, ...)
 	va_end(ap);
 	log_debug("fast path of %s: %s", fp->ifname, fp->error);
 	return ret < 0 ? ret : -EIO;
-}
-
-/* --- bpffs and the lock -------------------------------------------------- */
-
-static bool is_bpffs(const char *path)
-{
-	struct statfs st;
-
-	return !statfs(path, &st) && (unsigned long)st.f_type == BPF_FS_MAGIC;
-}
-
-static int bpffs_ensure(struct fastpath *fp)
-{
-	struct stat st;
-
-	if (is_bpffs(FASTPATH_BPFFS))
-		return 0;
-	if (stat(FASTPATH_BPFFS, &st) || !S_ISDIR(st.st_mode))
-		return fail(fp, -ENOENT, FASTPATH_BPFFS " does not exist: mount sysfs on /sys");
-	if (mount("bpf", FASTPATH_BPFFS, "bpf", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-		  "mode=0700"))
-		return fail(fp, -errno,
-			    "bpffs is not mounted on " FASTPATH_BPFFS " and mounting it failed (%s): "
-			    "mount it (mount -t bpf bpf " FASTPATH_BPFFS ") or run with CAP_SYS_ADMIN",
-			    strerror(errno));
-	log_info("mounted bpffs on " FASTPATH_BPFFS " (it was not): pins there are "
-		 "visible in this mount namespace only");
-	return 0;
-}
-
-static int mkdir_one(const char *path, mode_t mode)
-{
-	if (mkdir(path, mode) && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
-/* mkdir -p the pin directory, then hold an exclusive flock on it. A
- * directory removed (by its unloading owner) between our open and our lock
- * is no longer the path's: try again with the new one. */
-static int lock_take(struct fastpath *fp)
-{
-	struct stat held, now;
-	int tries, fd, ret, waited;
-
-	ret = mkdir_one(XWG_PIN_ROOT, 0755);
-	if (ret)
-		return fail(fp, ret, "cannot create " XWG_PIN_ROOT ": %s", strerror(-ret));
-	for (tries = 0; tries < LOCK_TRIES; tries++) {
-		ret = mkdir_one(fp->pin_dir, 0700);
-		if (ret)
-			return fail(fp, ret, "cannot create %s: %s", fp->pin_dir,
-				    strerror(-ret));
-		fd = open(fp->pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (fd < 0) {
-			if (errno == ENOENT)
-				continue;
-			return fail(fp, -errno, "cannot open %s: %s", fp->pin_dir,
-				    strerror(errno));
-		}
-		/* An instance that is leaving (its successor started right
-		 * after it released the name) holds it a little longer. */
-		for (waited = 0; flock(fd, LOCK_EX | LOCK_NB) && errno == EWOULDBLOCK &&
-				 waited < LOCK_WAIT_MS; waited += 10)
-			usleep(10000);
-		if (flock(fd, LOCK_EX | LOCK_NB)) {
-			ret = -errno;
-			close(fd);
-			if (ret == -EWOULDBLOCK)
-				return fail(fp, -EBUSY,
-					    "another xwgd runs the fast path of %s (it holds the lock on %s)",
-					    fp->ifname, fp->pin_dir);
-			return fail(fp, ret, "cannot lock %s: %s", fp->pin_dir,
-				    strerror(-ret));
-		}
-		if (!fstat(fd, &held) && !stat(fp->pin_dir, &now) &&
-		    held.st_ino == now.st_ino && held.st_dev == now.st_dev) {
-			fp->lock_fd = fd;
-			return 0;
-		}
-		close(fd);
-	}
-	return fail(fp, -EAGAIN, "%s keeps being replaced: is another xwgd for %s starting and stopping?",
-		    fp->pin_dir, fp->ifname);
-}
-
-/* Removes every pin in the directory (ours are files: maps). Returns how
- * many it removed or -errno. */
-static int pins_remove(const char *dir, int lock_fd)
-{
-	struct dirent *de;
-	DIR *d;
-	int fd, n = 0, ret = 0;
-
-	fd = openat(lock_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -errno;
-	}
-	while ((de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		if (unlinkat(dirfd(d), de->d_name, 0)) {
-			ret = -errno;
-			log_error("cannot remove %s/%s: %s", dir, de->d_name,
-				  strerror(errno));
-			continue;
-		}
-		n++;
-	}
-	closedir(d);
-	return ret ? ret : n;
-}
-
-void fastpath_reap(struct fastpath *fp)
-{
-	int ret = twin_link_remove_leftover(fp->ifname);
-
-	if (ret < 0)
-		log_error("cannot remove the pair of %s: %s", fp->ifname, strerror(-ret));
-	if (fp->lock_fd >= 0 && pins_remove(fp->pin_dir, fp->lock_fd) >= 0)
-		rmdir(fp->pin_dir);
-}
-
-static void lock_release(struct fastpath *fp, bool remove_dir)
-{
-	if (fp->lock_fd < 0)
-		return;
-	if (remove_dir) {
-		(void)pins_remove(fp->pin_dir, fp->lock_fd);
-		if (rmdir(fp->pin_dir) && errno != ENOENT)
-			log_error("cannot remove %s: %s", fp->pin_dir, strerror(errno));
-		/* Shared by every interface: only if it is empty now. */
-		(void)rmdir(XWG_PIN_ROOT);
-	}
-	close(fp->lock_fd);
-	fp->lock_fd = -1;
 }
 
 /* --- programs already attached ------------------------------------------- */
@@ -452,15 +301,15 @@ static int underlays_default(struct fastpath *fp, int *picked, unsigned int *n)
 	*n = 0;
 	sk = nl_socket_alloc();
 	if (!sk)
-		return fail(fp, -ENOMEM, "out of memory");
+		return fastpath_fail(fp, -ENOMEM, "out of memory");
 	ret = nl_connect(sk, NETLINK_ROUTE);
 	if (!ret)
 		ret = rtnl_route_alloc_cache(sk, AF_UNSPEC, 0, &routes);
 	if (!ret)
 		ret = rtnl_link_alloc_cache(sk, AF_UNSPEC, &links);
 	if (ret) {
-		ret = fail(fp, netdev_nl_errno(ret), "cannot read routes and links: %s",
-			   nl_geterror(ret));
+		ret = fastpath_fail(fp, netdev_nl_errno(ret), "cannot read routes and links: %s",
+				    nl_geterror(ret));
 		goto out;
 	}
 	for (obj = nl_cache_get_first(routes); obj; obj = nl_cache_get_next(obj)) {
@@ -642,18 +491,18 @@ static int xdp_attach(struct fastpath *fp, struct fastpath_xdp *x, int prog_fd,
 		}
 		if (ret == -EBUSY || ret == -EEXIST) {
 			describe_attached(x->ifindex, other, sizeof(other));
-			return fail(fp, -EBUSY,
-				    "%s already has %s attached: detach it (ip link set dev %s xdp off) "
-				    "or leave %s out of XWG_XDP_IFACES",
-				    x->ifname, other, x->ifname, x->ifname);
+			return fastpath_fail(fp, -EBUSY,
+					     "%s already has %s attached: detach it (ip link set dev %s xdp off) "
+					     "or leave %s out of XWG_XDP_IFACES",
+					     x->ifname, other, x->ifname, x->ifname);
 		}
 		if (!native_err)
 			native_err = ret;
 	}
-	return fail(fp, ret, "cannot attach %s to %s: native: %s, generic: %s%s",
-		    what, x->ifname, strerror(-native_err), strerror(-ret),
-		    ret == -EOPNOTSUPP || ret == -EINVAL ?
-		    " (no XDP for this device or kernel)" : "");
+	return fastpath_fail(fp, ret, "cannot attach %s to %s: native: %s, generic: %s%s",
+			     what, x->ifname, strerror(-native_err), strerror(-ret),
+			     ret == -EOPNOTSUPP || ret == -EINVAL ?
+			     " (no XDP for this device or kernel)" : "");
 }
 
 static void xdp_detach(struct fastpath_xdp *x, int prog_fd)
@@ -687,10 +536,10 @@ static int tc_attach(struct fastpath *fp, int prog_fd)
 
 	ret = bpf_tc_hook_create(&hook);
 	if (ret && ret != -EEXIST)
-		return fail(fp, ret, "cannot add a clsact qdisc to %s: %s%s", fp->ifname,
-			    strerror(-ret),
-			    ret == -EOPNOTSUPP || ret == -ENOENT ?
-			    " (kernel without CONFIG_NET_SCH_INGRESS / clsact?)" : "");
+		return fastpath_fail(fp, ret, "cannot add a clsact qdisc to %s: %s%s", fp->ifname,
+				     strerror(-ret),
+				     ret == -EOPNOTSUPP || ret == -ENOENT ?
+				     " (kernel without CONFIG_NET_SCH_INGRESS / clsact?)" : "");
 	fp->tc_qdisc_created = !ret;
 	ret = bpf_tc_attach(&hook, &o);
 	if (ret) {
@@ -699,8 +548,8 @@ static int tc_attach(struct fastpath *fp, int prog_fd)
 			bpf_tc_hook_destroy(&hook);
 			fp->tc_qdisc_created = false;
 		}
-		return fail(fp, ret, "cannot attach tc_tx to %s egress: %s", fp->ifname,
-			    strerror(-ret));
+		return fastpath_fail(fp, ret, "cannot attach tc_tx to %s egress: %s", fp->ifname,
+				     strerror(-ret));
 	}
 	fp->tc_prog_id = o.prog_id;
 	return 0;
@@ -867,15 +716,15 @@ static int load_failed(struct fastpath *fp, int ret, const char *what)
 
 	libbpf_log_reason(why, sizeof(why));
 	if (ret == -EPERM)
-		return fail(fp, ret, "not allowed to load %s (needs CAP_BPF and CAP_NET_ADMIN, "
-			    "or root)%s%s", what, why[0] ? ": " : "", why);
+		return fastpath_fail(fp, ret, "not allowed to load %s (needs CAP_BPF and CAP_NET_ADMIN, "
+				     "or root)%s%s", what, why[0] ? ": " : "", why);
 	if (strstr(libbpf_log ? libbpf_log : "", "BEGIN PROG LOAD LOG"))
-		return fail(fp, ret, "the kernel's verifier rejected %s (%s%s): %s", what,
-			    strerror(-ret), strstr(libbpf_log, "!root") ? "; needs CAP_PERFMON: "
-			    "without it the verifier refuses the programs' pointer arithmetic" : "",
-			    why);
-	return fail(fp, ret, "cannot load %s: %s%s%s", what, strerror(-ret),
-		    why[0] ? ": " : "", why);
+		return fastpath_fail(fp, ret, "the kernel's verifier rejected %s (%s%s): %s", what,
+				     strerror(-ret), strstr(libbpf_log, "!root") ? "; needs CAP_PERFMON: "
+				     "without it the verifier refuses the programs' pointer arithmetic" : "",
+				     why);
+	return fastpath_fail(fp, ret, "cannot load %s: %s%s%s", what, strerror(-ret),
+			     why[0] ? ": " : "", why);
 }
 
 static int skeletons_load(struct fastpath *fp)
@@ -965,7 +814,7 @@ static struct bpf_object *object_of(struct fastpath *fp, int which)
 
 static int skeletons_load(struct fastpath *fp)
 {
-	return fail(fp, -ENOSYS, "this build has no BPF programs (built without build/bpf/*.skel.h)");
+	return fastpath_fail(fp, -ENOSYS, "this build has no BPF programs (built without build/bpf/*.skel.h)");
 }
 
 static void skeletons_destroy(struct fastpath *fp)
@@ -1010,8 +859,8 @@ static int maps_find(struct fastpath *fp)
 				fp->map_fds[m] = bpf_map__fd(map);
 		}
 		if (fp->map_fds[m] < 0)
-			return fail(fp, -ENOENT, "no program declares the map %s: "
-				    "bpf/ and include/maps.h disagree", map_names[m]);
+			return fastpath_fail(fp, -ENOENT, "no program declares the map %s: "
+					     "bpf/ and include/maps.h disagree", map_names[m]);
 	}
 	return 0;
 }
@@ -1028,17 +877,17 @@ static int peer_stats_map(struct fastpath *fp)
 
 	memset(&info, 0, sizeof(info));
 	if (bpf_obj_get_info_by_fd(fd, &info, &len))
-		return fail(fp, -errno, "cannot inspect the peer_stats map: %s", strerror(errno));
+		return fastpath_fail(fp, -errno, "cannot inspect the peer_stats map: %s", strerror(errno));
 	if (info.value_size != sizeof(struct xwg_peer_stats) || info.max_entries != XWG_MAX_PEERS ||
 	    !(info.map_flags & BPF_F_MMAPABLE))
-		return fail(fp, -EINVAL, "the peer_stats map is not an mmapable array of "
-			    "struct xwg_peer_stats: bpf/ and include/maps.h disagree");
+		return fastpath_fail(fp, -EINVAL, "the peer_stats map is not an mmapable array of "
+				     "struct xwg_peer_stats: bpf/ and include/maps.h disagree");
 	fp->peer_stats_size = ((size_t)info.value_size * info.max_entries +
 			       (size_t)page - 1) & ~((size_t)page - 1);
 	p = mmap(NULL, fp->peer_stats_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED) {
 		fp->peer_stats_size = 0;
-		return fail(fp, -errno, "cannot mmap the peer_stats map: %s", strerror(errno));
+		return fastpath_fail(fp, -errno, "cannot mmap the peer_stats map: %s", strerror(errno));
 	}
 	fp->peer_stats = p;
 	return 0;
@@ -1096,16 +945,16 @@ static int underlay_add(struct fastpath *fp, int ifindex)
 	if (underlay_find(fp, ifindex))
 		return 0;
 	if (ifindex == fp->twin.ifindex || ifindex == fp->twin.twin_ifindex)
-		return fail(fp, -EINVAL, "%s cannot be its own underlay", fp->ifname);
+		return fastpath_fail(fp, -EINVAL, "%s cannot be its own underlay", fp->ifname);
 	if (fp->n_underlays == FASTPATH_MAX_UNDERLAYS)
-		return fail(fp, -ENOSPC, "more than %d underlay interfaces",
-			    FASTPATH_MAX_UNDERLAYS);
+		return fastpath_fail(fp, -ENOSPC, "more than %d underlay interfaces",
+				     FASTPATH_MAX_UNDERLAYS);
 	x = &fp->underlays[fp->n_underlays];
 	memset(x, 0, sizeof(*x));
 	x->link_fd = -1;
 	x->ifindex = ifindex;
 	if (!if_indextoname((unsigned int)ifindex, x->ifname))
-		return fail(fp, -ENODEV, "underlay interface %d does not exist", ifindex);
+		return fastpath_fail(fp, -ENODEV, "underlay interface %d does not exist", ifindex);
 	for (i = 0; i < fp->n_xdp_refused; i++) {
 		if (fp->xdp_refused[i] == ifindex) {
 			fp->error[0] = 0;  /* said when it was refused */
@@ -1125,8 +974,8 @@ static int underlay_add(struct fastpath *fp, int ifindex)
 		if (why && fp->n_xdp_refused < FASTPATH_MAX_UNDERLAYS)
 			fp->xdp_refused[fp->n_xdp_refused++] = ifindex;
 		if (why)
-			return fail(fp, -EOPNOTSUPP, "no xdp_rx on %s: %s; data messages arrive "
-				    "through the UDP socket (UDP GRO)", x->ifname, why);
+			return fastpath_fail(fp, -EOPNOTSUPP, "no xdp_rx on %s: %s; data messages arrive "
+					     "through the UDP socket (UDP GRO)", x->ifname, why);
 	}
 	ret = xdp_attach(fp, x, prog_fd_rx(fp), "xdp_rx");
 	if (ret)
@@ -1135,8 +984,8 @@ static int underlay_add(struct fastpath *fp, int ifindex)
 		xdp_detach(x, prog_fd_rx(fp));
 		if (fp->n_xdp_refused < FASTPATH_MAX_UNDERLAYS)
 			fp->xdp_refused[fp->n_xdp_refused++] = ifindex;
-		return fail(fp, -EOPNOTSUPP, "no xdp_rx on %s: only generic XDP there; data "
-			    "messages arrive through the UDP socket (UDP GRO)", x->ifname);
+		return fastpath_fail(fp, -EOPNOTSUPP, "no xdp_rx on %s: only generic XDP there; data "
+				     "messages arrive through the UDP socket (UDP GRO)", x->ifname);
 	}
 	fp->n_underlays++;
 	if (fp->n_underlays == 2)
@@ -1159,7 +1008,7 @@ int fastpath_underlay_attach(struct fastpath *fp, const char *ifname)
 		return -EBADF;
 	ifindex = (int)if_nametoindex(ifname);
 	if (!ifindex)
-		return fail(fp, -ENODEV, "underlay interface %s does not exist", ifname);
+		return fastpath_fail(fp, -ENODEV, "underlay interface %s does not exist", ifname);
 	return underlay_add(fp, ifindex);
 }
 
@@ -1193,11 +1042,11 @@ static int underlays_resolve(struct fastpath *fp, const struct fastpath_opts *op
 		int ifindex = (int)if_nametoindex(opts->underlays[i]);
 
 		if (!ifindex)
-			return fail(fp, -ENODEV, "underlay interface %s (XWG_XDP_IFACES) does not exist",
-				    opts->underlays[i]);
+			return fastpath_fail(fp, -ENODEV, "underlay interface %s (XWG_XDP_IFACES) does not exist",
+					     opts->underlays[i]);
 		if (*n == FASTPATH_MAX_UNDERLAYS)
-			return fail(fp, -ENOSPC, "more than %d underlay interfaces",
-				    FASTPATH_MAX_UNDERLAYS);
+			return fastpath_fail(fp, -ENOSPC, "more than %d underlay interfaces",
+					     FASTPATH_MAX_UNDERLAYS);
 		underlay_pick(picked, n, ifindex);
 	}
 	return 0;
@@ -1247,21 +1096,21 @@ static int bpf_usable(struct fastpath *fp)
 	if (fd < 0) {
 		ret = -errno;
 		if (ret == -EPERM || ret == -EACCES)
-			return fail(fp, -EPERM, "not allowed to use BPF: needs CAP_BPF, CAP_NET_ADMIN "
-				    "and CAP_PERFMON (or root)");
-		return fail(fp, ret, "cannot use BPF: %s%s", strerror(-ret),
-			    ret == -ENOSYS ? " (kernel without CONFIG_BPF_SYSCALL)" : "");
+			return fastpath_fail(fp, -EPERM, "not allowed to use BPF: needs CAP_BPF, CAP_NET_ADMIN "
+					     "and CAP_PERFMON (or root)");
+		return fastpath_fail(fp, ret, "cannot use BPF: %s%s", strerror(-ret),
+				     ret == -ENOSYS ? " (kernel without CONFIG_BPF_SYSCALL)" : "");
 	}
 	close(fd);
 	fd = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "xwg_probe", 0, 0, 4096, NULL);
 	if (fd < 0)
-		return fail(fp, -EOPNOTSUPP, "the kernel has no BPF ring buffers (%s): "
-			    "the fast path needs Linux 5.8 or later", strerror(errno));
+		return fastpath_fail(fp, -EOPNOTSUPP, "the kernel has no BPF ring buffers (%s): "
+				     "the fast path needs Linux 5.8 or later", strerror(errno));
 	close(fd);
 	ret = libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_XDP, NULL);
 	if (ret != 1)
-		return fail(fp, -EOPNOTSUPP, "the kernel cannot load XDP programs "
-			    "(CONFIG_XDP_SOCKETS, CONFIG_BPF_JIT?)");
+		return fastpath_fail(fp, -EOPNOTSUPP, "the kernel cannot load XDP programs "
+				     "(CONFIG_XDP_SOCKETS, CONFIG_BPF_JIT?)");
 	return 0;
 }
 
@@ -1290,8 +1139,8 @@ int fastpath_load(struct fastpath *fp, const char *ifname,
 	if (!opts)
 		opts = &no_opts;
 	if (!ifname || twin_name_derive(ifname, twin_name))
-		return fail(fp, -EINVAL, "'%s' is not a usable interface name",
-			    ifname ? ifname : "(null)");
+		return fastpath_fail(fp, -EINVAL, "'%s' is not a usable interface name",
+				     ifname ? ifname : "(null)");
 	snprintf(fp->ifname, sizeof(fp->ifname), "%s", ifname);
 	snprintf(fp->pin_dir, sizeof(fp->pin_dir), XWG_PIN_ROOT "/%s", ifname);
 	fp->netlink_attach = opts->netlink_attach;
@@ -1308,18 +1157,18 @@ int fastpath_load(struct fastpath *fp, const char *ifname,
 	ret = underlays_resolve(fp, opts, picked, &n_picked);
 	if (ret)
 		return ret;
-	ret = bpffs_ensure(fp);
+	ret = fastpath_bpffs_ensure(fp);
 	if (ret)
 		return ret;
 	/* 2. */
-	ret = lock_take(fp);
+	ret = fastpath_lock_take(fp);
 	if (ret)
 		return ret;
 	/* 3. Ours now: whatever is here was left by a dead instance. */
-	ret = pins_remove(fp->pin_dir, fp->lock_fd);
+	ret = fastpath_pins_remove(fp->pin_dir, fp->lock_fd);
 	if (ret < 0) {
-		ret = fail(fp, ret, "cannot remove stale pins in %s: %s", fp->pin_dir,
-			   strerror(-ret));
+		ret = fastpath_fail(fp, ret, "cannot remove stale pins in %s: %s", fp->pin_dir,
+				    strerror(-ret));
 		goto err_lock;
 	}
 	if (ret > 0)
@@ -1327,8 +1176,8 @@ int fastpath_load(struct fastpath *fp, const char *ifname,
 			 ret, fp->pin_dir);
 	ret = twin_link_remove_leftover(ifname);
 	if (ret < 0) {
-		ret = fail(fp, ret, "cannot remove the pair a previous xwgd left for %s: %s",
-			   ifname, strerror(-ret));
+		ret = fastpath_fail(fp, ret, "cannot remove the pair a previous xwgd left for %s: %s",
+				    ifname, strerror(-ret));
 		goto err_lock;
 	}
 	orphans_detach();
@@ -1343,13 +1192,13 @@ int fastpath_load(struct fastpath *fp, const char *ifname,
 	}
 	if (ret) {
 		if (ret == -EEXIST)
-			ret = fail(fp, ret, "cannot create %s and %s: an interface of one of these names "
-				   "exists (and is not a leftover of xwgd)", ifname, twin_name);
+			ret = fastpath_fail(fp, ret, "cannot create %s and %s: an interface of one of these names "
+					    "exists (and is not a leftover of xwgd)", ifname, twin_name);
 		else
-			ret = fail(fp, ret, "cannot create the interface pair %s/%s: %s%s", ifname,
-				   twin_name, strerror(-ret),
-				   ret == -EPERM ? " (needs CAP_NET_ADMIN)" :
-				   ret == -EOPNOTSUPP ? " (kernel without veth)" : "");
+			ret = fastpath_fail(fp, ret, "cannot create the interface pair %s/%s: %s%s", ifname,
+					    twin_name, strerror(-ret),
+					    ret == -EPERM ? " (needs CAP_NET_ADMIN)" :
+					    ret == -EOPNOTSUPP ? " (kernel without veth)" : "");
 		goto err_lock;
 	}
 	/* 5. */
@@ -1361,7 +1210,7 @@ int fastpath_load(struct fastpath *fp, const char *ifname,
 		goto err_skeletons;
 	ret = config_write(fp);
 	if (ret) {
-		ret = fail(fp, ret, "cannot write the config map: %s", strerror(-ret));
+		ret = fastpath_fail(fp, ret, "cannot write the config map: %s", strerror(-ret));
 		goto err_skeletons;
 	}
 	ret = peer_stats_map(fp);
@@ -1413,7 +1262,7 @@ err_skeletons:
 	skeletons_destroy(fp);
 	twin_link_destroy(&fp->twin);
 err_lock:
-	lock_release(fp, true);
+	fastpath_lock_release(fp, true);
 	return ret;
 }
 
@@ -1427,7 +1276,7 @@ void fastpath_unload(struct fastpath *fp)
 	peer_stats_unmap(fp);
 	skeletons_destroy(fp);
 	twin_link_destroy(&fp->twin);
-	lock_release(fp, true);
+	fastpath_lock_release(fp, true);
 	fp->loaded = false;
 	log_info("fast path of %s unloaded", fp->ifname);
 }

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * What the files of the loader share; the daemon, the tests and the tools
+ * include loader.h. fastpath_load (loader.c) runs the others in order:
+ *
+ *   pins.c       bpffs, the pin directory and its lock
+ *   loader.c     the maps, the config map, peer_stats; load and unload
+ *
+ * Every function returns 0 or -errno; those that take fp say why they
+ * failed in fp->error (through fastpath_fail).
+ */
+#ifndef XWG_MAPS_LOADER_INTERNAL_H
+#define XWG_MAPS_LOADER_INTERNAL_H
+
+#include <stdbool.h>
+
+#include "ctl/maps/loader.h"
+
+/* Records why the load failed (one line for the daemon's log) and
+ * returns ret (-EIO if ret is not negative). */
+__attribute__((format(printf, 3, 4)))
+int fastpath_fail(struct fastpath *fp, int ret, const char *fmt, ...);
+
+/* pins.c */
+/* Mounts bpffs on FASTPATH_BPFFS unless it is there. */
+int fastpath_bpffs_ensure(struct fastpath *fp);
+/* mkdir -p fp->pin_dir and hold an exclusive flock on it (fp->lock_fd):
+ * -EBUSY while another instance holds it. */
+int fastpath_lock_take(struct fastpath *fp);
+/* Closes the lock; with remove_dir, after removing the pins, the pin
+ * directory and (if empty) XWG_PIN_ROOT. */
+void fastpath_lock_release(struct fastpath *fp, bool remove_dir);
+/* Removes every pin in dir (opened through lock_fd): how many, or -errno. */
+int fastpath_pins_remove(const char *dir, int lock_fd);
+
+#endif
