@@ -4,6 +4,7 @@
  * include loader.h. fastpath_load (loader.c) runs the others in order:
  *
  *   pins.c       bpffs, the pin directory and its lock
+ *   orphans.c    XDP programs a dead instance left attached
  *   loader.c     the maps, the config map, peer_stats; load and unload
  *
  * Every function returns 0 or -errno; those that take fp say why they
@@ -13,6 +14,7 @@
 #define XWG_MAPS_LOADER_INTERNAL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "ctl/maps/loader.h"
 
@@ -32,5 +34,13 @@ int fastpath_lock_take(struct fastpath *fp);
 void fastpath_lock_release(struct fastpath *fp, bool remove_dir);
 /* Removes every pin in dir (opened through lock_fd): how many, or -errno. */
 int fastpath_pins_remove(const char *dir, int lock_fd);
+
+/* orphans.c */
+/* Detaches, from every interface of this namespace, the XDP programs of
+ * instances that are gone (their owner interface no longer exists). */
+void fastpath_orphans_detach(void);
+/* What is attached to ifindex now, for a message: "XDP program 'foo'
+ * (id 42)", and for one of ours, which interface's fast path it serves. */
+void fastpath_xdp_attached_describe(int ifindex, char *buf, size_t size);
 
 #endif
