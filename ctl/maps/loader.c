@@ -292,151 +292,6 @@ out_sock:
 	return ret;
 }
 
-/* --- attaching ----------------------------------------------------------- */
-
-static uint32_t prog_id_of(int prog_fd)
-{
-	struct bpf_prog_info info;
-	uint32_t len = sizeof(info);
-
-	memset(&info, 0, sizeof(info));
-	return bpf_obj_get_info_by_fd(prog_fd, &info, &len) ? 0 : info.id;
-}
-
-/* Native first, generic if the driver has no XDP. */
-static int xdp_attach(struct fastpath *fp, struct fastpath_xdp *x, int prog_fd,
-		      const char *what)
-{
-	static const struct {
-		uint32_t flags;
-		enum fastpath_xdp_mode mode;
-	} modes[] = {
-		{ XDP_FLAGS_DRV_MODE, FASTPATH_XDP_NATIVE },
-		{ XDP_FLAGS_SKB_MODE, FASTPATH_XDP_GENERIC },
-	};
-	char other[160];
-	int ret = 0, native_err = 0;
-	unsigned int i;
-
-	for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
-		if (fp->netlink_attach) {
-			ret = bpf_xdp_attach(x->ifindex, prog_fd,
-					     XDP_FLAGS_UPDATE_IF_NOEXIST | modes[i].flags, NULL);
-			ret = ret ? -errno : 0;
-		} else {
-			LIBBPF_OPTS(bpf_link_create_opts, o, .flags = modes[i].flags);
-
-			ret = bpf_link_create(prog_fd, x->ifindex, BPF_XDP, &o);
-			if (ret >= 0) {
-				x->link_fd = ret;
-				ret = 0;
-			} else {
-				ret = -errno;
-			}
-		}
-		if (!ret) {
-			x->mode = modes[i].mode;
-			x->prog_id = prog_id_of(prog_fd);
-			if (native_err)
-				log_info("%s: no native XDP (%s): %s runs in generic mode, slower",
-					 x->ifname, strerror(-native_err), what);
-			return 0;
-		}
-		if (ret == -EBUSY || ret == -EEXIST) {
-			fastpath_xdp_attached_describe(x->ifindex, other, sizeof(other));
-			return fastpath_fail(fp, -EBUSY,
-					     "%s already has %s attached: detach it (ip link set dev %s xdp off) "
-					     "or leave %s out of XWG_XDP_IFACES",
-					     x->ifname, other, x->ifname, x->ifname);
-		}
-		if (!native_err)
-			native_err = ret;
-	}
-	return fastpath_fail(fp, ret, "cannot attach %s to %s: native: %s, generic: %s%s",
-			     what, x->ifname, strerror(-native_err), strerror(-ret),
-			     ret == -EOPNOTSUPP || ret == -EINVAL ?
-			     " (no XDP for this device or kernel)" : "");
-}
-
-static void xdp_detach(struct fastpath_xdp *x, int prog_fd)
-{
-	char name[IF_NAMESIZE];
-
-	if (x->mode == FASTPATH_XDP_NONE)
-		return;
-	if (x->link_fd >= 0) {
-		close(x->link_fd);
-	} else if (if_indextoname(x->ifindex, name) && !strcmp(name, x->ifname)) {
-		LIBBPF_OPTS(bpf_xdp_attach_opts, o, .old_prog_fd = prog_fd);
-
-		if (bpf_xdp_detach(x->ifindex, x->mode == FASTPATH_XDP_NATIVE ?
-				   XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE, &o) &&
-		    errno != ENODEV)
-			log_error("cannot detach XDP from %s: %s", x->ifname, strerror(errno));
-	}
-	x->link_fd = -1;
-	x->mode = FASTPATH_XDP_NONE;
-	x->prog_id = 0;
-}
-
-/* tc_tx on IFNAME egress, on a clsact qdisc we add unless one exists. */
-static int tc_attach(struct fastpath *fp, int prog_fd)
-{
-	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = fp->twin.ifindex,
-		    .attach_point = BPF_TC_EGRESS);
-	LIBBPF_OPTS(bpf_tc_opts, o, .handle = 1, .priority = 1, .prog_fd = prog_fd);
-	int ret;
-
-	ret = bpf_tc_hook_create(&hook);
-	if (ret && ret != -EEXIST)
-		return fastpath_fail(fp, ret, "cannot add a clsact qdisc to %s: %s%s", fp->ifname,
-				     strerror(-ret),
-				     ret == -EOPNOTSUPP || ret == -ENOENT ?
-				     " (kernel without CONFIG_NET_SCH_INGRESS / clsact?)" : "");
-	fp->tc_qdisc_created = !ret;
-	ret = bpf_tc_attach(&hook, &o);
-	if (ret) {
-		if (fp->tc_qdisc_created) {
-			hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
-			bpf_tc_hook_destroy(&hook);
-			fp->tc_qdisc_created = false;
-		}
-		return fastpath_fail(fp, ret, "cannot attach tc_tx to %s egress: %s", fp->ifname,
-				     strerror(-ret));
-	}
-	fp->tc_prog_id = o.prog_id;
-	return 0;
-}
-
-static void tc_detach(struct fastpath *fp)
-{
-	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = fp->twin.ifindex,
-		    .attach_point = BPF_TC_EGRESS);
-	LIBBPF_OPTS(bpf_tc_opts, o, .handle = 1, .priority = 1);
-	char name[IF_NAMESIZE];
-	int ret;
-
-	if (!fp->tc_prog_id && !fp->tc_qdisc_created)
-		return;
-	/* IFNAME may have moved to another namespace, where this ifindex
-	 * names nothing or something else: then the pair's deletion does it. */
-	if (if_indextoname((unsigned int)fp->twin.ifindex, name) &&
-	    !strcmp(name, fp->ifname)) {
-		ret = fp->tc_prog_id ? bpf_tc_detach(&hook, &o) : 0;
-		if (ret && ret != -ENOENT && ret != -ENODEV)
-			log_error("cannot detach tc_tx from %s: %s", fp->ifname, strerror(-ret));
-		if (fp->tc_qdisc_created) {
-			hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
-			ret = bpf_tc_hook_destroy(&hook);
-			if (ret && ret != -ENOENT && ret != -ENODEV)
-				log_error("cannot remove the clsact qdisc of %s: %s",
-					  fp->ifname, strerror(-ret));
-		}
-	}
-	fp->tc_prog_id = 0;
-	fp->tc_qdisc_created = false;
-}
-
 /* --- maps ---------------------------------------------------------------- */
 
 static int config_write(struct fastpath *fp)
@@ -830,11 +685,11 @@ static int underlay_add(struct fastpath *fp, int ifindex)
 			return fastpath_fail(fp, -EOPNOTSUPP, "no xdp_rx on %s: %s; data messages arrive "
 					     "through the UDP socket (UDP GRO)", x->ifname, why);
 	}
-	ret = xdp_attach(fp, x, prog_fd_rx(fp), "xdp_rx");
+	ret = fastpath_xdp_attach(fp, x, prog_fd_rx(fp), "xdp_rx");
 	if (ret)
 		return ret;
 	if (fp->xdp_auto && x->mode == FASTPATH_XDP_GENERIC) {
-		xdp_detach(x, prog_fd_rx(fp));
+		fastpath_xdp_detach(x, prog_fd_rx(fp));
 		if (fp->n_xdp_refused < FASTPATH_MAX_UNDERLAYS)
 			fp->xdp_refused[fp->n_xdp_refused++] = ifindex;
 		return fastpath_fail(fp, -EOPNOTSUPP, "no xdp_rx on %s: only generic XDP there; data "
@@ -850,7 +705,7 @@ static int underlay_add(struct fastpath *fp, int ifindex)
 static void underlays_remove(struct fastpath *fp)
 {
 	while (fp->n_underlays)
-		xdp_detach(&fp->underlays[--fp->n_underlays], prog_fd_rx(fp));
+		fastpath_xdp_detach(&fp->underlays[--fp->n_underlays], prog_fd_rx(fp));
 }
 
 int fastpath_underlay_attach(struct fastpath *fp, const char *ifname)
@@ -874,7 +729,7 @@ int fastpath_underlay_detach(struct fastpath *fp, const char *ifname)
 	for (i = 0; i < fp->n_underlays; i++) {
 		if (strcmp(fp->underlays[i].ifname, ifname))
 			continue;
-		xdp_detach(&fp->underlays[i], prog_fd_rx(fp));
+		fastpath_xdp_detach(&fp->underlays[i], prog_fd_rx(fp));
 		fp->underlays[i] = fp->underlays[--fp->n_underlays];
 		return 0;
 	}
@@ -1075,11 +930,11 @@ int fastpath_load(struct fastpath *fp, const char *ifname,
 		snprintf(fp->twin_xdp.ifname, sizeof(fp->twin_xdp.ifname), "%s",
 			 fp->twin.twin_name);
 		fp->twin_xdp.ifindex = fp->twin.twin_ifindex;
-		ret = xdp_attach(fp, &fp->twin_xdp, prog_fd_twin(fp), "xdp_twin");
+		ret = fastpath_xdp_attach(fp, &fp->twin_xdp, prog_fd_twin(fp), "xdp_twin");
 		if (ret)
 			goto err_peer_stats;
 	}
-	ret = tc_attach(fp, prog_fd_tx(fp));
+	ret = fastpath_tc_attach(fp, prog_fd_tx(fp));
 	if (ret)
 		goto err_twin_xdp;
 	ret = underlays_attach(fp, picked, n_picked, opts->n_underlays > 0);
@@ -1105,9 +960,9 @@ int fastpath_load(struct fastpath *fp, const char *ifname,
 	return 0;
 
 err_tc:
-	tc_detach(fp);
+	fastpath_tc_detach(fp);
 err_twin_xdp:
-	xdp_detach(&fp->twin_xdp, prog_fd_twin(fp));
+	fastpath_xdp_detach(&fp->twin_xdp, prog_fd_twin(fp));
 err_peer_stats:
 	fp->loaded = false;
 	peer_stats_unmap(fp);
@@ -1124,8 +979,8 @@ void fastpath_unload(struct fastpath *fp)
 	if (!fp->loaded)
 		return;
 	underlays_remove(fp);
-	tc_detach(fp);
-	xdp_detach(&fp->twin_xdp, prog_fd_twin(fp));
+	fastpath_tc_detach(fp);
+	fastpath_xdp_detach(&fp->twin_xdp, prog_fd_twin(fp));
 	peer_stats_unmap(fp);
 	skeletons_destroy(fp);
 	twin_link_destroy(&fp->twin);

@@ -5,6 +5,7 @@
  *
  *   pins.c       bpffs, the pin directory and its lock
  *   orphans.c    XDP programs a dead instance left attached
+ *   attach.c     XDP and TC attachments
  *   loader.c     the maps, the config map, peer_stats; load and unload
  *
  * Every function returns 0 or -errno; those that take fp say why they
@@ -42,5 +43,16 @@ void fastpath_orphans_detach(void);
 /* What is attached to ifindex now, for a message: "XDP program 'foo'
  * (id 42)", and for one of ours, which interface's fast path it serves. */
 void fastpath_xdp_attached_describe(int ifindex, char *buf, size_t size);
+
+/* attach.c */
+/* Attaches prog_fd (what: its name, for messages) to x->ifindex, native
+ * XDP if the driver has it, else generic; -EBUSY if another program is
+ * there. */
+int fastpath_xdp_attach(struct fastpath *fp, struct fastpath_xdp *x, int prog_fd,
+			const char *what);
+void fastpath_xdp_detach(struct fastpath_xdp *x, int prog_fd);
+/* tc_tx on IFNAME's egress, on a clsact qdisc added unless one exists. */
+int fastpath_tc_attach(struct fastpath *fp, int prog_fd);
+void fastpath_tc_detach(struct fastpath *fp);
 
 #endif
