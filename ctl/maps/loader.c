@@ -13,10 +13,6 @@
  *      by the first, reused by the others), the config map, mmap peer_stats
  *   6. attach: xdp_twin to the twin, tc_tx to IFNAME egress, xdp_rx to the
  *      underlays
- *
- * The skeletons come from build/bpf/ (the Makefile builds them before any
- * C file). A build without them (the fuzz targets compile every library
- * source without -Ibuild) gets a fastpath_load that says so.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -53,21 +49,6 @@
 #include "ctl/log.h"
 #include "ctl/netdev.h"
 #include "ctl/maps/loader_internal.h"
-
-#define HAVE_SKELETONS 0
-#ifdef __has_include
-#if __has_include("bpf/xdp_rx.skel.h") && __has_include("bpf/tc_tx.skel.h") && \
-	__has_include("bpf/xdp_twin.skel.h")
-#undef HAVE_SKELETONS
-#define HAVE_SKELETONS 1
-#include "bpf/tc_tx.skel.h"
-#include "bpf/xdp_rx.skel.h"
-#include "bpf/xdp_twin.skel.h"
-#endif
-#endif
-
-/* libbpf's warnings kept while loading, for the reason of a failure. */
-#define LIBBPF_LOG_MAX (64 * 1024)
 
 static const char *const map_names[FASTPATH_MAPS] = {
 	[FASTPATH_MAP_ALLOWED_IPS_V4] = "allowed_ips_v4",
@@ -336,220 +317,6 @@ int fastpath_xsk_ifindex_set(struct fastpath *fp, int ifindex)
 	return ret;
 }
 
-/* --- the skeletons ------------------------------------------------------- */
-
-#if HAVE_SKELETONS
-
-/* --- libbpf's messages --------------------------------------------------- */
-
-static char *libbpf_log;
-static size_t libbpf_log_len;
-
-static int libbpf_log_capture(enum libbpf_print_level level, const char *fmt,
-			      va_list ap)
-{
-	int n;
-
-	if (level == LIBBPF_DEBUG || !libbpf_log)
-		return 0;
-	if (libbpf_log_len >= LIBBPF_LOG_MAX - 256) {
-		/* Keep the tail: the verifier's verdict is at the end. */
-		memmove(libbpf_log, libbpf_log + LIBBPF_LOG_MAX / 2,
-			libbpf_log_len - LIBBPF_LOG_MAX / 2);
-		libbpf_log_len -= LIBBPF_LOG_MAX / 2;
-		libbpf_log[libbpf_log_len] = '\0';
-	}
-	n = vsnprintf(libbpf_log + libbpf_log_len, LIBBPF_LOG_MAX - libbpf_log_len,
-		      fmt, ap);
-	if (n > 0)
-		libbpf_log_len += (size_t)n < LIBBPF_LOG_MAX - libbpf_log_len ?
-				  (size_t)n : LIBBPF_LOG_MAX - libbpf_log_len - 1;
-	return 0;
-}
-
-/* The line that says why: the verifier's last words before "-- END PROG
- * LOAD LOG --" (skipping its statistics), else libbpf's last line. */
-static void libbpf_log_reason(char *buf, size_t size)
-{
-	char *end, *line, *p;
-
-	buf[0] = '\0';
-	if (!libbpf_log || !libbpf_log_len)
-		return;
-	end = strstr(libbpf_log, "-- END PROG LOAD LOG --");
-	if (!end)
-		end = libbpf_log + libbpf_log_len;
-	for (p = end; p > libbpf_log;) {
-		while (p > libbpf_log && (p[-1] == '\n' || p[-1] == ' '))
-			p--;
-		line = p;
-		while (line > libbpf_log && line[-1] != '\n')
-			line--;
-		if (p > line && strncmp(line, "processed ", 10) &&
-		    strncmp(line, "verification time", 17) &&
-		    strncmp(line, "stack depth", 11)) {
-			snprintf(buf, size, "%.*s", (int)(p - line), line);
-			return;
-		}
-		p = line;
-	}
-}
-
-static void libbpf_log_forward(void)
-{
-	char *line, *save = NULL;
-
-	if (!libbpf_log)
-		return;
-	for (line = strtok_r(libbpf_log, "\n", &save); line;
-	     line = strtok_r(NULL, "\n", &save))
-		log_debug("%s", line);
-}
-
-static struct bpf_object *object_of(struct fastpath *fp, int which)
-{
-	switch (which) {
-	case 0:
-		return fp->rx_skel ? fp->rx_skel->obj : NULL;
-	case 1:
-		return fp->tx_skel ? fp->tx_skel->obj : NULL;
-	default:
-		return fp->twin_skel ? fp->twin_skel->obj : NULL;
-	}
-}
-
-static int load_failed(struct fastpath *fp, int ret, const char *what)
-{
-	char why[256];
-
-	libbpf_log_reason(why, sizeof(why));
-	if (ret == -EPERM)
-		return fastpath_fail(fp, ret, "not allowed to load %s (needs CAP_BPF and CAP_NET_ADMIN, "
-				     "or root)%s%s", what, why[0] ? ": " : "", why);
-	if (strstr(libbpf_log ? libbpf_log : "", "BEGIN PROG LOAD LOG"))
-		return fastpath_fail(fp, ret, "the kernel's verifier rejected %s (%s%s): %s", what,
-				     strerror(-ret), strstr(libbpf_log, "!root") ? "; needs CAP_PERFMON: "
-				     "without it the verifier refuses the programs' pointer arithmetic" : "",
-				     why);
-	return fastpath_fail(fp, ret, "cannot load %s: %s%s%s", what, strerror(-ret),
-			     why[0] ? ": " : "", why);
-}
-
-static int skeletons_load(struct fastpath *fp)
-{
-	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = fp->pin_dir);
-	libbpf_print_fn_t old;
-	int ret = 0;
-
-	libbpf_log = calloc(1, LIBBPF_LOG_MAX);
-	libbpf_log_len = 0;
-	old = libbpf_set_print(libbpf_log_capture);
-
-	/* xdp_rx first: it creates and pins every map; the others find the
-	 * pins and reuse them. */
-	fp->rx_skel = xdp_rx__open_opts(&opts);
-	if (!fp->rx_skel) {
-		ret = load_failed(fp, -errno, "xdp_rx");
-		goto out;
-	}
-	ret = xdp_rx__load(fp->rx_skel);
-	if (ret) {
-		ret = load_failed(fp, ret, "xdp_rx (xwg_xdp_rx)");
-		goto out;
-	}
-	fp->tx_skel = tc_tx__open_opts(&opts);
-	if (!fp->tx_skel) {
-		ret = load_failed(fp, -errno, "tc_tx");
-		goto out;
-	}
-	/* On a TUN the packet starts at its IP header. */
-	fp->tx_skel->rodata->l3_device = fp->tun_mode;
-	ret = tc_tx__load(fp->tx_skel);
-	if (ret) {
-		ret = load_failed(fp, ret, "tc_tx (xwg_tc_tx)");
-		goto out;
-	}
-	fp->twin_skel = xdp_twin__open_opts(&opts);
-	if (!fp->twin_skel) {
-		ret = load_failed(fp, -errno, "xdp_twin");
-		goto out;
-	}
-	ret = xdp_twin__load(fp->twin_skel);
-	if (ret)
-		ret = load_failed(fp, ret, "xdp_twin (xwg_xdp_twin)");
-out:
-	libbpf_set_print(old);
-	if (ret)
-		libbpf_log_forward();
-	free(libbpf_log);
-	libbpf_log = NULL;
-	return ret;
-}
-
-static void skeletons_destroy(struct fastpath *fp)
-{
-	xdp_twin__destroy(fp->twin_skel);
-	tc_tx__destroy(fp->tx_skel);
-	xdp_rx__destroy(fp->rx_skel);
-	fp->twin_skel = NULL;
-	fp->tx_skel = NULL;
-	fp->rx_skel = NULL;
-}
-
-static int prog_fd_rx(struct fastpath *fp)
-{
-	return bpf_program__fd(fp->rx_skel->progs.xwg_xdp_rx);
-}
-
-static int prog_fd_tx(struct fastpath *fp)
-{
-	return bpf_program__fd(fp->tx_skel->progs.xwg_tc_tx);
-}
-
-static int prog_fd_twin(struct fastpath *fp)
-{
-	return bpf_program__fd(fp->twin_skel->progs.xwg_xdp_twin);
-}
-
-#else /* !HAVE_SKELETONS */
-
-static struct bpf_object *object_of(struct fastpath *fp, int which)
-{
-	(void)fp;
-	(void)which;
-	return NULL;
-}
-
-static int skeletons_load(struct fastpath *fp)
-{
-	return fastpath_fail(fp, -ENOSYS, "this build has no BPF programs (built without build/bpf/*.skel.h)");
-}
-
-static void skeletons_destroy(struct fastpath *fp)
-{
-	(void)fp;
-}
-
-static int prog_fd_rx(struct fastpath *fp)
-{
-	(void)fp;
-	return -1;
-}
-
-static int prog_fd_tx(struct fastpath *fp)
-{
-	(void)fp;
-	return -1;
-}
-
-static int prog_fd_twin(struct fastpath *fp)
-{
-	(void)fp;
-	return -1;
-}
-
-#endif
-
 /* Every map, from whichever object declares it (they share the pins). */
 static int maps_find(struct fastpath *fp)
 {
@@ -559,7 +326,7 @@ static int maps_find(struct fastpath *fp)
 	for (m = 0; m < FASTPATH_MAPS; m++) {
 		fp->map_fds[m] = -1;
 		for (which = 0; which < 3 && fp->map_fds[m] < 0; which++) {
-			struct bpf_object *obj = object_of(fp, which);
+			struct bpf_object *obj = fastpath_skeleton_object(fp, which);
 			struct bpf_map *map = obj ?
 				bpf_object__find_map_by_name(obj, map_names[m]) : NULL;
 
@@ -685,11 +452,11 @@ static int underlay_add(struct fastpath *fp, int ifindex)
 			return fastpath_fail(fp, -EOPNOTSUPP, "no xdp_rx on %s: %s; data messages arrive "
 					     "through the UDP socket (UDP GRO)", x->ifname, why);
 	}
-	ret = fastpath_xdp_attach(fp, x, prog_fd_rx(fp), "xdp_rx");
+	ret = fastpath_xdp_attach(fp, x, fastpath_prog_fd_rx(fp), "xdp_rx");
 	if (ret)
 		return ret;
 	if (fp->xdp_auto && x->mode == FASTPATH_XDP_GENERIC) {
-		fastpath_xdp_detach(x, prog_fd_rx(fp));
+		fastpath_xdp_detach(x, fastpath_prog_fd_rx(fp));
 		if (fp->n_xdp_refused < FASTPATH_MAX_UNDERLAYS)
 			fp->xdp_refused[fp->n_xdp_refused++] = ifindex;
 		return fastpath_fail(fp, -EOPNOTSUPP, "no xdp_rx on %s: only generic XDP there; data "
@@ -705,7 +472,7 @@ static int underlay_add(struct fastpath *fp, int ifindex)
 static void underlays_remove(struct fastpath *fp)
 {
 	while (fp->n_underlays)
-		fastpath_xdp_detach(&fp->underlays[--fp->n_underlays], prog_fd_rx(fp));
+		fastpath_xdp_detach(&fp->underlays[--fp->n_underlays], fastpath_prog_fd_rx(fp));
 }
 
 int fastpath_underlay_attach(struct fastpath *fp, const char *ifname)
@@ -729,7 +496,7 @@ int fastpath_underlay_detach(struct fastpath *fp, const char *ifname)
 	for (i = 0; i < fp->n_underlays; i++) {
 		if (strcmp(fp->underlays[i].ifname, ifname))
 			continue;
-		fastpath_xdp_detach(&fp->underlays[i], prog_fd_rx(fp));
+		fastpath_xdp_detach(&fp->underlays[i], fastpath_prog_fd_rx(fp));
 		fp->underlays[i] = fp->underlays[--fp->n_underlays];
 		return 0;
 	}
@@ -910,7 +677,7 @@ int fastpath_load(struct fastpath *fp, const char *ifname,
 		goto err_lock;
 	}
 	/* 5. */
-	ret = skeletons_load(fp);
+	ret = fastpath_skeletons_load(fp);
 	if (ret)
 		goto err_skeletons;
 	ret = maps_find(fp);
@@ -930,11 +697,11 @@ int fastpath_load(struct fastpath *fp, const char *ifname,
 		snprintf(fp->twin_xdp.ifname, sizeof(fp->twin_xdp.ifname), "%s",
 			 fp->twin.twin_name);
 		fp->twin_xdp.ifindex = fp->twin.twin_ifindex;
-		ret = fastpath_xdp_attach(fp, &fp->twin_xdp, prog_fd_twin(fp), "xdp_twin");
+		ret = fastpath_xdp_attach(fp, &fp->twin_xdp, fastpath_prog_fd_twin(fp), "xdp_twin");
 		if (ret)
 			goto err_peer_stats;
 	}
-	ret = fastpath_tc_attach(fp, prog_fd_tx(fp));
+	ret = fastpath_tc_attach(fp, fastpath_prog_fd_tx(fp));
 	if (ret)
 		goto err_twin_xdp;
 	ret = underlays_attach(fp, picked, n_picked, opts->n_underlays > 0);
@@ -962,12 +729,12 @@ int fastpath_load(struct fastpath *fp, const char *ifname,
 err_tc:
 	fastpath_tc_detach(fp);
 err_twin_xdp:
-	fastpath_xdp_detach(&fp->twin_xdp, prog_fd_twin(fp));
+	fastpath_xdp_detach(&fp->twin_xdp, fastpath_prog_fd_twin(fp));
 err_peer_stats:
 	fp->loaded = false;
 	peer_stats_unmap(fp);
 err_skeletons:
-	skeletons_destroy(fp);
+	fastpath_skeletons_destroy(fp);
 	twin_link_destroy(&fp->twin);
 err_lock:
 	fastpath_lock_release(fp, true);
@@ -980,9 +747,9 @@ void fastpath_unload(struct fastpath *fp)
 		return;
 	underlays_remove(fp);
 	fastpath_tc_detach(fp);
-	fastpath_xdp_detach(&fp->twin_xdp, prog_fd_twin(fp));
+	fastpath_xdp_detach(&fp->twin_xdp, fastpath_prog_fd_twin(fp));
 	peer_stats_unmap(fp);
-	skeletons_destroy(fp);
+	fastpath_skeletons_destroy(fp);
 	twin_link_destroy(&fp->twin);
 	fastpath_lock_release(fp, true);
 	fp->loaded = false;

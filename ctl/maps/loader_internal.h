@@ -6,6 +6,7 @@
  *   pins.c       bpffs, the pin directory and its lock
  *   orphans.c    XDP programs a dead instance left attached
  *   attach.c     XDP and TC attachments
+ *   skeletons.c  opening and loading the programs, libbpf's messages
  *   loader.c     the maps, the config map, peer_stats; load and unload
  *
  * Every function returns 0 or -errno; those that take fp say why they
@@ -18,6 +19,8 @@
 #include <stddef.h>
 
 #include "ctl/maps/loader.h"
+
+struct bpf_object;
 
 /* Records why the load failed (one line for the daemon's log) and
  * returns ret (-EIO if ret is not negative). */
@@ -54,5 +57,18 @@ void fastpath_xdp_detach(struct fastpath_xdp *x, int prog_fd);
 /* tc_tx on IFNAME's egress, on a clsact qdisc added unless one exists. */
 int fastpath_tc_attach(struct fastpath *fp, int prog_fd);
 void fastpath_tc_detach(struct fastpath *fp);
+
+/* skeletons.c */
+/* Opens and loads xdp_rx, tc_tx and xdp_twin with their maps pinned in
+ * fp->pin_dir; -ENOSYS in a build without the skeletons. */
+int fastpath_skeletons_load(struct fastpath *fp);
+void fastpath_skeletons_destroy(struct fastpath *fp);
+/* The bpf_object of program which (0 xdp_rx, 1 tc_tx, 2 xdp_twin), NULL
+ * if it is not loaded. */
+struct bpf_object *fastpath_skeleton_object(struct fastpath *fp, int which);
+/* The loaded programs' fds (-1 in a build without the skeletons). */
+int fastpath_prog_fd_rx(struct fastpath *fp);
+int fastpath_prog_fd_tx(struct fastpath *fp);
+int fastpath_prog_fd_twin(struct fastpath *fp);
 
 #endif
