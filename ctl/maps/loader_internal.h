@@ -1,16 +1,17 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * What the files of the loader share; the daemon, the tests and the tools
- * include loader.h. fastpath_load (loader.c) runs the others in order:
+ * include loader.h. fastpath_load (loader.c) calls on the others:
  *
  *   pins.c       bpffs, the pin directory and its lock
  *   orphans.c    XDP programs a dead instance left attached
  *   attach.c     XDP and TC attachments
+ *   underlay.c   which interfaces get xdp_rx, and attaching it there
  *   skeletons.c  opening and loading the programs, libbpf's messages
  *   loader.c     the maps, the config map, peer_stats; load and unload
  *
- * Every function returns 0 or -errno; those that take fp say why they
- * failed in fp->error (through fastpath_fail).
+ * Those that can fail return -errno; those that take fp also say why in
+ * fp->error (through fastpath_fail).
  */
 #ifndef XWG_MAPS_LOADER_INTERNAL_H
 #define XWG_MAPS_LOADER_INTERNAL_H
@@ -31,7 +32,8 @@ int fastpath_fail(struct fastpath *fp, int ret, const char *fmt, ...);
 /* Mounts bpffs on FASTPATH_BPFFS unless it is there. */
 int fastpath_bpffs_ensure(struct fastpath *fp);
 /* mkdir -p fp->pin_dir and hold an exclusive flock on it (fp->lock_fd):
- * -EBUSY while another instance holds it. */
+ * -EBUSY while another instance holds it (one that is leaving gets a few
+ * seconds to let go). */
 int fastpath_lock_take(struct fastpath *fp);
 /* Closes the lock; with remove_dir, after removing the pins, the pin
  * directory and (if empty) XWG_PIN_ROOT. */
@@ -57,6 +59,19 @@ void fastpath_xdp_detach(struct fastpath_xdp *x, int prog_fd);
 /* tc_tx on IFNAME's egress, on a clsact qdisc added unless one exists. */
 int fastpath_tc_attach(struct fastpath *fp, int prog_fd);
 void fastpath_tc_detach(struct fastpath *fp);
+
+/* underlay.c */
+/* The underlays to attach xdp_rx to (at most FASTPATH_MAX_UNDERLAYS, as
+ * ifindexes in picked): opts' list or the default; checked before
+ * anything is created. */
+int fastpath_underlays_resolve(struct fastpath *fp, const struct fastpath_opts *opts,
+			       int *picked, unsigned int *n);
+/* Attaches xdp_rx to each; underlays it is not wanted on, and (unless
+ * explicit, from XWG_XDP_IFACES) those another program holds, are left
+ * to the UDP socket. On failure none stays attached. */
+int fastpath_underlays_attach(struct fastpath *fp, const int *picked, unsigned int n,
+			      bool explicit);
+void fastpath_underlays_remove(struct fastpath *fp);
 
 /* skeletons.c */
 /* Opens and loads xdp_rx, tc_tx and xdp_twin with their maps pinned in
