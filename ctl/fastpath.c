@@ -417,7 +417,7 @@ static void underlay_follow(struct fastpath_dp *f, int ifindex)
 	ret = fastpath_underlay_attach(&f->fp, name);
 	if (ret) {
 		/* Said once per interface, not at every endpoint change;
-		 * -EOPNOTSUPP: not wanted there (loader.c says why). */
+		 * -EOPNOTSUPP: not wanted there (ctl/maps/underlay.c says why). */
 		if (ret != -EOPNOTSUPP)
 			log_info("fast path: cannot attach xdp_rx: %s", f->fp.error);
 		else if (f->fp.error[0])
