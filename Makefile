@@ -94,7 +94,7 @@ $(OUT)/%.o: %.c | $(BPF_SKELS)
 
 # The loader embeds the skeletons: rebuild it when they change (its .d
 # file lists them only once they existed at its first compile).
-$(OUT)/ctl/maps/loader.o: $(BPF_SKELS)
+$(OUT)/ctl/maps/skeletons.o: $(BPF_SKELS)
 
 $(OUT)/libxwg.a: $(LIB_OBJS)
 	$(call msg,AR,$@)

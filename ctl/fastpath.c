@@ -4,8 +4,6 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <linux/ethtool.h>
-#include <linux/sockios.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +12,6 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -28,6 +25,7 @@
 #include "ctl/log.h"
 #include "ctl/maps/loader.h"
 #include "ctl/maps/sync.h"
+#include "ctl/netdev.h"
 #include "ctl/platform.h"
 #include "datapath/frame.h"
 #include "datapath/tun.h"
@@ -305,21 +303,10 @@ int fastpath_dp_reaper(struct fastpath_dp *f)
 /* RX queues of an interface (ETHTOOL_GCHANNELS), at least 1. */
 static unsigned int rx_queues(const char *ifname)
 {
-	struct ethtool_channels ch = { .cmd = ETHTOOL_GCHANNELS };
-	struct ifreq ifr = { 0 };
-	unsigned int n = 1;
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	unsigned int n;
 
-	if (fd < 0)
-		return 1;
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
-	ifr.ifr_data = (void *)&ch;
-	if (!ioctl(fd, SIOCETHTOOL, &ifr)) {
-		n = ch.rx_count + ch.combined_count;
-		if (!n)
-			n = 1;
-	}
-	close(fd);
+	if (netdev_rx_queues(ifname, &n) || !n)
+		n = 1;
 	return n > XWG_MAX_QUEUES ? XWG_MAX_QUEUES : n;
 }
 
@@ -430,7 +417,7 @@ static void underlay_follow(struct fastpath_dp *f, int ifindex)
 	ret = fastpath_underlay_attach(&f->fp, name);
 	if (ret) {
 		/* Said once per interface, not at every endpoint change;
-		 * -EOPNOTSUPP: not wanted there (loader.c says why). */
+		 * -EOPNOTSUPP: not wanted there (ctl/maps/underlay.c says why). */
 		if (ret != -EOPNOTSUPP)
 			log_info("fast path: cannot attach xdp_rx: %s", f->fp.error);
 		else if (f->fp.error[0])

@@ -21,17 +21,20 @@
 #include <fcntl.h>
 #include <stdalign.h>
 #include <net/if.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <linux/ethtool.h>
 #include <linux/if_addr.h>
 #include <linux/if_link.h>
 #include <linux/if_tun.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
+#include <linux/sockios.h>
 
 #include <netlink/msg.h>
 #include <netlink/netlink.h>
@@ -308,6 +311,52 @@ bool netdev_tun_is_alive(int tun_fd)
 		return false;
 	memset(&ifr, 0, sizeof(ifr));
 	return ioctl(tun_fd, TUNGETIFF, &ifr) == 0;
+}
+
+/* --- ethtool ------------------------------------------------------------- */
+
+int netdev_ethtool(const char *ifname, void *cmd)
+{
+	struct ifreq ifr;
+	int fd, ret = 0;
+
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	ifr.ifr_data = cmd;
+	if (ioctl(fd, SIOCETHTOOL, &ifr) < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+int netdev_driver_name(const char *ifname, char *buf, size_t size)
+{
+	struct ethtool_drvinfo info = { .cmd = ETHTOOL_GDRVINFO };
+	size_t n;
+	int ret;
+
+	buf[0] = 0;
+	ret = netdev_ethtool(ifname, &info);
+	if (ret)
+		return ret;
+	n = strnlen(info.driver, sizeof(info.driver));
+	n = n < size - 1 ? n : size - 1;
+	memcpy(buf, info.driver, n);
+	buf[n] = 0;
+	return 0;
+}
+
+int netdev_rx_queues(const char *ifname, unsigned int *n)
+{
+	struct ethtool_channels ch = { .cmd = ETHTOOL_GCHANNELS };
+	int ret = netdev_ethtool(ifname, &ch);
+
+	if (!ret)
+		*n = ch.rx_count + ch.combined_count;
+	return ret;
 }
 
 /* --- the monitor -------------------------------------------------------- */

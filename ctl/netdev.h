@@ -15,6 +15,7 @@
 #define XWG_NETDEV_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 /* What a fresh interface gets before wg-quick or the user picks another:
  * 1500 minus the IPv6 + UDP + WireGuard data header overhead (80 bytes). */
@@ -100,6 +101,18 @@ void netdev_monitor_destroy(struct netdev_monitor *mon);
 /* A name the kernel accepts for a new interface: 1 to IF_NAMESIZE-1
  * characters, no '/', ':', '%' or whitespace, not "." or "..". */
 bool netdev_ifname_is_valid(const char *name);
+
+/* ethtool, for the fast path (ctl/maps/, ctl/fastpath.c). */
+/* The ethtool ioctl (SIOCETHTOOL) on IFNAME of this namespace: cmd is one
+ * of linux/ethtool.h's command structs, its .cmd set; the kernel fills it
+ * in. */
+int netdev_ethtool(const char *ifname, void *cmd);
+/* IFNAME's driver (ethtool's "driver", ETHTOOL_GDRVINFO), truncated to
+ * size; "" on failure. */
+int netdev_driver_name(const char *ifname, char *buf, size_t size);
+/* IFNAME's RX queues: its RX-only plus combined channels
+ * (ETHTOOL_GCHANNELS), 0 for a device that reports none. */
+int netdev_rx_queues(const char *ifname, unsigned int *n);
 
 /* rtnetlink plumbing shared with ctl/maps/twin.c. */
 struct nl_sock;

@@ -4,7 +4,8 @@
 # The fast path's plumbing, first without the daemon, driven by
 # tests/tools/fastpath_probe.c: the tunnel interface pair (ctl/maps/twin.c),
 # AF_XDP sockets (datapath/xsk.c) and loading, pinning, attaching and
-# cleaning up the BPF programs (ctl/maps/loader.c), including after
+# cleaning up the BPF programs (ctl/maps/loader.c and the files it calls
+# on: pins.c, orphans.c, attach.c, underlay.c, skeletons.c), including after
 # `kill -9`. The probe loads the fast path's earlier shape, a veth pair
 # with xdp_twin on the hidden twin (what xwgd does with XWG_TUNNEL=veth,
 # kept to measure against): the loader, the pins, xdp_rx, tc_tx and AF_XDP

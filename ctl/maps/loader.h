@@ -139,7 +139,8 @@ struct fastpath {
 	bool netlink_attach;
 	bool tun_mode;                   /* opts.tun_ifindex: twin unused */
 	/* Underlays picked by default (not XWG_XDP_IFACES): xdp_rx goes only
-	 * where it costs nothing to others (underlay_xdp_wanted). */
+	 * where it costs nothing to others (underlay_xdp_unwanted in
+	 * underlay.c). */
 	bool xdp_auto;
 	/* Underlays xdp_rx was not wanted on (said once each). */
 	int xdp_refused[FASTPATH_MAX_UNDERLAYS];

@@ -9,13 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <linux/ethtool.h>
 #include <linux/if_link.h>
-#include <linux/sockios.h>
 
 #include <netlink/addr.h>
 #include <netlink/msg.h>
@@ -127,20 +125,10 @@ static void alias_for(const char *ifname, char *buf, size_t size)
 static int ethtool_value(const char *ifname, uint32_t cmd, uint32_t *value)
 {
 	struct ethtool_value ev = { .cmd = cmd, .data = *value };
-	struct ifreq ifr;
-	int fd, ret = 0;
+	int ret = netdev_ethtool(ifname, &ev);
 
-	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	memset(&ifr, 0, sizeof(ifr));
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
-	ifr.ifr_data = (void *)&ev;
-	if (ioctl(fd, SIOCETHTOOL, &ifr) < 0)
-		ret = -errno;
-	else
+	if (!ret)
 		*value = ev.data;
-	close(fd);
 	return ret;
 }
 
