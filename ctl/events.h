@@ -28,7 +28,11 @@
  * (the lost events are exactly seq A..B, N = B - A + 1) and the events that
  * follow. Dropping the newest rather than the oldest keeps what a reader
  * gets a run without holes but for the one that events_lost names. Other
- * readers are not affected. At most EVENTS_READERS_MAX readers at once;
+ * readers are not affected. The daemon turns to the readers between two
+ * wake-ups of its loop, so one configuration transaction's events (staged,
+ * then published together: peer_added and allowed_ips_changed per new
+ * peer) must fit one queue even for a reader that keeps up: 4096 lines of
+ * 150 to 250 bytes fit both bounds. At most EVENTS_READERS_MAX readers at once;
  * one more is sent {"event":"refused",...} and closed.
  */
 #ifndef XWG_CTL_EVENTS_H
@@ -42,7 +46,7 @@
 #include "ctl/uapi.h"
 
 #define EVENTS_SOCKET_SUFFIX ".events"
-#define EVENTS_QUEUE_LINES 1024
+#define EVENTS_QUEUE_LINES 4096
 #define EVENTS_QUEUE_BYTES (1024U * 1024)
 #define EVENTS_READERS_MAX 16
 /* What one dispatch writes to one reader before it returns to the loop. */

@@ -179,6 +179,15 @@ static struct reader *reader_open_sized(struct events *ev, int sndbuf)
 	return r;
 }
 
+/* Forgets the lines before pos. */
+static void reader_compact(struct reader *r, size_t *pos)
+{
+	memmove(r->buf, r->buf + *pos, r->len - *pos);
+	r->len -= *pos;
+	r->buf[r->len] = '\0';
+	*pos = 0;
+}
+
 static struct reader *reader_open(struct events *ev)
 {
 	return reader_open_sized(ev, 0);
@@ -497,16 +506,18 @@ static void test_events_slow_reader(void)
 		events_json_str(&f, "pad", "................................................");
 		events_publish(ev, "test", f.data);
 		uapi_buf_free(&f);
-		reader_take(quick);
 		events_dispatch(ev);
-	}
-	/* The quick reader got every one, in order. */
-	reader_take(quick);
-	CHECK(reader_line(quick, &qpos, line, sizeof(line)) && strstr(line, "subscribed"));
-	while (reader_line(quick, &qpos, line, sizeof(line))) {
-		CHECKF(line_seq(line) == expect, "quick reader: %s, want seq %llu", line,
-		       (unsigned long long)expect);
-		expect++;
+		/* The quick reader gets every one, in order. */
+		reader_take(quick);
+		while (reader_line(quick, &qpos, line, sizeof(line))) {
+			if (expect == 1 && strstr(line, "subscribed"))
+				continue;
+			if (!CHECKF(line_seq(line) == expect, "quick reader: %s, want seq %llu",
+				    line, (unsigned long long)expect))
+				break;
+			expect++;
+		}
+		reader_compact(quick, &qpos);
 	}
 	CHECK(expect == 3 * EVENTS_QUEUE_LINES + 1);
 
