@@ -169,7 +169,7 @@ make_stale_socket() {
 run_datapath() {
 	local p=$1 dp=${datapaths[$1]}
 	local x=${all_ns[2 * p]} w=${all_ns[2 * p + 1]}
-	local ifx ifw log_a log_b go mark n_added pid_a pid_b pid_ping
+	local ifx ifw log_a log_b go mark pid_a pid_b pid_ping
 	ifx=$(tunnel_name $((2 * p)))
 	ifw=$(tunnel_name $((2 * p + 1)))
 	log_a=$TMP_DIR/A-$dp.log log_b=$TMP_DIR/B-$dp.log go=$TMP_DIR/go-$dp
