@@ -205,6 +205,9 @@ run_datapath() {
 	ip -n "$x" link set "$ifx" up
 	ip -n "$w" link set "$ifw" up
 	check_within 10 "$dp: xwgd pings wireguard-go through the tunnel" pings "$x" 10.0.0.2
+	if [[ $dp != portable ]]; then
+		check "$dp: the fast path carried it" fastpath_carried "$x" "$ifx"
+	fi
 	check_within 5 "$dp: peer_added, allowed_ips_changed, endpoint_changed (configuration), then handshake_completed as initiator" \
 		events_ok "$log_a" "$ifx" \
 		"peer_added peer=$pub_w" \
