@@ -1,146 +1,23 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The event stream: JSON lines, per-reader queues, the socket (events.h).
- * Lines are made once and shared by the queues of all readers (counted
+ * The event stream: per-reader queues and the socket (events.h). Lines
+ * (events_json.h) are made once and shared by the queues of all readers (counted
  * references), so a reader costs a pointer per queued line.
  */
 #include "ctl/events.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <net/if.h>
-#include <netinet/in.h>
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "ctl/log.h"
 #include "ctl/platform.h"
-
-/* ---- JSON ---- */
-
-static void json_escaped(struct uapi_buf *b, const char *s)
-{
-	const unsigned char *p;
-
-	uapi_buf_printf(b, "\"");
-	for (p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			uapi_buf_printf(b, "\\%c", *p);
-		else if (*p == '\n')
-			uapi_buf_printf(b, "\\n");
-		else if (*p == '\t')
-			uapi_buf_printf(b, "\\t");
-		else if (*p < 0x20 || *p >= 0x7f)
-			/* Bytes past ASCII as Latin-1: the line stays ASCII
-			 * and valid JSON whatever the bytes were. */
-			uapi_buf_printf(b, "\\u%04x", *p);
-		else
-			uapi_buf_printf(b, "%c", *p);
-	}
-	uapi_buf_printf(b, "\"");
-}
-
-static void json_key(struct uapi_buf *b, const char *key)
-{
-	if (b->len && b->data[b->len - 1] != '[')
-		uapi_buf_printf(b, ",");
-	json_escaped(b, key);
-	uapi_buf_printf(b, ":");
-}
-
-void events_json_str(struct uapi_buf *b, const char *key, const char *value)
-{
-	json_key(b, key);
-	json_escaped(b, value);
-}
-
-void events_json_u64(struct uapi_buf *b, const char *key, uint64_t value)
-{
-	json_key(b, key);
-	uapi_buf_printf(b, "%llu", (unsigned long long)value);
-}
-
-void events_json_key(struct uapi_buf *b, const char *key, const uint8_t pub[32])
-{
-	char b64[sodium_base64_ENCODED_LEN(32, sodium_base64_VARIANT_ORIGINAL)];
-
-	sodium_bin2base64(b64, sizeof(b64), pub, 32, sodium_base64_VARIANT_ORIGINAL);
-	events_json_str(b, key, b64);
-}
-
-/* uapi.c writes endpoints and prefixes as wg(8) shows them ("key=...\n"):
- * the text between '=' and '\n' of what it wrote into a scratch buffer. */
-static void json_from_uapi_line(struct uapi_buf *b, struct uapi_buf *line)
-{
-	char *eq = line->data ? memchr(line->data, '=', line->len) : NULL;
-
-	if (!eq || line->oom || line->data[line->len - 1] != '\n') {
-		uapi_buf_printf(b, "null");
-	} else {
-		line->data[line->len - 1] = '\0';
-		json_escaped(b, eq + 1);
-	}
-	uapi_buf_free(line);
-}
-
-void events_json_endpoint(struct uapi_buf *b, const char *key, const struct sockaddr *sa)
-{
-	struct uapi_buf line = { 0 };
-
-	json_key(b, key);
-	if (sa && (sa->sa_family == AF_INET || sa->sa_family == AF_INET6))
-		uapi_buf_put_endpoint(&line, sa);
-	json_from_uapi_line(b, &line);
-}
-
-void events_json_array_open(struct uapi_buf *b, const char *key)
-{
-	json_key(b, key);
-	uapi_buf_printf(b, "[");
-}
-
-void events_json_array_str(struct uapi_buf *b, const char *value)
-{
-	if (b->len && b->data[b->len - 1] != '[')
-		uapi_buf_printf(b, ",");
-	json_escaped(b, value);
-}
-
-void events_json_array_close(struct uapi_buf *b)
-{
-	uapi_buf_printf(b, "]");
-}
-
-void events_line_format(struct uapi_buf *out, uint64_t seq, uint64_t sec, uint32_t nsec,
-			const char *ifname, const char *event, const char *fields)
-{
-	time_t t = (time_t)sec;
-	struct tm tm;
-	char when[80];
-
-	if (!gmtime_r(&t, &tm))
-		memset(&tm, 0, sizeof(tm));
-	snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-		 (unsigned int)(nsec / 1000000) % 1000);
-	uapi_buf_printf(out, "{");
-	if (seq)
-		uapi_buf_printf(out, "\"seq\":%llu,", (unsigned long long)seq);
-	uapi_buf_printf(out, "\"time\":\"%s\",\"interface\":", when);
-	json_escaped(out, ifname);
-	uapi_buf_printf(out, ",\"event\":");
-	json_escaped(out, event);
-	if (fields && *fields)
-		uapi_buf_printf(out, ",%s", fields);
-	uapi_buf_printf(out, "}\n");
-}
 
 /* ---- lines and queues ---- */
 
@@ -544,89 +421,4 @@ void events_dispatch(struct events *ev)
 		if (!keep)
 			reader_close(ev, r);
 	}
-}
-
-/* ---- the client ---- */
-
-int events_client_run(const char *dir, const char *ifname)
-{
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	char buf[65536];
-	size_t have = 0;
-	int fd, n;
-
-	if (!dir)
-		dir = UAPI_SOCKET_DIR;
-	n = snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/%s%s", dir, ifname,
-		     EVENTS_SOCKET_SUFFIX);
-	if (n < 0 || (size_t)n >= sizeof(sun.sun_path)) {
-		fprintf(stderr, "xwgd: %s/%s%s: path too long\n", dir, ifname,
-			EVENTS_SOCKET_SUFFIX);
-		return 1;
-	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		fprintf(stderr, "xwgd: socket: %s\n", strerror(errno));
-		return 1;
-	}
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-		int err = errno;
-
-		close(fd);
-		if (err == ENOENT)
-			fprintf(stderr, "xwgd: no such interface: %s (no event socket %s)\n",
-				ifname, sun.sun_path);
-		else if (err == EACCES || err == EPERM)
-			fprintf(stderr, "xwgd: permission denied: %s (the event socket is "
-				"for root only)\n", sun.sun_path);
-		else if (err == ECONNREFUSED)
-			fprintf(stderr, "xwgd: no daemon serves %s (a stale socket: is xwgd "
-				"running for %s?)\n", sun.sun_path, ifname);
-		else
-			fprintf(stderr, "xwgd: cannot connect to %s: %s\n", sun.sun_path,
-				strerror(err));
-		return 1;
-	}
-	/* Raw lines, as they come: one write and a flush per complete line
-	 * (nothing parsed). A line longer than the buffer goes out in
-	 * pieces. */
-	for (;;) {
-		ssize_t got = read(fd, buf + have, sizeof(buf) - have);
-		size_t start = 0, i;
-
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0) {
-			fprintf(stderr, "xwgd: reading %s: %s\n", sun.sun_path, strerror(errno));
-			close(fd);
-			return 1;
-		}
-		if (got == 0)
-			break;
-		have += (size_t)got;
-		for (i = 0; i < have; i++) {
-			if (buf[i] != '\n')
-				continue;
-			if (fwrite(buf + start, 1, i + 1 - start, stdout) != i + 1 - start ||
-			    fflush(stdout))
-				goto out_stdout;
-			start = i + 1;
-		}
-		if (!start && have == sizeof(buf)) {
-			if (fwrite(buf, 1, have, stdout) != have)
-				goto out_stdout;
-			start = have;
-		}
-		memmove(buf, buf + start, have - start);
-		have -= start;
-	}
-	close(fd);
-	if (have && (fwrite(buf, 1, have, stdout) != have || fflush(stdout)))
-		goto out_stdout_closed;
-	return 0;
-out_stdout:
-	close(fd);
-out_stdout_closed:
-	fprintf(stderr, "xwgd: writing to stdout: %s\n", strerror(errno));
-	return 1;
 }

@@ -32,8 +32,8 @@
  * wake-ups of its loop, so one configuration transaction's events (staged,
  * then published together: peer_added and allowed_ips_changed per new
  * peer) must fit one queue even for a reader that keeps up: 4096 lines of
- * 150 to 250 bytes fit both bounds. At most EVENTS_READERS_MAX readers at once;
- * one more is sent {"event":"refused",...} and closed.
+ * 150 to 250 bytes fit both bounds. At most EVENTS_READERS_MAX readers at
+ * once; one more is sent {"event":"refused",...} and closed.
  */
 #ifndef XWG_CTL_EVENTS_H
 #define XWG_CTL_EVENTS_H
@@ -43,6 +43,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "ctl/events_json.h"
 #include "ctl/uapi.h"
 
 #define EVENTS_SOCKET_SUFFIX ".events"
@@ -54,26 +55,6 @@
 /* allowed_ips_changed lists at most this many prefixes (and says how many
  * the peer has), so that a line stays small. */
 #define EVENTS_ALLOWED_IPS_MAX 256
-
-/* ---- JSON members: each appends ,"key":value (no comma first in an
- * empty buffer) to b, the members of one event. ---- */
-void events_json_str(struct uapi_buf *b, const char *key, const char *value);
-void events_json_u64(struct uapi_buf *b, const char *key, uint64_t value);
-/* A 32-byte public key, base64 (as wg(8) shows it). */
-void events_json_key(struct uapi_buf *b, const char *key, const uint8_t pub[32]);
-/* "1.2.3.4:51820", "[2001:db8::1]:51820" (as wg(8) shows it), or null
- * when sa is NULL or of another family (no endpoint). */
-void events_json_endpoint(struct uapi_buf *b, const char *key, const struct sockaddr *sa);
-/* An array of strings, opened/appended/closed in turn. */
-void events_json_array_open(struct uapi_buf *b, const char *key);
-void events_json_array_str(struct uapi_buf *b, const char *value);
-void events_json_array_close(struct uapi_buf *b);
-
-/* One line: {"seq":..,"time":..,"interface":..,"event":..,FIELDS}\n into
- * out (appended). seq 0 leaves seq out (a per-reader line). fields may be
- * NULL or "". */
-void events_line_format(struct uapi_buf *out, uint64_t seq, uint64_t sec, uint32_t nsec,
-			const char *ifname, const char *event, const char *fields);
 
 /* ---- A reader's queue of lines (shared by all readers, counted) ---- */
 struct events_line {
@@ -134,10 +115,5 @@ void events_publish(struct events *ev, const char *event, const char *fields);
  * refused. */
 void events_stats(const struct events *ev, uint64_t *published, uint64_t *lost,
 		  uint64_t *refused);
-
-/* `xwgd --events IFNAME`: connects to DIR/IFNAME.events and copies its
- * lines to stdout, flushing each. Returns the exit status: 0 at EOF, 1 on
- * an error (said on stderr, naming the socket). */
-int events_client_run(const char *dir, const char *ifname);
 
 #endif

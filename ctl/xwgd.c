@@ -34,6 +34,7 @@
 
 #include "ctl/device.h"
 #include "ctl/events.h"
+#include "ctl/events_client.h"
 #include "ctl/fastpath.h"
 #include "ctl/handshake/crypto.h"
 #include "ctl/log.h"
