@@ -95,7 +95,7 @@ struct events *events_create(const char *ifname);
 /* Closes the readers and the socket (unlinked, as uapi_unlisten does). */
 void events_destroy(struct events *ev);
 /* Creates DIR/IFNAME.events (DIR: UAPI_SOCKET_DIR when NULL) as the
- * configuration socket is created (uapi_listen: mode 0600 by umask, a
+ * configuration socket is created (uapi_listen: srwx------ by umask, a
  * stale one replaced, a live one refused with -EADDRINUSE). 0 or -errno. */
 int events_listen(struct events *ev, const char *dir);
 const char *events_path(const struct events *ev);
