@@ -1135,13 +1135,15 @@ out_device:
 	d.dev.fast = NULL;
 	fastpath_dp_unload(fast);
 	fast = NULL;
-	uapi_unlisten(d.uapi_fd, d.uapi_path);
-	d.uapi_fd = -1;
-	d.uapi_path[0] = 0;
-	/* Readers see EOF; the peers' removal below is not reported. */
+	/* Readers see EOF; the peers' removal below is not reported. The
+	 * event socket goes before the configuration socket: a successor
+	 * that starts as soon as the latter is gone finds its name free. */
 	d.dev.notify.events = NULL;
 	events_destroy(d.events);
 	d.events = NULL;
+	uapi_unlisten(d.uapi_fd, d.uapi_path);
+	d.uapi_fd = -1;
+	d.uapi_path[0] = 0;
 	netdev_tun_destroy(d.dev.tun_fd);
 	d.dev.tun_fd = -1;
 	udp_socks_close(&d.dev.udp);
@@ -1157,8 +1159,8 @@ out_device:
 	if (d.inotify_fd >= 0)
 		close(d.inotify_fd);
 out_uapi:
-	uapi_unlisten(d.uapi_fd, d.uapi_path);
 	events_destroy(d.events);
+	uapi_unlisten(d.uapi_fd, d.uapi_path);
 out_tun:
 	fastpath_dp_unload(fast);
 	netdev_tun_destroy(d.dev.tun_fd);
