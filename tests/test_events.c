@@ -6,9 +6,13 @@
  * any line), a configuration's events netted out, and the per-reader
  * queue: a reader that does not read loses the newest lines, counted, and
  * hears how many once it drains, while a reader that reads gets them all.
+ * Last, two devices on loopback run the protocol on the fake clock, so the
+ * events come from where the daemon makes them: roaming and both roles
+ * from receive.c and peer.c, giving up and zeroing keys from the timers.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <poll.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +22,7 @@
 #include "constants.h"
 #include "ctl/device.h"
 #include "ctl/events.h"
+#include "ctl/handshake/crypto.h"
 #include "ctl/notify.h"
 #include "ctl/uapi.h"
 #include "test.h"
@@ -585,10 +590,190 @@ out:
 	events_destroy(ev);
 }
 
+/* ---- from the protocol's own paths ---- */
+
+struct node {
+	struct wg_device dev;
+	uint8_t private_key[NOISE_PRIVATE_KEY_LEN];
+	uint8_t public_key[NOISE_PUBLIC_KEY_LEN];
+	struct wg_peer *peer;      /* the other node */
+};
+
+static void hex(char *out, const uint8_t *in, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		sprintf(out + 2 * i, "%02x", in[i]);
+}
+
+/* a's key, b as its only peer (at b's port on loopback if with_endpoint). */
+static bool node_configure(struct node *a, const struct node *b, bool with_endpoint)
+{
+	char text[512], key[2 * NOISE_PUBLIC_KEY_LEN + 1], pub[sizeof(key)], ep[64] = "";
+	int ret;
+
+	hex(key, a->private_key, sizeof(a->private_key));
+	hex(pub, b->public_key, sizeof(b->public_key));
+	if (with_endpoint)
+		snprintf(ep, sizeof(ep), "endpoint=127.0.0.1:%u\n", udp_socks_port(&b->dev.udp));
+	snprintf(text, sizeof(text), "private_key=%s\npublic_key=%s\n%sallowed_ip=10.%u.0.0/16\n\n",
+		 key, pub, ep, with_endpoint ? 1U : 2U);
+	ret = apply(&a->dev, text);
+	sodium_memzero(key, sizeof(key));
+	sodium_memzero(text, sizeof(text));
+	a->peer = device_peer_lookup(&a->dev, b->public_key);
+	return !ret && a->peer;
+}
+
+static bool node_init(struct node *n, const char *ifname)
+{
+	crypto_generate_private(n->private_key);
+	return device_init(&n->dev, ifname, 1) == 0 &&
+	       crypto_public_key(n->public_key, n->private_key) &&
+	       udp_socks_open(&n->dev.udp, 0, 0) == 0;
+}
+
+/* What n's IPv4 socket holds into its receive path (waits up to 1 s). */
+static unsigned int node_receive(struct node *n, bool process)
+{
+	static uint8_t bufs[4][2048];
+	struct udp_rx rx[4];
+	struct pollfd pfd = { .fd = n->dev.udp.fd4, .events = POLLIN };
+	unsigned int i, got = 0;
+	int r;
+
+	if (poll(&pfd, 1, 1000) != 1)
+		return 0;
+	do {
+		for (i = 0; i < 4; i++)
+			rx[i] = (struct udp_rx){ .buf = bufs[i], .cap = sizeof(bufs[i]) };
+		r = udp_recv_batch(n->dev.udp.fd4, rx, 4);
+		if (r <= 0)
+			break;
+		if (process)
+			receive_datagrams(&n->dev, rx, (unsigned int)r);
+		got += (unsigned int)r;
+	} while (r == 4);
+	return got;
+}
+
+/* Runs n's timers deadline by deadline until an `event` line shows in r
+ * (at most `steps` deadlines); the line is left in line. */
+static bool run_timers_until(struct node *n, struct reader *r, size_t *pos, const char *event,
+			     int steps, char *line, size_t cap)
+{
+	char want[96];
+
+	snprintf(want, sizeof(want), "\"event\":\"%s\"", event);
+	while (steps-- > 0) {
+		xwg_time_t due = timers_next_deadline(&n->dev.timers), now = platform_now();
+
+		if (!due)
+			return false;
+		if (due > now)
+			test_clock_advance(due - now);
+		timers_run_expired(&n->dev.timers);
+		reader_take(r);
+		while (reader_line(r, pos, line, cap))
+			if (strstr(line, want))
+				return true;
+	}
+	return false;
+}
+
+static void test_events_protocol(void)
+{
+	struct node *x = calloc(1, sizeof(*x)), *y = calloc(1, sizeof(*y));
+	struct events *ev = events_create("x0");
+	struct reader *r = NULL;
+	char line[1024], py[80], yep[64];
+	size_t pos = 0, i;
+	uint64_t seq = 0;
+
+	test_clock_install(3000 * NSEC_PER_SEC);
+	if (!CHECK(x && y && ev) || !CHECK(node_init(x, "tev0")) || !CHECK(node_init(y, "tev1")))
+		goto out;
+	x->dev.notify.events = ev;
+	r = reader_open(ev);
+	/* x knows no endpoint of y: y's packets make it. */
+	if (!CHECK(r) || !CHECK(node_configure(x, y, false)) || !CHECK(node_configure(y, x, true)))
+		goto out;
+	sodium_bin2base64(py, sizeof(py), y->public_key, 32, sodium_base64_VARIANT_ORIGINAL);
+	snprintf(yep, sizeof(yep), "\"127.0.0.1:%u\"", udp_socks_port(&y->dev.udp));
+
+	/* y initiates: x learns y's endpoint (roaming from none), responds,
+	 * and completes as the responder with y's keepalive. */
+	send_handshake_initiation(y->peer, false);
+	CHECK(node_receive(x, true) == 1);
+	CHECK(node_receive(y, true) == 1);
+	CHECK(node_receive(x, true) == 1);
+	/* x initiates (a rekey): it completes as the initiator. */
+	test_clock_advance(REKEY_TIMEOUT * NSEC_PER_SEC);
+	send_handshake_initiation(x->peer, false);
+	CHECK(node_receive(y, true) == 1);
+	CHECK(node_receive(x, true) == 1);
+	reader_take(r);
+	{
+		char has_peer[128];
+		const struct expect w[] = {
+			{ "peer_added", has_peer, NULL },
+			{ "allowed_ips_changed", "[\"10.2.0.0/16\"]", NULL },
+			{ "endpoint_changed", "\"old\":null", "\"cause\":\"roaming\"" },
+			{ "handshake_completed", "\"role\":\"responder\"", yep },
+			{ "handshake_completed", "\"role\":\"initiator\"", has_peer },
+		};
+
+		snprintf(has_peer, sizeof(has_peer), "\"peer\":\"%s\"", py);
+		CHECK(reader_line(r, &pos, line, sizeof(line)) && strstr(line, "subscribed"));
+		/* check_lines wants the interface of test_events_kinds: the
+		 * header is checked here instead. */
+		for (i = 0; i < sizeof(w) / sizeof(w[0]); i++) {
+			char e[96];
+
+			snprintf(e, sizeof(e), "\"event\":\"%s\"", w[i].event);
+			if (!CHECKF(reader_line(r, &pos, line, sizeof(line)), "line %zu missing", i + 1))
+				break;
+			CHECKF(strstr(line, e) && strstr(line, w[i].has) &&
+			       (!w[i].has2 || strstr(line, w[i].has2)) && line_seq(line) == ++seq &&
+			       strstr(line, "\"interface\":\"x0\""),
+			       "line %zu: %s, want %s", i + 1, line, w[i].event);
+		}
+	}
+
+	/* y goes silent: x's next initiation is retried for
+	 * REKEY_ATTEMPT_TIME, then given up (timers.c's give_up). */
+	test_clock_advance(REKEY_TIMEOUT * NSEC_PER_SEC);
+	send_handshake_initiation(x->peer, false);
+	CHECK(run_timers_until(x, r, &pos, "handshake_failed", 100, line, sizeof(line)));
+	CHECK(strstr(line, py) && strstr(line, "\"seconds\":90"));
+	/* Nothing more for ZERO_KEYS_AFTER_TIME: the keys are zeroed. */
+	CHECK(run_timers_until(x, r, &pos, "session_expired", 100, line, sizeof(line)));
+	CHECK(strstr(line, py) && strstr(line, "\"reason\":\"no_new_session\""));
+out:
+	reader_free(r);
+	if (x) {
+		x->dev.notify.events = NULL;
+		udp_socks_close(&x->dev.udp);
+		device_uninit(&x->dev);
+		sodium_memzero(x, sizeof(*x));
+	}
+	if (y) {
+		udp_socks_close(&y->dev.udp);
+		device_uninit(&y->dev);
+		sodium_memzero(y, sizeof(*y));
+	}
+	events_destroy(ev);
+	free(x);
+	free(y);
+	test_clock_uninstall();
+}
+
 void test_events(void)
 {
 	test_events_json_vectors();
 	test_events_kinds();
 	test_events_queue();
 	test_events_slow_reader();
+	test_events_protocol();
 }
