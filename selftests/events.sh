@@ -7,7 +7,9 @@
 # while the peer is added, the first handshake completes (xwgd initiates),
 # the peer roams to another port, a second handshake completes (the peer
 # initiates: it forgot xwgd and learned it again, the quick way to a new
-# handshake), and the peer is removed. A second reader connects and reads
+# handshake), a burst of junk datagrams makes a drop rate high and then
+# normal again (first data path only: it takes two 10 s windows), and the
+# peer is removed. A second reader connects and reads
 # nothing while the configuration changes thousands of times: the daemon
 # must not stall (the ping through the tunnel goes on, the first reader
 # gets every line in order), and once the second reader reads it is told
@@ -15,7 +17,7 @@
 # its own: XWG_DATAPATH=portable and the default (the fast path); a given
 # XWG_DATAPATH runs that one only.
 #
-#   XWGD=build/xwgd selftests/events.sh      (about 40 s)
+#   XWGD=build/xwgd selftests/events.sh      (about 45 s)
 #
 #  per data path P (namespaces 2P and 2P+1)
 #  ┌───────────────────────────────┐   ┌───────────────────────────────┐
@@ -234,6 +236,22 @@ run_datapath() {
 		events_ok "$log_a" "$ifx" \
 		"endpoint_changed peer=$pub_w cause=roaming" \
 		"handshake_completed peer=$pub_w role=responder endpoint=192.0.2.2:10003"
+
+	# Test that a flood of junk datagrams is reported as a high drop
+	# rate (at least 100 of one reason in a 10 s window) and, a window
+	# later, as normal again. Once (it takes two windows): on the first
+	# data path.
+	if ((p == 0)); then
+		ip netns exec "$w" python3 -c '
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for _ in range(300):
+    s.sendto(b"\x09" * 32, ("192.0.2.1", 10001))'
+		check_within 25 "$dp: drop_rate_high for rx_bad_type, then drop_rate_normal" \
+			events_ok "$log_a" "$ifx" \
+			"drop_rate_high reason=rx_bad_type" \
+			"drop_rate_normal reason=rx_bad_type"
+	fi
 
 	# Test that a reader that reads nothing does not hold the daemon up:
 	# while it stalls, FLOOD_PEERS peers come and go (3 lines each), a
