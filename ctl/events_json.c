@@ -6,28 +6,39 @@
 
 #include <netinet/in.h>
 #include <sodium.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
+static bool is_plain(unsigned char c)
+{
+	return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+}
+
 static void json_escaped(struct uapi_buf *b, const char *s)
 {
-	const unsigned char *p;
+	const unsigned char *p, *run;
 
 	uapi_buf_printf(b, "\"");
 	for (p = (const unsigned char *)s; *p; p++) {
+		/* Plain runs in one piece. */
+		for (run = p; is_plain(*p); p++)
+			;
+		if (p > run)
+			uapi_buf_printf(b, "%.*s", (int)(p - run), (const char *)run);
+		if (!*p)
+			break;
 		if (*p == '"' || *p == '\\')
 			uapi_buf_printf(b, "\\%c", *p);
 		else if (*p == '\n')
 			uapi_buf_printf(b, "\\n");
 		else if (*p == '\t')
 			uapi_buf_printf(b, "\\t");
-		else if (*p < 0x20 || *p >= 0x7f)
-			/* Bytes past ASCII as Latin-1: the line stays ASCII
-			 * and valid JSON whatever the bytes were. */
-			uapi_buf_printf(b, "\\u%04x", *p);
 		else
-			uapi_buf_printf(b, "%c", *p);
+			/* Controls, and bytes past ASCII as Latin-1: the line
+			 * stays ASCII and valid JSON whatever they were. */
+			uapi_buf_printf(b, "\\u%04x", *p);
 	}
 	uapi_buf_printf(b, "\"");
 }

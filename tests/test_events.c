@@ -42,6 +42,7 @@ static const struct {
 	/* 7 */ { "\xc3\xa9", "\"k\":\"\\u00c3\\u00a9\"" },
 	/* 8 */ { "", "\"k\":\"\"" },
 	/* 9 */ { "</script>{}", "\"k\":\"</script>{}\"" },
+	/* 10 */ { "ab\"cd\\e\x02" "f\xff" "g", "\"k\":\"ab\\\"cd\\\\e\\u0002f\\u00ffg\"" },
 };
 
 static const char *buf_str(struct uapi_buf *b)
