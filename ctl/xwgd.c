@@ -682,7 +682,6 @@ static void run(struct daemon *d)
 	}
 }
 
-
 /* ---- setup ---- */
 
 static int alloc_buffers(struct daemon *d)
