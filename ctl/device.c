@@ -16,6 +16,7 @@
 #include "ctl/handshake/crypto.h"
 #include "ctl/handshake/ratelimiter.h"
 #include "ctl/log.h"
+#include "ctl/notify.h"
 #include "ctl/uapi.h"
 #include "datapath/crypto_pool.h"
 #include "datapath/offload.h"
@@ -107,6 +108,7 @@ void device_log_stats(struct wg_device *dev)
 		if (dev->drops[r])
 			log_info("dropped %s: %llu", drop_reason_name(r),
 				 (unsigned long long)dev->drops[r]);
+	notify_log_stats(dev);
 	fastpath_log_stats(dev);
 }
 
@@ -161,7 +163,7 @@ static void index_remove(void *ctx, uint32_t index)
 	if (!e)
 		return;
 	if (e->is_keypair)
-		fastpath_index_removed(dev, index);
+		notify_index_removed(dev, index);
 	memset(e, 0, sizeof(*e));
 	e->index = INDEX_DELETED;
 	dev->indices.used--;
@@ -204,7 +206,7 @@ static void index_to_keypair(void *ctx, struct noise_handshake *hs, struct noise
 	if (e) {
 		e->is_keypair = true;
 		e->keypair = kp;
-		fastpath_index_keypair(ctx, e->index, e->peer);
+		notify_index_keypair(ctx, e->index, e->peer);
 	}
 }
 
@@ -299,7 +301,7 @@ static struct wg_peer *peer_create(struct wg_device *dev,
 		t->first = peer;
 	t->last = peer;
 	t->count++;
-	fastpath_peer_added(dev, peer);
+	notify_peer_added(dev, peer);
 	log_debug("peer %llu created", (unsigned long long)peer->internal_id);
 	return peer;
 }
@@ -314,7 +316,7 @@ void device_peer_remove(struct wg_device *dev, struct wg_peer *peer)
 	noise_keypairs_clear(&peer->keypairs, &dev->noise_ops);
 	noise_handshake_clear(&peer->handshake, &dev->noise_ops);
 	peer_staged_purge(peer);
-	fastpath_peer_removed(dev, peer);
+	notify_peer_removed(dev, peer);
 
 	for (pp = &t->buckets[peer_hash(t, peer->public_key)]; *pp; pp = &(*pp)->hash_next)
 		if (*pp == peer) {
@@ -361,6 +363,7 @@ static void timer_give_up(void *owner)
 		  (unsigned long long)peer->internal_id, REKEY_ATTEMPT_TIME);
 	peer->device->drops[DROP_TX_STAGED_EXPIRED] += peer->staged_count;
 	peer_staged_purge(peer);
+	notify_handshake_failed(peer);
 }
 
 static void timer_zero_key_material(void *owner)
@@ -371,7 +374,7 @@ static void timer_zero_key_material(void *owner)
 		  (unsigned long long)peer->internal_id, ZERO_KEYS_AFTER_TIME);
 	noise_keypairs_clear(&peer->keypairs, &peer->device->noise_ops);
 	noise_handshake_clear(&peer->handshake, &peer->device->noise_ops);
-	fastpath_peer_refresh(peer->device, peer);
+	notify_session_expired(peer, NOTIFY_EXPIRED_ZERO_KEYS);
 }
 
 static const struct timers_actions timer_actions = {
@@ -396,6 +399,7 @@ bool device_is_under_load(struct wg_device *dev)
 	}
 	if (++dev->load_window_count > UNDER_LOAD_THRESHOLD)
 		dev->under_load_until = now + UNDER_LOAD_AFTER_TIME * NSEC_PER_SEC;
+	notify_cookie_mode(dev, now < dev->under_load_until);
 	return now < dev->under_load_until;
 }
 
@@ -458,6 +462,7 @@ void device_uninit(struct wg_device *dev)
 {
 	if (dev->peers.buckets)
 		remove_all_peers(dev);
+	notify_uninit(dev);
 	crypto_pool_destroy(dev->pool);
 	dev->pool = NULL;
 	free(dev->rx_jobs);
@@ -510,7 +515,7 @@ static void set_private_key(struct wg_device *dev, const uint8_t key[NOISE_PRIVA
 		noise_handshake_clear(&peer->handshake, &dev->noise_ops);
 		noise_keypairs_clear(&peer->keypairs, &dev->noise_ops);
 		noise_handshake_precompute(&peer->handshake);
-		fastpath_peer_refresh(dev, peer);
+		notify_session_expired(peer, NOTIFY_EXPIRED_PRIVATE_KEY);
 	}
 }
 
@@ -539,6 +544,7 @@ static int apply_allowed_ips(struct wg_device *dev, struct wg_peer *peer,
 static int apply_peer(struct wg_device *dev, const struct uapi_peer *up)
 {
 	struct wg_peer *peer;
+	struct udp_endpoint old_endpoint;
 	bool keepalive_changed = false;
 
 	/* A peer with our own public key is ignored, whatever follows (with
@@ -562,6 +568,7 @@ static int apply_peer(struct wg_device *dev, const struct uapi_peer *up)
 	if (up->has_preshared_key)
 		memcpy(peer->handshake.preshared_key, up->preshared_key, NOISE_SYMMETRIC_KEY_LEN);
 	if (up->has_endpoint) {
+		old_endpoint = peer->endpoint;
 		memset(&peer->endpoint, 0, sizeof(peer->endpoint));
 		memcpy(&peer->endpoint.addr, &up->endpoint, sizeof(up->endpoint));
 	}
@@ -576,8 +583,8 @@ static int apply_peer(struct wg_device *dev, const struct uapi_peer *up)
 	 * truth, the fast path re-syncs the maps to it, and the transaction
 	 * answers with the error (fastpath_error_take). */
 	if (up->replace_allowed_ips || up->n_allowed_ips)
-		fastpath_allowedips_changed(dev, peer);
-	fastpath_peer_refresh(dev, peer);
+		notify_allowedips_changed(dev, peer);
+	notify_peer_configured(dev, peer, up->has_endpoint ? &old_endpoint : NULL);
 	/* On: a keepalive goes out at once (when there is an endpoint to
 	 * send it to); off: the timer stops. */
 	if (keepalive_changed)

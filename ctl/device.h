@@ -15,6 +15,7 @@
 #include "ctl/allowedips.h"
 #include "ctl/handshake/cookie.h"
 #include "ctl/handshake/noise.h"
+#include "ctl/notify.h"
 #include "ctl/peer.h"
 #include "ctl/timers.h"
 #include "datapath/udp.h"
@@ -156,6 +157,8 @@ struct wg_device {
 	uint64_t next_peer_id;
 	uint64_t drops[DROP_REASON_COUNT];
 	uint64_t handshakes_sent, handshakes_received, cookies_sent;
+	/* What changed, handed on (ctl/notify.h). */
+	struct notify notify;
 };
 
 int device_init(struct wg_device *dev, const char *ifname, unsigned int nthreads);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "ctl/device.h"
+#include "ctl/notify.h"
 
 struct noise_keypair *peer_sending_keypair(struct wg_peer *peer)
 {
@@ -63,5 +64,8 @@ void peer_handshake_completed(struct wg_peer *peer)
 	platform_wall_clock(&sec, &nsec);
 	peer->last_handshake_sec = sec;
 	peer->last_handshake_nsec = nsec;
-	fastpath_peer_refresh(peer->device, peer);
+	/* The keypair that just became current says which side we were. */
+	notify_session_established(peer, peer->keypairs.current &&
+					 peer->keypairs.current->i_am_the_initiator ?
+					 NOTIFY_INITIATOR : NOTIFY_RESPONDER);
 }

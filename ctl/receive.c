@@ -13,6 +13,7 @@
 
 #include "ctl/device.h"
 #include "ctl/log.h"
+#include "ctl/notify.h"
 #include "datapath/crypto_pool.h"
 #include "datapath/ip.h"
 #include "datapath/transport.h"
@@ -46,8 +47,10 @@ static bool has_valid_length(uint32_t type, size_t len)
  * replies leave from the address this one arrived at. */
 static void update_endpoint(struct wg_peer *peer, const struct udp_endpoint *ep)
 {
+	struct udp_endpoint old = peer->endpoint;
+
 	peer->endpoint = *ep;
-	fastpath_peer_refresh(peer->device, peer);
+	notify_endpoint_changed(peer, &old);
 }
 
 /* Under load, answer with a cookie reply (whitepaper 5.4.7). Replies of a

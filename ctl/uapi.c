@@ -1373,14 +1373,20 @@ static bool socket_is_live(const struct sockaddr_un *sun)
 int uapi_listen(const char *dir, const char *ifname, char *path_out,
 		size_t path_len)
 {
+	return uapi_listen_named(dir, ifname, ".sock", path_out, path_len);
+}
+
+int uapi_listen_named(const char *dir, const char *ifname, const char *suffix,
+		      char *path_out, size_t path_len)
+{
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	mode_t old_umask;
 	int fd, n, ret;
 
 	if (!dir)
 		dir = UAPI_SOCKET_DIR;
-	n = snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/%s.sock", dir,
-		     ifname);
+	n = snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/%s%s", dir,
+		     ifname, suffix);
 	if (n < 0 || (size_t)n >= sizeof(sun.sun_path) ||
 	    (path_out && (size_t)n >= path_len))
 		return -ENAMETOOLONG;

@@ -307,6 +307,9 @@ uint64_t uapi_clock_ms(void);
  */
 int uapi_listen(const char *dir, const char *ifname, char *path_out,
 		size_t path_len);
+/* The same for DIR/IFNAME+SUFFIX (the event stream's IFNAME.events). */
+int uapi_listen_named(const char *dir, const char *ifname, const char *suffix,
+		      char *path_out, size_t path_len);
 /* Accepts one connection: non-blocking, close-on-exec fd, or -errno
  * (-EAGAIN when none is pending). */
 int uapi_accept(int listen_fd);

@@ -4,6 +4,7 @@
  * wg(8) and wg-quick(8) drive it unchanged:
  *
  *   xwgd [-f|--foreground] IFNAME
+ *   xwgd --events IFNAME        (print IFNAME's event stream, ctl/events.h)
  *
  * One process: this epoll loop (configuration socket, UDP sockets, the
  * TUN fd, one timerfd, netlink events, signals) plus the crypto workers.
@@ -32,10 +33,13 @@
 #include <unistd.h>
 
 #include "ctl/device.h"
+#include "ctl/events.h"
+#include "ctl/events_client.h"
 #include "ctl/fastpath.h"
 #include "ctl/handshake/crypto.h"
 #include "ctl/log.h"
 #include "ctl/netdev.h"
+#include "ctl/notify.h"
 #include "ctl/uapi.h"
 #include "datapath/crypto_pool.h"
 #include "datapath/tun.h"
@@ -45,7 +49,7 @@
 #define MAX_BATCHES_PER_WAKE 8
 
 enum source_kind { SRC_SIGNAL, SRC_UAPI_LISTEN, SRC_UAPI_CONN, SRC_UDP, SRC_TUN,
-		   SRC_TIMER, SRC_NETLINK, SRC_INOTIFY, SRC_FASTPATH };
+		   SRC_TIMER, SRC_NETLINK, SRC_INOTIFY, SRC_FASTPATH, SRC_EVENTS };
 
 struct source {
 	enum source_kind kind;
@@ -62,7 +66,8 @@ struct daemon {
 	char uapi_path[PATH_MAX];
 	struct netdev_monitor *mon;
 	struct source src_signal, src_uapi, src_udp4, src_udp6, src_tun, src_timer,
-		src_netlink, src_inotify, src_fast;
+		src_netlink, src_inotify, src_fast, src_events;
+	struct events *events;    /* IFNAME.events; NULL if it could not be made */
 	struct tun_packet tun_pkts[DATAPATH_BATCH];
 	struct udp_rx udp_rx[DATAPATH_BATCH];
 	struct udp_rx udp_split[DATAPATH_BATCH];  /* udp_rx cut at GRO boundaries */
@@ -148,6 +153,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: xwgd [-f|--foreground] INTERFACE-NAME\n"
+		"       xwgd --events INTERFACE-NAME\n"
 		"\n"
 		"Creates the WireGuard interface INTERFACE-NAME and serves its\n"
 		"configuration socket %s/INTERFACE-NAME.sock for wg(8) and\n"
@@ -157,6 +163,10 @@ static void usage(FILE *f)
 		"\n"
 		"Options:\n"
 		"  -f, --foreground  stay in the foreground, log to stderr\n"
+		"  -e, --events      print the event stream of INTERFACE-NAME's daemon\n"
+		"                    (%s/INTERFACE-NAME.events: JSON lines of\n"
+		"                    handshakes, endpoints, peers, allowed IPs, cookie\n"
+		"                    mode, drop rates) to stdout until it ends\n"
 		"  -h, --help        show this help\n"
 		"  -v, --version     show the version\n"
 		"\n"
@@ -183,7 +193,7 @@ static void usage(FILE *f)
 		"                lower latency for CPU time)\n"
 		"\n"
 		"Example: WG_QUICK_USERSPACE_IMPLEMENTATION=xwgd wg-quick up wg0\n",
-		UAPI_SOCKET_DIR);
+		UAPI_SOCKET_DIR, UAPI_SOCKET_DIR);
 }
 
 static int epoll_add(struct daemon *d, struct source *s, int fd, enum source_kind kind)
@@ -213,7 +223,10 @@ static int uapi_set(void *ctx, const struct uapi_set *set)
 	struct daemon *d = ctx;
 	int fd4 = d->dev.udp.fd4, fd6 = d->dev.udp.fd6, ret;
 
+	/* Its events go out at the end, net of what it undid. */
+	notify_config_begin(&d->dev);
 	ret = device_config_set(&d->dev, set);
+	notify_config_end(&d->dev);
 	/* A new listen port means new sockets: watch those instead. */
 	if (d->dev.udp.fd4 != fd4 || d->dev.udp.fd6 != fd6) {
 		/* Even after an error: the sockets changed (a failed map
@@ -578,6 +591,17 @@ static void signal_received(struct daemon *d)
 	d->running = false;
 }
 
+/* How long epoll_wait may sleep: what the fast path and notify_tick need. */
+static int loop_timeout(struct daemon *d, bool polling)
+{
+	int timeout = polling ? 0 : d->dev.fast ? 1000 : -1;
+	int notify = notify_timeout_ms(&d->dev);
+
+	if (notify >= 0 && (timeout < 0 || notify < timeout))
+		timeout = notify;
+	return sd_watchdog_timeout(d, timeout);
+}
+
 static void run(struct daemon *d)
 {
 	struct epoll_event events[32];
@@ -591,8 +615,7 @@ static void run(struct daemon *d)
 		polling = d->polling_until && platform_now() < d->polling_until;
 		/* The fast path's counters go to their map once a second. */
 		sd_watchdog_feed(d);
-		n = epoll_wait(d->epfd, events, 32,
-			       sd_watchdog_timeout(d, polling ? 0 : d->dev.fast ? 1000 : -1));
+		n = epoll_wait(d->epfd, events, 32, loop_timeout(d, polling));
 		if (n == 0 && polling) {
 			/* Busy polling: stay on the CPU, but let whatever else
 			 * is runnable on it go first. */
@@ -647,11 +670,15 @@ static void run(struct daemon *d)
 				fastpath_dp_readable(&d->dev);
 				packets = true;
 				break;
+			case SRC_EVENTS:
+				events_dispatch(d->events);
+				break;
 			}
 		}
 		if (packets && d->busy_poll_ns)
 			d->polling_until = platform_now() + d->busy_poll_ns;
 		fastpath_dp_tick(&d->dev);
+		notify_tick(&d->dev);
 	}
 }
 
@@ -850,6 +877,7 @@ int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "foreground", no_argument, NULL, 'f' },
+		{ "events", required_argument, NULL, 'e' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 },
@@ -861,8 +889,18 @@ int main(int argc, char **argv)
 	int c, ret, choice, gso, offload, tunnel_veth;
 	long busy_poll_us = 0, xsk_ring = 0, threads = 0;
 
-	while ((c = getopt_long(argc, argv, "fhv", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "fhve:", opts, NULL)) != -1) {
 		switch (c) {
+		case 'e':
+			if (optind != argc) {
+				usage(stderr);
+				return 2;
+			}
+			if (!netdev_ifname_is_valid(optarg)) {
+				fprintf(stderr, "xwgd: invalid interface name '%s'\n", optarg);
+				return 2;
+			}
+			return events_client_run(NULL, optarg);
 		case 'f':
 			foreground = true;
 			break;
@@ -962,6 +1000,17 @@ int main(int argc, char **argv)
 		goto out_tun;
 	}
 
+	/* The event stream beside it, made the same way. Without it the
+	 * device works as ever: it is said, not fatal. */
+	d.events = events_create(ifname);
+	ret = d.events ? events_listen(d.events, UAPI_SOCKET_DIR) : -ENOMEM;
+	if (ret) {
+		log_error("cannot create the event socket in %s: %s; running without events",
+			  UAPI_SOCKET_DIR, strerror(-ret));
+		events_destroy(d.events);
+		d.events = NULL;
+	}
+
 	if (!foreground)
 		detach();
 	if (fast && fastpath_dp_reaper(fast))
@@ -989,6 +1038,7 @@ int main(int argc, char **argv)
 		log_error("cannot initialise the device: %s", strerror(-ret));
 		goto out_uapi;
 	}
+	d.dev.notify.events = d.events;
 	if (fast) {
 		d.dev.fast = fast;
 		if (d.dev.max_peers > fastpath_max_peers())
@@ -1039,6 +1089,11 @@ int main(int argc, char **argv)
 		ret = 1;
 		goto out_device;
 	}
+	if (d.events && epoll_add(&d, &d.src_events, events_fd(d.events), SRC_EVENTS)) {
+		log_error("cannot set up the event loop: %s", strerror(errno));
+		ret = 1;
+		goto out_device;
+	}
 	log_info("interface %s is up: %u crypto threads (AEAD %s), UDP port %u", ifname,
 		 crypto_pool_threads(d.dev.pool),
 		 crypto_aead_backend_name(crypto_aead_backend_get()),
@@ -1079,6 +1134,12 @@ out_device:
 	d.dev.fast = NULL;
 	fastpath_dp_unload(fast);
 	fast = NULL;
+	/* Readers see EOF; the peers' removal below is not reported. The
+	 * event socket goes before the configuration socket: a successor
+	 * that starts as soon as the latter is gone finds its name free. */
+	d.dev.notify.events = NULL;
+	events_destroy(d.events);
+	d.events = NULL;
 	uapi_unlisten(d.uapi_fd, d.uapi_path);
 	d.uapi_fd = -1;
 	d.uapi_path[0] = 0;
@@ -1097,6 +1158,7 @@ out_device:
 	if (d.inotify_fd >= 0)
 		close(d.inotify_fd);
 out_uapi:
+	events_destroy(d.events);
 	uapi_unlisten(d.uapi_fd, d.uapi_path);
 out_tun:
 	fastpath_dp_unload(fast);

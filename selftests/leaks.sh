@@ -5,7 +5,8 @@
 # everything a daemon does: a handshake and traffic with wireguard-go, 200
 # peers added and removed with allowed IPs (some with an endpoint, a
 # persistent keepalive and a staged packet), `wg setconf` replacing all
-# peers a few times, a private-key change and a new handshake. After
+# peers a few times, a private-key change and a new handshake, with a
+# reader of the event stream connected throughout. After
 # SIGTERM valgrind must report no error and no definitely or indirectly
 # lost block (--errors-for-leak-kinds=definite,indirect --error-exitcode=9).
 # About a minute.
@@ -110,6 +111,10 @@ vg_leak_is_zero() {
 # ---------------------------------------------------------------------------
 
 valgrind_start
+# The event stream's lines are made, staged and freed throughout.
+bg_start "$TMP_DIR/events.log" "$xwgd_exe" --events "$if1"
+events_pid=$BG_PID
+check_within $SLOW "an event reader is connected" grep -q '"subscribed"' "$TMP_DIR/events.log"
 start_impl "$ns2" "$WGGO" "$if2"
 n1 wg set "$if1" private-key "$TMP_DIR/key1" listen-port 10001 \
 	peer "$pub2" preshared-key "$TMP_DIR/psk" allowed-ips 10.0.0.2/32 endpoint 192.0.2.2:10002
@@ -195,6 +200,11 @@ check_within $SLOW "xwgd (valgrind) pings wireguard-go with its new key" pings "
 
 # Test that valgrind finds nothing once xwgd exits.
 check "xwgd (valgrind) exits on SIGTERM" valgrind_stop
+check_within 5 "the event reader exits with xwgd" eval "! pid_is_alive $events_pid"
+check "the event reader saw the peers come and go and the handshakes" \
+	eval "grep -q '\"peer_removed\"' '$TMP_DIR/events.log' &&
+	      grep -q '\"session_expired\",.*\"private_key_changed\"' '$TMP_DIR/events.log' &&
+	      (( \$(grep -c '\"handshake_completed\"' '$TMP_DIR/events.log') >= 2 ))"
 check "valgrind's exit status is 0 (9: errors or leaks)" vg_status_is_zero
 check "valgrind: ERROR SUMMARY: 0 errors" grep -q "ERROR SUMMARY: 0 errors" "$vg_log"
 check "valgrind: nothing definitely lost" vg_leak_is_zero "definitely lost"
