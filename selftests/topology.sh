@@ -276,6 +276,19 @@ daemon_start() {
 		return 1
 	fi
 	if [[ $tns != "$dns" ]]; then
+		# wireguard-go learns its interface's MTU from link events in
+		# its own namespace: moved away, it keeps padding to the MTU it
+		# saw last. Padded to the old 1420, a 65472-byte packet grows
+		# by 8 bytes, past the 65507 an IPv4 datagram holds, and
+		# sendmmsg fails with EMSGSIZE (both versions; measured). So it
+		# sees the largest MTU of the matrix before the move (padding
+		# to a larger MTU never grows a packet past 15 bytes of
+		# alignment); xwgd follows its moved interface itself.
+		if ! impl_is_xwgd "$impl"; then
+			ip -n "$dns" link set "$ifname" mtu 65535 || return 1
+			wait_for 5 eval "log_since $ifname | grep -q 'MTU updated'" ||
+				{ echo "$(impl_label "$impl") did not log the MTU change"; return 1; }
+		fi
 		ip -n "$dns" link set "$ifname" netns "$tns" || return 1
 	fi
 }
@@ -374,6 +387,11 @@ check_side() {
 		fi
 		if [[ $impl == xdp ]]; then
 			check "$lbl: xdp_rx on $ul (XWG_XDP_IFACES)" xdp_rx_on "$dns" "$ul"
+		elif [[ $DNS_L == "$DNS_R" && ($CUR_LEFT == xdp || $CUR_RIGHT == xdp) ]]; then
+			# Both daemons share $dns and $ul (loopback): the XDP
+			# there is the other one's, forced.
+			check "$lbl: attached no xdp_rx itself (the other daemon's is on $ul)" \
+				eval "! log_since $ifname | grep -q 'loaded: .*xdp_rx on $ul'"
 		else
 			check "$lbl: no XDP on its underlay $ul (a veth, loopback or generic-only)" \
 				no_xdp_in "$dns"
