@@ -492,6 +492,7 @@ struct reader {
 	size_t whylen;
 	xwg_time_t written_at;
 	uint32_t n_peers_announced, n_peers;
+	uint64_t next_peer_id;
 	size_t record;            /* 1-based, for messages */
 	bool have_device, have_checker, have_end;
 	struct wg_peer *peer;     /* the peer the following records belong to */
@@ -594,7 +595,8 @@ static int read_device(struct reader *r, struct rcur *c)
 		return fail(r, EINVAL, "device: listen port %u configured but %u bound",
 			    dev->listen_port, dev->udp.port);
 	dev->udp.fwmark = r_u32(c);
-	dev->next_peer_id = r_u64(c);
+	/* Set at the end: creating the peers counts it up. */
+	r->next_peer_id = r_u64(c);
 	load_window_start = r_u64(c);
 	dev->load_window_count = r_u32(c);
 	under_load_until = r_u64(c);
@@ -797,10 +799,10 @@ static int read_peer(struct reader *r, struct rcur *c)
 		ret = fail(r, EINVAL, "peer %u: public key given twice", r->n_peers);
 		goto out;
 	}
-	if (!internal_id || internal_id > dev->next_peer_id) {
+	if (!internal_id || internal_id > r->next_peer_id) {
 		ret = fail(r, EINVAL, "peer %u: internal id %llu outside 1..%llu", r->n_peers,
 			   (unsigned long long)internal_id,
-			   (unsigned long long)dev->next_peer_id);
+			   (unsigned long long)r->next_peer_id);
 		goto out;
 	}
 	if (lh_nsec >= NSEC_PER_SEC) {
@@ -1149,6 +1151,7 @@ static int read_records(struct reader *r, struct rcur *c)
 	if (r->n_peers != r->n_peers_announced)
 		return fail(r, EINVAL, "%u peer records, the device announced %u", r->n_peers,
 			    r->n_peers_announced);
+	r->dev->next_peer_id = r->next_peer_id;
 	return 0;
 }
 

@@ -39,6 +39,8 @@ void test_k8s(void);
 void test_cni(void);
 /* tests/test_offload.c */
 void test_offload(void);
+/* tests/test_snapshot.c */
+void test_snapshot(void);
 
 #define TEST_SUITES                    \
 	SUITE(crypto_blake2s)          \
@@ -64,6 +66,7 @@ void test_offload(void);
 	SUITE(mesh)                    \
 	SUITE(k8s)                     \
 	SUITE(cni)                     \
-	SUITE(offload)
+	SUITE(offload)                 \
+	SUITE(snapshot)
 
 #endif
