@@ -1,0 +1,241 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# shellcheck disable=SC2317 # the helpers below run through check and wait_for
+# Live takeover (xwgd --takeover, issue 15) on the portable data path:
+#
+#   - xwgd serves a tunnel to wireguard-go; a UDP stream (one datagram a
+#     millisecond, numbered) and a ping run through it while xwgd is
+#     replaced TAKEOVERS times in a row by `xwgd -f --takeover`;
+#   - each time the old process is gone and the new one serves the
+#     configuration socket; at the end wireguard-go's latest handshake is
+#     the one before the first takeover (no new handshake), `wg showconf` is
+#     what it was, the transfer counters only grew, and the datagrams lost
+#     and the largest gap between two arrivals are reported (and bounded);
+#   - faults: a new process that dies, or hangs, between PREPARED and
+#     COMMIT (XWG_TAKEOVER_TEST): the old one resumes (within its 3 s
+#     bound for the hang), says why, and carries traffic; a takeover with
+#     XWG_DATAPATH=xdp is refused up front;
+#   - the last xwgd exits on SIGTERM and removes both of its sockets.
+#
+#   XWGD=build/xwgd selftests/takeover.sh   (runs once in run.sh)
+#
+#  ┌──────────────────────────────────┐      ┌──────────────────────────────────┐
+#  │ $ns1                             │      │ $ns2                             │
+#  │  $if1: xwgd, replaced again and  │      │  $if2: wireguard-go -f           │
+#  │   again (portable data path)     │      │                                  │
+#  │  10.0.0.1/24  listen port 10001  │      │  10.0.0.2/24  listen port 10002  │
+#  │  UDP receiver 10.0.0.1:9000      │      │  UDP sender, ping                │
+#  │  veth1 192.0.2.1/24 ─────────────┼──────┼── veth2 192.0.2.2/24             │
+#  └──────────────────────────────────┘      └──────────────────────────────────┘
+
+set -euo pipefail
+XWGD=${XWGD:-build/xwgd}
+WGGO=wireguard-go
+TAKEOVERS=${TAKEOVERS:-5}
+# shellcheck source=selftests/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+require ip wg ping python3
+require_impls "$XWGD" "$WGGO"
+
+echo "== takeover.sh: XWGD=$XWGD, $TAKEOVERS takeovers"
+xwgd_exe=$(impl_path "$XWGD")
+if1=$(tunnel_name 1)
+if2=$(tunnel_name 2)
+takeover_sock=$WG_RUN_DIR/$if1.takeover
+
+umask 077
+wg genkey >"$TMP_DIR/key1"
+wg genkey >"$TMP_DIR/key2"
+pub1=$(wg pubkey <"$TMP_DIR/key1")
+pub2=$(wg pubkey <"$TMP_DIR/key2")
+
+ns_create "$ns1" "$ns2"
+veth_link "$ns1" veth1 "$ns2" veth2
+addr_add "$ns1" veth1 192.0.2.1/24
+addr_add "$ns2" veth2 192.0.2.2/24
+
+IMPL_ENV[$if1]="XWG_DATAPATH=portable"
+start_impl "$ns1" "$XWGD" "$if1"
+start_impl "$ns2" "$WGGO" "$if2"
+n1 wg set "$if1" private-key "$TMP_DIR/key1" listen-port 10001 \
+	peer "$pub2" allowed-ips 10.0.0.2/32 endpoint 192.0.2.2:10002
+n2 wg set "$if2" private-key "$TMP_DIR/key2" listen-port 10002 \
+	peer "$pub1" allowed-ips 10.0.0.1/32 endpoint 192.0.2.1:10001
+addr_add "$ns1" "$if1" 10.0.0.1/24
+ip -n "$ns1" link set "$if1" up
+addr_add "$ns2" "$if2" 10.0.0.2/24
+ip -n "$ns2" link set "$if2" up
+check_within 10 "xwgd pings wireguard-go through the tunnel" pings "$ns1" 10.0.0.2
+check "xwgd listens on $takeover_sock (owner only, mode 0700)" \
+	eval "[[ -S $takeover_sock && \$(stat -c %a $takeover_sock) == 700 ]]"
+
+# ---------------------------------------------------------------------------
+# The UDP stream: numbered datagrams every millisecond from ns2 to ns1. The
+# receiver counts them and the largest gap between arrivals; both print
+# their counts when interrupted.
+cat >"$TMP_DIR/udp_stream.py" <<'EOF'
+import socket, struct, sys, time, signal
+signal.signal(signal.SIGINT, signal.default_int_handler)
+role = sys.argv[1]
+if role == "send":
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    n = 0
+    try:
+        while True:
+            try:
+                s.sendto(struct.pack("!Q", n) + b"x" * 56, ("10.0.0.1", 9000))
+                n += 1
+            except OSError:
+                pass
+            time.sleep(0.001)
+    except KeyboardInterrupt:
+        print("sent %d" % n, flush=True)
+else:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
+    s.bind(("10.0.0.1", 9000))
+    print("ready", flush=True)
+    seen, last, gap = set(), None, 0.0
+    try:
+        while True:
+            data = s.recv(2048)
+            now = time.monotonic()
+            if last is not None:
+                gap = max(gap, now - last)
+            last = now
+            seen.add(struct.unpack("!Q", data[:8])[0])
+    except KeyboardInterrupt:
+        top = max(seen) + 1 if seen else 0
+        print("received %d of %d, max gap %.1f ms" % (len(seen), top, gap * 1000), flush=True)
+EOF
+
+# ---------------------------------------------------------------------------
+# Helpers.
+
+# peer_handshake NS IFNAME PUBKEY: wg's latest handshake (epoch seconds).
+peer_handshake() { latest_handshake "$@"; }
+
+# takeover_done OLD NEW: OLD exited, NEW runs and serves wg show.
+takeover_done() {
+	local old=$1 new=$2
+	pid_is_alive "$old" && { echo "the old xwgd (PID $old) still runs"; return 1; }
+	pid_is_alive "$new" || { echo "the new xwgd (PID $new) exited"; return 1; }
+	grep -q "took $if1 over from PID" "$LOG_DIR/$if1.takeover.$new.log" ||
+		{ echo "no 'took over' line in the new xwgd's log"; return 1; }
+	n1 wg show "$if1" >/dev/null
+}
+
+# start_takeover LOGNAME [VAR=VALUE...]: `xwgd -f --takeover $if1` in ns1 in
+# the background; its PID in $BG_PID, its log $LOG_DIR/$if1.takeover.PID.log
+# (renamed from LOGNAME once the PID is known).
+start_takeover() {
+	local tmp=$LOG_DIR/$1; shift
+	# shellcheck disable=SC2046 # impl_env is a list of words on purpose
+	bg_start "$tmp" ip netns exec "$ns1" env $(impl_env) XWG_DATAPATH=portable "$@" \
+		"$xwgd_exe" -f --takeover "$if1"
+}
+
+# counters_not_below RX TX: xwgd's transfer with wireguard-go is at least
+# RX received and TX sent.
+counters_not_below() {
+	local rx tx
+	rx=$(rx_bytes "$ns1" "$if1" "$pub2") && tx=$(tx_bytes "$ns1" "$if1" "$pub2") ||
+		return 1
+	((rx >= $1 && tx >= $2)) || { echo "transfer $rx/$tx, was $1/$2"; return 1; }
+}
+
+# ---------------------------------------------------------------------------
+# Before: the handshake, the configuration, the counters.
+
+hs_before=$(peer_handshake "$ns2" "$if2" "$pub1")
+conf_before=$(n1 wg showconf "$if1")
+bg_start "$LOG_DIR/udp_recv.log" ip netns exec "$ns1" python3 "$TMP_DIR/udp_stream.py" recv
+recv_pid=$BG_PID
+wait_for 5 grep -q ready "$LOG_DIR/udp_recv.log"
+bg_start "$LOG_DIR/udp_send.log" ip netns exec "$ns2" python3 "$TMP_DIR/udp_stream.py" send
+send_pid=$BG_PID
+bg_start "$LOG_DIR/ping.log" ip netns exec "$ns2" ping -n -i 0.05 10.0.0.1
+ping_pid=$BG_PID
+sleep 1
+
+old=${IMPL_PID[$if1]}
+for ((i = 1; i <= TAKEOVERS; i++)); do
+	rx0=$(rx_bytes "$ns1" "$if1" "$pub2")
+	tx0=$(tx_bytes "$ns1" "$if1" "$pub2")
+	start_takeover "takeover-$i.log"
+	new=$BG_PID
+	mv "$LOG_DIR/takeover-$i.log" "$LOG_DIR/$if1.takeover.$new.log"
+	if check_within 10 "takeover $i: PID $new replaced PID $old" takeover_done "$old" "$new"; then
+		wait "$old" 2>/dev/null || true
+		IMPL_PID[$if1]=$new
+		old=$new
+	else
+		break
+	fi
+	check "takeover $i: transfer counters continue" counters_not_below "$rx0" "$tx0"
+	sleep 0.5
+done
+
+check_within 5 "xwgd pings wireguard-go after $TAKEOVERS takeovers" pings "$ns1" 10.0.0.2
+sleep 0.5
+bg_stop "$send_pid"
+sleep 0.5
+bg_stop "$recv_pid"
+bg_stop "$ping_pid"
+sent=$(sed -n 's/^sent \([0-9]*\)$/\1/p' "$LOG_DIR/udp_send.log")
+stats=$(grep '^received' "$LOG_DIR/udp_recv.log" || echo "received 0 of 0, max gap ? ms")
+echo "UDP stream over $TAKEOVERS takeovers: $sent sent, $stats"
+ping_lost=$(grep -o '[0-9.]*% packet loss' "$LOG_DIR/ping.log" || echo "? packet loss")
+echo "ping every 50 ms: $ping_lost"
+
+# no_udp_lost: every datagram numbered below the highest received arrived
+# (the last ones may still have been on their way when the sender stopped).
+no_udp_lost() {
+	local got top
+	got=$(sed -n 's/^received \([0-9]*\) of \([0-9]*\),.*/\1/p' <<<"$stats")
+	top=$(sed -n 's/^received \([0-9]*\) of \([0-9]*\),.*/\2/p' <<<"$stats")
+	[[ -n $got && $got == "$top" && $got -gt 0 ]] || { echo "$stats"; return 1; }
+}
+# gap_below MS: the largest gap between two datagrams is below MS.
+gap_below() {
+	local gap
+	gap=$(sed -n 's/.*max gap \([0-9.]*\) ms/\1/p' <<<"$stats")
+	[[ -n $gap ]] && python3 -c "import sys; sys.exit(not $gap < $1)" ||
+		{ echo "max gap ${gap:-?} ms"; return 1; }
+}
+check "no UDP datagram lost over the takeovers" no_udp_lost
+check "the largest gap between datagrams stays below 500 ms" gap_below 500
+check "no new handshake: wireguard-go's latest handshake is the one before" \
+	eval "[[ \$(peer_handshake $ns2 $if2 $pub1) == $hs_before ]]"
+check "wg showconf is the same as before" eval '[[ $(n1 wg showconf "$if1") == "$conf_before" ]]'
+
+# ---------------------------------------------------------------------------
+# Faults: the new process dies, or hangs, before it commits.
+
+old=${IMPL_PID[$if1]}
+start_takeover "die.log" XWG_TAKEOVER_TEST=die-before-commit
+dying=$BG_PID
+check_within 5 "a new xwgd that dies before committing exits" eval "! pid_is_alive $dying"
+check_within 5 "the old xwgd says it resumes" grep -q "went away before committing.*resuming" \
+	"$LOG_DIR/$if1.log" "$LOG_DIR"/"$if1".takeover.*.log
+check "the old xwgd still runs" pid_is_alive "$old"
+check_within 5 "and carries traffic" pings "$ns1" 10.0.0.2
+
+start_takeover "hang.log" XWG_TAKEOVER_TEST=hang-before-commit
+hanging=$BG_PID
+t0=$(date +%s)
+check_within 8 "the old xwgd resumes when the new one hangs" grep -q "did not commit within" \
+	"$LOG_DIR/$if1.log" "$LOG_DIR"/"$if1".takeover.*.log
+check "within its bound (3 s, and the test's slack)" eval "(( \$(date +%s) - $t0 <= 6 ))"
+check_within 5 "and carries traffic" pings "$ns1" 10.0.0.2
+bg_stop "$hanging"
+
+start_takeover "xdp.log" XWG_DATAPATH=xdp
+check_within 5 "a takeover with XWG_DATAPATH=xdp is refused up front" \
+	eval "! pid_is_alive $BG_PID && grep -q 'portable data path only' $LOG_DIR/xdp.log"
+check "the old xwgd is still the one" pid_is_alive "$old"
+
+check "the last xwgd exits on SIGTERM and removes its configuration socket" stop_impl "$if1"
+check "and its takeover socket" test ! -e "$takeover_sock"
+rm -f "$takeover_sock"
+report
