@@ -66,6 +66,7 @@ struct daemon {
 	 * new process took the tunnel over (then nothing is removed). */
 	int takeover_fd;
 	char takeover_path[PATH_MAX];
+	int ready_fd;             /* detached --takeover: tells the parent */
 	struct source src_takeover;
 	bool handed_over;
 	struct netdev_monitor *mon;
@@ -908,7 +909,10 @@ static int setup_signals(struct daemon *d)
 	return d->sigfd < 0 ? -errno : 0;
 }
 
-static void detach(void)
+/* ready_pipe (--takeover; else -1): the parent waits for the child's one
+ * byte, written once it serves (the takeover committed), and exits 1 on
+ * EOF, so the caller learns whether the tunnel changed hands. */
+static void detach(int ready_pipe[2])
 {
 	pid_t pid = fork();
 	int null;
@@ -917,8 +921,16 @@ static void detach(void)
 		log_error("fork: %s", strerror(errno));
 		exit(1);
 	}
+	if (pid > 0 && ready_pipe[0] >= 0) {
+		char c;
+
+		close(ready_pipe[1]);
+		_exit(read(ready_pipe[0], &c, 1) == 1 ? 0 : 1);
+	}
 	if (pid > 0)
 		_exit(0);  /* the interface and socket exist: wg-quick may go on */
+	if (ready_pipe[0] >= 0)
+		close(ready_pipe[0]);
 	setsid();
 	null = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (null >= 0) {
@@ -1003,7 +1015,7 @@ int main(int argc, char **argv)
 	/* Keys live in this process: no core dumps, no ptrace by others. */
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 
-	d.epfd = d.sigfd = d.timerfd = d.inotify_fd = d.uapi_fd = d.takeover_fd = -1;
+	d.epfd = d.sigfd = d.timerfd = d.inotify_fd = d.uapi_fd = d.takeover_fd = d.ready_fd = -1;
 	d.busy_poll_ns = (xwg_time_t)busy_poll_us * 1000;
 	if (setup_signals(&d)) {
 		log_error("cannot set up signal handling: %s", strerror(errno));
@@ -1082,8 +1094,14 @@ int main(int argc, char **argv)
 				 "process", strerror(-d.takeover_fd));
 	}
 
-	if (!foreground)
-		detach();
+	if (!foreground) {
+		int ready_pipe[2] = { -1, -1 };
+
+		if (takeover && pipe2(ready_pipe, O_CLOEXEC))
+			ready_pipe[0] = ready_pipe[1] = -1;
+		detach(ready_pipe);
+		d.ready_fd = ready_pipe[1];
+	}
 	if (fast && fastpath_dp_reaper(fast))
 		log_info("cannot start the reaper (%s): after a crash the interface stays until "
 			 "the next start removes it", strerror(errno));
@@ -1181,6 +1199,12 @@ int main(int argc, char **argv)
 		refresh_mtu(&d);
 		log_info("took %s over from PID %d: %u peers, UDP port %u", ifname,
 			 (int)tc.old_pid, d.dev.peers.count, udp_socks_port(&d.dev.udp));
+		if (d.ready_fd >= 0) {
+			if (write(d.ready_fd, "1", 1) != 1)
+				log_debug("cannot tell the parent: %s", strerror(errno));
+			close(d.ready_fd);
+			d.ready_fd = -1;
+		}
 	}
 	log_info("interface %s is up: %u crypto threads (AEAD %s), UDP port %u", ifname,
 		 crypto_pool_threads(d.dev.pool),

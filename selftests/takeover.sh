@@ -15,7 +15,8 @@
 #     COMMIT (XWG_TAKEOVER_TEST): the old one resumes (within its 3 s
 #     bound for the hang), says why, and carries traffic; a takeover with
 #     XWG_DATAPATH=xdp is refused up front;
-#   - the last xwgd exits on SIGTERM and removes both of its sockets.
+#   - detached (no -f), `xwgd --takeover` returns 0 once the new process
+#     serves; that last xwgd exits on SIGTERM and removes both sockets.
 #
 #   XWGD=build/xwgd selftests/takeover.sh   (runs once in run.sh)
 #
@@ -115,19 +116,19 @@ EOF
 # peer_handshake NS IFNAME PUBKEY: wg's latest handshake (epoch seconds).
 peer_handshake() { latest_handshake "$@"; }
 
-# takeover_done OLD NEW: OLD exited, NEW runs and serves wg show.
+# takeover_done OLD NEW LOG: OLD exited, NEW runs, says so in LOG and
+# serves wg show.
 takeover_done() {
-	local old=$1 new=$2
+	local old=$1 new=$2 log=$3
 	pid_is_alive "$old" && { echo "the old xwgd (PID $old) still runs"; return 1; }
 	pid_is_alive "$new" || { echo "the new xwgd (PID $new) exited"; return 1; }
-	grep -q "took $if1 over from PID" "$LOG_DIR/$if1.takeover.$new.log" ||
+	grep -q "took $if1 over from PID $old" "$log" ||
 		{ echo "no 'took over' line in the new xwgd's log"; return 1; }
 	n1 wg show "$if1" >/dev/null
 }
 
 # start_takeover LOGNAME [VAR=VALUE...]: `xwgd -f --takeover $if1` in ns1 in
-# the background; its PID in $BG_PID, its log $LOG_DIR/$if1.takeover.PID.log
-# (renamed from LOGNAME once the PID is known).
+# the background; its PID in $BG_PID, its log $LOG_DIR/LOGNAME.
 start_takeover() {
 	local tmp=$LOG_DIR/$1; shift
 	# shellcheck disable=SC2046 # impl_env is a list of words on purpose
@@ -164,8 +165,8 @@ for ((i = 1; i <= TAKEOVERS; i++)); do
 	tx0=$(tx_bytes "$ns1" "$if1" "$pub2")
 	start_takeover "takeover-$i.log"
 	new=$BG_PID
-	mv "$LOG_DIR/takeover-$i.log" "$LOG_DIR/$if1.takeover.$new.log"
-	if check_within 10 "takeover $i: PID $new replaced PID $old" takeover_done "$old" "$new"; then
+	if check_within 10 "takeover $i: PID $new replaced PID $old" \
+		takeover_done "$old" "$new" "$LOG_DIR/takeover-$i.log"; then
 		wait "$old" 2>/dev/null || true
 		IMPL_PID[$if1]=$new
 		old=$new
@@ -187,6 +188,11 @@ stats=$(grep '^received' "$LOG_DIR/udp_recv.log" || echo "received 0 of 0, max g
 echo "UDP stream over $TAKEOVERS takeovers: $sent sent, $stats"
 ping_lost=$(grep -o '[0-9.]*% packet loss' "$LOG_DIR/ping.log" || echo "? packet loss")
 echo "ping every 50 ms: $ping_lost"
+# What the old processes measured from the snapshot to DONE: the time
+# nothing read the tunnel or the sockets.
+pauses=$(cat "$LOG_DIR/$if1.log" "$LOG_DIR"/takeover-*.log |
+	sed -n 's/.*handed .* over to PID [0-9]* after \([0-9]*\) us.*/\1/p' | tr '\n' ' ')
+echo "handoff pauses (snapshot to DONE, us): ${pauses:-none logged}"
 
 # no_udp_lost: every datagram numbered below the highest received arrived
 # (the last ones may still have been on their way when the sender stopped).
@@ -217,7 +223,7 @@ start_takeover "die.log" XWG_TAKEOVER_TEST=die-before-commit
 dying=$BG_PID
 check_within 5 "a new xwgd that dies before committing exits" eval "! pid_is_alive $dying"
 check_within 5 "the old xwgd says it resumes" grep -q "went away before committing.*resuming" \
-	"$LOG_DIR/$if1.log" "$LOG_DIR"/"$if1".takeover.*.log
+	"$LOG_DIR/$if1.log" "$LOG_DIR"/takeover-*.log
 check "the old xwgd still runs" pid_is_alive "$old"
 check_within 5 "and carries traffic" pings "$ns1" 10.0.0.2
 
@@ -225,7 +231,7 @@ start_takeover "hang.log" XWG_TAKEOVER_TEST=hang-before-commit
 hanging=$BG_PID
 t0=$(date +%s)
 check_within 8 "the old xwgd resumes when the new one hangs" grep -q "did not commit within" \
-	"$LOG_DIR/$if1.log" "$LOG_DIR"/"$if1".takeover.*.log
+	"$LOG_DIR/$if1.log" "$LOG_DIR"/takeover-*.log
 check "within its bound (3 s, and the test's slack)" eval "(( \$(date +%s) - $t0 <= 6 ))"
 check_within 5 "and carries traffic" pings "$ns1" 10.0.0.2
 bg_stop "$hanging"
@@ -235,7 +241,41 @@ check_within 5 "a takeover with XWG_DATAPATH=xdp is refused up front" \
 	eval "! pid_is_alive $BG_PID && grep -q 'portable data path only' $LOG_DIR/xdp.log"
 check "the old xwgd is still the one" pid_is_alive "$old"
 
-check "the last xwgd exits on SIGTERM and removes its configuration socket" stop_impl "$if1"
+# ---------------------------------------------------------------------------
+# Detached (no -f, as wg-quick and service managers start it): the command
+# returns once the new process serves, with status 0.
+
+# xwgd_in_ns1_other_than PID: the PID of the xwgd in ns1 that is not PID.
+xwgd_in_ns1_other_than() {
+	local p
+	for p in $(ip netns pids "$ns1"); do
+		[[ $p != "$1" && $(readlink "/proc/$p/exe" 2>/dev/null) == "$xwgd_exe" ]] &&
+			{ echo "$p"; return 0; }
+	done
+	return 1
+}
+
+# shellcheck disable=SC2046 # impl_env is a list of words on purpose
+if ip netns exec "$ns1" env $(impl_env) XWG_DATAPATH=portable "$xwgd_exe" --takeover "$if1" \
+	>>"$LOG_DIR/detached.log" 2>&1; then
+	pass "a detached xwgd --takeover exits 0 once it serves"
+else
+	fail "a detached xwgd --takeover exits 0 once it serves" "status $?"
+fi
+check_within 5 "the old xwgd is gone" eval "! pid_is_alive $old"
+wait "$old" 2>/dev/null || true
+unset "IMPL_PID[$if1]"
+detached=$(xwgd_in_ns1_other_than "$old") || detached=
+check "the detached xwgd serves" eval "[[ -n '$detached' ]] && n1 wg show $if1 >/dev/null"
+check_within 5 "and carries traffic" pings "$ns1" 10.0.0.2
+check "no new handshake after all of it" \
+	eval "[[ \$(peer_handshake $ns2 $if2 $pub1) == $hs_before ]]"
+
+if [[ -n $detached ]]; then
+	kill -TERM "$detached"
+	check_within 5 "the last xwgd exits on SIGTERM" eval "! pid_is_alive $detached"
+fi
+check_within 2 "and removes its configuration socket" test ! -e "$WG_RUN_DIR/$if1.sock"
 check "and its takeover socket" test ! -e "$takeover_sock"
 rm -f "$takeover_sock"
 report
