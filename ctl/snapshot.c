@@ -45,7 +45,8 @@ static const char *const slot_names[SLOT_COUNT] = { "previous", "current", "next
 #define DEVICE_LEN (IF_NAMESIZE + 1 + 1 + NOISE_PRIVATE_KEY_LEN + 2 + 2 + 4 + 8 + 8 + 4 + 8 + 4)
 #define COOKIE_CHECKER_LEN (COOKIE_SECRET_LEN + 8)
 #define ENDPOINT_LEN (2 + 2 + 16 + 4 + 4 + 1 + 16 + 4)
-#define PEER_LEN (NOISE_PUBLIC_KEY_LEN + NOISE_SYMMETRIC_KEY_LEN + 8 + ENDPOINT_LEN + \
+#define PEER_LEN (NOISE_PUBLIC_KEY_LEN + NOISE_SYMMETRIC_KEY_LEN + NOISE_PUBLIC_KEY_LEN + 8 + \
+		  ENDPOINT_LEN + \
 		  8 + 8 + 8 + 4 + 6 * 8 + 2 + TIMER_COUNT * 8 + 4 + 1 + 1 + 1 + 8 + \
 		  NOISE_TIMESTAMP_LEN + 8 + 8 + 1 + COOKIE_LEN + 1 + COOKIE_LEN)
 #define ALLOWED_IP_LEN (1 + 1 + 16)
@@ -263,6 +264,7 @@ static void w_peer(struct wcur *w, struct wg_device *dev, struct wg_peer *peer)
 
 	w_bytes(w, peer->public_key, NOISE_PUBLIC_KEY_LEN);
 	w_bytes(w, peer->handshake.preshared_key, NOISE_SYMMETRIC_KEY_LEN);
+	w_bytes(w, peer->handshake.precomputed_static_static, NOISE_PUBLIC_KEY_LEN);
 	w_u64(w, peer->internal_id);
 	w_endpoint(w, &peer->endpoint);
 	w_u64(w, peer->rx_bytes);
@@ -356,12 +358,19 @@ static void w_all(struct wcur *w, struct wg_device *dev, xwg_time_t now)
 	w_record_end(w, at);
 }
 
+/* BLAKE2b (libsodium's generichash), not the protocol's BLAKE2s: twice as
+ * fast on 64-bit, and a snapshot of 10,000 peers is 26 MB. It guards
+ * against corruption; the writer is authenticated by the socket. */
+static void checksum(uint8_t out[SNAPSHOT_TRAILER_LEN], const uint8_t *buf, size_t len)
+{
+	crypto_generichash(out, SNAPSHOT_TRAILER_LEN, buf, len, NULL, 0);
+}
+
 void snapshot_checksum_fix(uint8_t *buf, size_t len)
 {
 	if (len < SNAPSHOT_TRAILER_LEN)
 		return;
-	crypto_hash_concat(buf + len - SNAPSHOT_TRAILER_LEN, buf, len - SNAPSHOT_TRAILER_LEN,
-			   NULL, 0);
+	checksum(buf + len - SNAPSHOT_TRAILER_LEN, buf, len - SNAPSHOT_TRAILER_LEN);
 }
 
 size_t snapshot_write(struct wg_device *dev, uint8_t *buf, size_t cap)
@@ -745,7 +754,8 @@ static int read_peer(struct reader *r, struct rcur *c)
 {
 	struct wg_device *dev = r->dev;
 	uint8_t pk[NOISE_PUBLIC_KEY_LEN], psk[NOISE_SYMMETRIC_KEY_LEN];
-	uint8_t timestamp[NOISE_TIMESTAMP_LEN];
+	uint8_t ss[NOISE_PUBLIC_KEY_LEN], timestamp[NOISE_TIMESTAMP_LEN];
+	bool had_identity;
 	struct udp_endpoint ep;
 	struct timers_peer tp = { 0 };
 	struct cookie ck = { 0 };
@@ -765,6 +775,7 @@ static int read_peer(struct reader *r, struct rcur *c)
 			    r->n_peers_announced);
 	r_bytes(c, pk, sizeof(pk));
 	r_bytes(c, psk, sizeof(psk));
+	r_bytes(c, ss, sizeof(ss));
 	internal_id = r_u64(c);
 	if ((ret = read_endpoint(r, c, &ep)))
 		goto out;
@@ -797,6 +808,13 @@ static int read_peer(struct reader *r, struct rcur *c)
 	}
 	if (device_peer_lookup(dev, pk)) {
 		ret = fail(r, EINVAL, "peer %u: public key given twice", r->n_peers);
+		goto out;
+	}
+	/* Without our key there is no DH; with it, all zero means the peer's
+	 * key is of low order, whose DH is zero too (noise.h). */
+	if (!dev->static_identity.has_identity && !is_zero(ss, sizeof(ss))) {
+		ret = fail(r, EINVAL, "peer %u: a static-static DH without a private key",
+			   r->n_peers);
 		goto out;
 	}
 	if (!internal_id || internal_id > r->next_peer_id) {
@@ -833,7 +851,15 @@ static int read_peer(struct reader *r, struct rcur *c)
 	    (ret = check_time(r, "peer: cookie birthdate", ck.birthdate, 0)))
 		goto out;
 
+	/* DH(our static, theirs) comes with the snapshot: 10,000 X25519
+	 * would cost half a second of the takeover, while nothing reads the
+	 * tunnel. Hidden from peer creation, our identity does not compute
+	 * it again. A wrong value (which the checksum makes a writer's bug,
+	 * not corruption) costs that peer its handshakes, nothing else. */
+	had_identity = dev->static_identity.has_identity;
+	dev->static_identity.has_identity = false;
 	peer = device_peer_create(dev, pk);
+	dev->static_identity.has_identity = had_identity;
 	if (!peer) {
 		ret = dev->peers.count >= dev->max_peers ?
 			fail(r, EINVAL, "peer %u: more than %u peers", r->n_peers, dev->max_peers) :
@@ -841,6 +867,7 @@ static int read_peer(struct reader *r, struct rcur *c)
 		goto out;
 	}
 	memcpy(peer->handshake.preshared_key, psk, sizeof(psk));
+	memcpy(peer->handshake.precomputed_static_static, ss, sizeof(ss));
 	memcpy(peer->handshake.latest_timestamp, timestamp, sizeof(timestamp));
 	peer->handshake.last_initiation_consumption = last_consumption;
 	peer->internal_id = internal_id;
@@ -866,6 +893,7 @@ static int read_peer(struct reader *r, struct rcur *c)
 	ret = 0;
 out:
 	sodium_memzero(psk, sizeof(psk));
+	sodium_memzero(ss, sizeof(ss));
 	sodium_memzero(&ck, sizeof(ck));
 	return ret;
 }
@@ -1208,7 +1236,7 @@ static void device_restore(struct wg_device *dev, const struct device_saved *s)
 
 static int read_header(struct reader *r, const uint8_t *buf, size_t len)
 {
-	uint8_t sum[BLAKE2S_HASH_LEN];
+	uint8_t sum[SNAPSHOT_TRAILER_LEN];
 	uint32_t version, header_len;
 	uint64_t total;
 	xwg_time_t now;
@@ -1236,7 +1264,7 @@ static int read_header(struct reader *r, const uint8_t *buf, size_t len)
 	if (total != len)
 		return fail(r, EINVAL, "%zu bytes, the header says %llu (truncated or padded)",
 			    len, (unsigned long long)total);
-	crypto_hash_concat(sum, buf, len - SNAPSHOT_TRAILER_LEN, NULL, 0);
+	checksum(sum, buf, len - SNAPSHOT_TRAILER_LEN);
 	if (memcmp(sum, buf + len - SNAPSHOT_TRAILER_LEN, sizeof(sum)))
 		return fail(r, EINVAL, "checksum mismatch: the snapshot is corrupted");
 	now = platform_now();

@@ -14,7 +14,7 @@
  *            the device, then counters and the cookie checker, then each
  *            peer followed by its allowed IPs, keypairs and handshake,
  *            and last an end record that counts them
- *   trailer  BLAKE2s-256 of everything before it
+ *   trailer  BLAKE2b-256 of everything before it
  *
  * Times are absolute CLOCK_MONOTONIC nanoseconds: that clock is the same in
  * every process of one host (and the memfd never leaves it), so deadlines
@@ -29,7 +29,9 @@
  * fwmark).
  *
  * The reader validates every field as if it came from the network, and
- * leaves the device as it found it (fresh) on any error.
+ * leaves the device as it found it (fresh) on any error. One derived value
+ * is taken as given, for speed: each peer's DH(our static, theirs), which
+ * is checked for form only (see read_peer).
  */
 #ifndef XWG_SNAPSHOT_H
 #define XWG_SNAPSHOT_H

@@ -409,7 +409,7 @@ static void test_refusals(void)
 	{
 		uint64_t far = htole64(START_NS + 100000 * NSEC_PER_SEC);
 
-		at = find_record(buf, len, REC_PEER, 0) + 32 + 32 + 8 + 49 + 28 + 48 + 2;
+		at = find_record(buf, len, REC_PEER, 0) + 32 + 32 + 32 + 8 + 49 + 28 + 48 + 2;
 		ret = read_patched(&c, buf, len, at, &far, 8, why, sizeof(why));
 		CHECKF(ret == -EINVAL && strstr(why, "deadline") && is_fresh(&c), "%d %s", ret,
 		       why);
