@@ -715,6 +715,11 @@ static void takeover_test_hook(void)
 		_exit(3);
 	}
 	if (!strcmp(t, "hang-before-commit")) {
+		sigset_t all;
+
+		/* Still killable by SIGINT/SIGTERM (the signalfd is not read). */
+		sigfillset(&all);
+		sigprocmask(SIG_UNBLOCK, &all, NULL);
 		log_info("XWG_TAKEOVER_TEST: hanging before the commit");
 		for (int i = 0; i < 600; i++)
 			sleep(1);
