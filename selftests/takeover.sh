@@ -231,14 +231,26 @@ no_udp_lost() {
 gap_below() {
 	local gap
 	gap=$(sed -n 's/.*max gap \([0-9.]*\) ms/\1/p' <<<"$stats")
-	[[ -n $gap ]] && python3 -c "import sys; sys.exit(not $gap < $1)" ||
-		{ echo "max gap ${gap:-?} ms"; return 1; }
+	if [[ -z $gap ]] || ! python3 -c "import sys; sys.exit(not $gap < $1)"; then
+		echo "max gap ${gap:-?} ms"
+		return 1
+	fi
 }
 check "no UDP datagram lost over the takeovers" no_udp_lost
 check "the largest gap between datagrams stays below 500 ms" gap_below 500
 check "no new handshake: wireguard-go's latest handshake is the one before" \
 	eval "[[ \$(peer_handshake $ns2 $if2 $pub1) == $hs_before ]]"
-check "wg showconf is the same as before" eval '[[ $(n1 wg showconf "$if1") == "$conf_before" ]]'
+# showconf_unchanged: `wg showconf` of xwgd's interface is $conf_before.
+showconf_unchanged() {
+	local now
+	now=$(n1 wg showconf "$if1") || return 1
+	if [[ $now != "$conf_before" ]]; then
+		echo "wg showconf changed"
+		diff <(echo "$conf_before") <(echo "$now")
+		return 1
+	fi
+}
+check "wg showconf is the same as before" showconf_unchanged
 
 # ---------------------------------------------------------------------------
 # Faults: the new process dies, or hangs, before it commits.
