@@ -87,16 +87,37 @@ static const struct {
 #define N_COUNTERS (DROP_REASON_COUNT + N_DEVICE_COUNTERS)
 #define DROP_PREFIX "drop_"
 
-/* Counter i's name (into buf) and where it lives. */
-static uint64_t *counter_at(struct wg_device *dev, size_t i, char buf[COUNTER_NAME_MAX + 1])
+/* Where counter i lives. */
+static uint64_t *counter_at(struct wg_device *dev, size_t i)
 {
-	if (i < DROP_REASON_COUNT) {
-		snprintf(buf, COUNTER_NAME_MAX + 1, DROP_PREFIX "%s", drop_reason_name(i));
+	if (i < DROP_REASON_COUNT)
 		return &dev->drops[i];
+	return (uint64_t *)((uint8_t *)dev + device_counters[i - DROP_REASON_COUNT].off);
+}
+
+/* Counter i's name: a drop reason's with DROP_PREFIX in front. */
+static void counter_name(size_t i, char buf[COUNTER_NAME_MAX + 1])
+{
+	if (i < DROP_REASON_COUNT)
+		snprintf(buf, COUNTER_NAME_MAX + 1, DROP_PREFIX "%s", drop_reason_name(i));
+	else
+		snprintf(buf, COUNTER_NAME_MAX + 1, "%s", device_counters[i - DROP_REASON_COUNT].name);
+}
+
+/* The index of the counter called name, or N_COUNTERS. */
+static size_t counter_find(const char *name)
+{
+	size_t i, plen = strlen(DROP_PREFIX);
+
+	if (!strncmp(name, DROP_PREFIX, plen)) {
+		for (i = 0; i < DROP_REASON_COUNT; i++)
+			if (!strcmp(name + plen, drop_reason_name(i)))
+				return i;
 	}
-	i -= DROP_REASON_COUNT;
-	snprintf(buf, COUNTER_NAME_MAX + 1, "%s", device_counters[i].name);
-	return (uint64_t *)((uint8_t *)dev + device_counters[i].off);
+	for (i = 0; i < N_DEVICE_COUNTERS; i++)
+		if (!strcmp(name, device_counters[i].name))
+			return DROP_REASON_COUNT + i;
+	return N_COUNTERS;
 }
 
 /* ---- writer ---- */
@@ -339,8 +360,9 @@ static void w_all(struct wcur *w, struct wg_device *dev, xwg_time_t now)
 
 	for (i = 0; i < N_COUNTERS; i++) {
 		char name[COUNTER_NAME_MAX + 1];
-		uint64_t *v = counter_at(dev, i, name);
+		uint64_t *v = counter_at(dev, i);
 
+		counter_name(i, name);
 		at = w_record_begin(w, REC_COUNTER);
 		w_u8(w, (uint8_t)strlen(name));
 		w_bytes(w, name, strlen(name));
@@ -655,7 +677,7 @@ static bool counter_name_ok(const char *name, size_t len)
 
 static int read_counter(struct reader *r, struct rcur *c, size_t len)
 {
-	char name[COUNTER_NAME_MAX + 1], known[COUNTER_NAME_MAX + 1];
+	char name[COUNTER_NAME_MAX + 1];
 	size_t n, i;
 	uint64_t v;
 
@@ -669,19 +691,16 @@ static int read_counter(struct reader *r, struct rcur *c, size_t len)
 	if (!counter_name_ok(name, n))
 		return fail(r, EINVAL, "counter: name is not [a-z0-9_]+");
 	v = r_u64(c);
-	for (i = 0; i < N_COUNTERS; i++) {
-		uint64_t *p = counter_at(r->dev, i, known);
-
-		if (strcmp(known, name))
-			continue;
-		if (r->counters_seen[i])
-			return fail(r, EINVAL, "counter %s given twice", name);
-		r->counters_seen[i] = true;
-		*p = v;
+	i = counter_find(name);
+	if (i == N_COUNTERS) {
+		/* One an older or newer build keeps and this one does not. */
+		log_debug("takeover: counter %s is not known to this version, dropped", name);
 		return 0;
 	}
-	/* A counter an older or newer build keeps and this one does not. */
-	log_debug("takeover: counter %s is not known to this version, dropped", name);
+	if (r->counters_seen[i])
+		return fail(r, EINVAL, "counter %s given twice", name);
+	r->counters_seen[i] = true;
+	*counter_at(r->dev, i) = v;
 	return 0;
 }
 
@@ -1204,7 +1223,6 @@ struct device_saved {
 
 static void device_save(struct wg_device *dev, struct device_saved *s)
 {
-	char name[COUNTER_NAME_MAX + 1];
 	size_t i;
 
 	s->listen_port = dev->listen_port;
@@ -1215,12 +1233,11 @@ static void device_save(struct wg_device *dev, struct device_saved *s)
 	s->load_window_start = dev->load_window_start;
 	s->under_load_until = dev->under_load_until;
 	for (i = 0; i < N_COUNTERS; i++)
-		s->counters[i] = *counter_at(dev, i, name);
+		s->counters[i] = *counter_at(dev, i);
 }
 
 static void device_restore(struct wg_device *dev, const struct device_saved *s)
 {
-	char name[COUNTER_NAME_MAX + 1];
 	size_t i;
 
 	dev->listen_port = s->listen_port;
@@ -1231,7 +1248,7 @@ static void device_restore(struct wg_device *dev, const struct device_saved *s)
 	dev->load_window_start = s->load_window_start;
 	dev->under_load_until = s->under_load_until;
 	for (i = 0; i < N_COUNTERS; i++)
-		*counter_at(dev, i, name) = s->counters[i];
+		*counter_at(dev, i) = s->counters[i];
 }
 
 static int read_header(struct reader *r, const uint8_t *buf, size_t len)

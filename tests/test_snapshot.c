@@ -345,7 +345,7 @@ static void test_refusals(void)
 	char why[256];
 	int ret;
 
-	build(&a, 6);
+	build(&a, 4);
 	buf = take(&a, &len);
 	CHECK(device_init(&c, IFNAME, 1) == 0);
 	copy = malloc(len);
