@@ -13,6 +13,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -291,6 +292,11 @@ bool takeover_serve(int listen_fd, struct wg_device *dev, const struct takeover_
 	if (ret) {
 		log_error("takeover: cannot send the state: %s; serving on", strerror(-ret));
 		goto out;
+	}
+	/* For the selftest: the old process dies in the middle. */
+	if (getenv("XWG_TAKEOVER_TEST") && !strcmp(getenv("XWG_TAKEOVER_TEST"), "die-after-prepared")) {
+		log_info("XWG_TAKEOVER_TEST: exiting after PREPARED");
+		_exit(3);
 	}
 	ret = msg_recv(conn, &m, TAKEOVER_COMMIT_TIMEOUT_MS, NULL, NULL, 0);
 	if (ret == -ETIMEDOUT) {

@@ -44,9 +44,10 @@ struct wg_device;
 #define TAKEOVER_COMMIT_TIMEOUT_MS 3000
 #define TAKEOVER_PREPARED_TIMEOUT_MS 5000
 #define TAKEOVER_DONE_TIMEOUT_MS 5000
-/* XWG_TAKEOVER_TEST=hang-before-commit|die-before-commit: the new process
- * stops (or exits) after PREPARED, for the selftest of the old one's
- * recovery. */
+/* XWG_TAKEOVER_TEST, for the selftest of the recoveries: hang-before-commit
+ * or die-before-commit (the new process stops or exits after PREPARED;
+ * ctl/xwgd.c), die-after-prepared (a process, once it is the old one,
+ * exits right after sending PREPARED). */
 
 /* What the old process hands over besides the snapshot. */
 struct takeover_fds {

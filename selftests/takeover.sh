@@ -13,8 +13,9 @@
 #     and the largest gap between two arrivals are reported (and bounded);
 #   - faults: a new process that dies, or hangs, between PREPARED and
 #     COMMIT (XWG_TAKEOVER_TEST): the old one resumes (within its 3 s
-#     bound for the hang), says why, and carries traffic; a takeover with
-#     XWG_DATAPATH=xdp is refused up front;
+#     bound for the hang), says why, and carries traffic; an old process
+#     that dies right after PREPARED: the new one has everything and
+#     serves; a takeover with XWG_DATAPATH=xdp is refused up front;
 #   - detached (no -f), `xwgd --takeover` returns 0 once the new process
 #     serves; that last xwgd exits on SIGTERM and removes both sockets.
 #
@@ -277,6 +278,25 @@ start_takeover "xdp.log" XWG_DATAPATH=xdp
 check_within 5 "a takeover with XWG_DATAPATH=xdp is refused up front" \
 	eval "! pid_is_alive $BG_PID && grep -q 'portable data path only' $LOG_DIR/xdp.log"
 check "the old xwgd is still the one" pid_is_alive "$old"
+
+# The old process dies right after it sent its state (PREPARED): the new
+# one has everything (the TUN's fd keeps the interface), and carries on.
+start_takeover "die-old-1.log" XWG_TAKEOVER_TEST=die-after-prepared
+dier=$BG_PID
+check_within 10 "a takeover by PID $dier (which will die as the old one)" \
+	takeover_done "$old" "$dier" "$LOG_DIR/die-old-1.log"
+wait "$old" 2>/dev/null || true
+IMPL_PID[$if1]=$dier
+start_takeover "die-old-2.log"
+heir=$BG_PID
+check_within 10 "the old xwgd dies after sending its state: the new one takes over" \
+	takeover_done "$dier" "$heir" "$LOG_DIR/die-old-2.log"
+check "and says the old one ended without confirming" \
+	grep -q "ended without confirming; taking over" "$LOG_DIR/die-old-2.log"
+wait "$dier" 2>/dev/null || true
+IMPL_PID[$if1]=$heir
+old=$heir
+check_within 5 "and carries traffic" pings "$ns1" 10.0.0.2
 
 # ---------------------------------------------------------------------------
 # Detached (no -f, as wg-quick and service managers start it): the command
