@@ -50,8 +50,12 @@ static const char *const slot_names[SLOT_COUNT] = { "previous", "current", "next
 		  8 + 8 + 8 + 4 + 6 * 8 + 2 + TIMER_COUNT * 8 + 4 + 1 + 1 + 1 + 8 + \
 		  NOISE_TIMESTAMP_LEN + 8 + 8 + 1 + COOKIE_LEN + 1 + COOKIE_LEN)
 #define ALLOWED_IP_LEN (1 + 1 + 16)
-#define KEYPAIR_LEN (1 + 1 + 2 * NOISE_SYMMETRIC_KEY_LEN + 8 + 8 + 4 + REPLAY_BLOCKS * 8 + \
-		     8 + 4 + 4)
+/* A keypair's fixed part; then u16 n and n (u16 ring slot, u64 bits) of
+ * the replay window's nonzero blocks, in increasing slot order: most
+ * sessions of a device with many peers have few, and the window is
+ * nearly all of a keypair's size. */
+#define KEYPAIR_FIXED_LEN (1 + 1 + 2 * NOISE_SYMMETRIC_KEY_LEN + 8 + 8 + 8 + 4 + 4 + 2)
+#define KEYPAIR_BLOCK_LEN (2 + 8)
 #define HANDSHAKE_LEN (1 + 4 + 4 + NOISE_PRIVATE_KEY_LEN + NOISE_PUBLIC_KEY_LEN + \
 		       NOISE_HASH_LEN + NOISE_HASH_LEN)
 #define COUNTER_NAME_MAX 63U
@@ -237,7 +241,7 @@ static int w_allowed_ip(void *ctx, int family, const void *addr, uint8_t cidr)
 
 static void w_keypair(struct wcur *w, const struct noise_keypair *kp, enum keypair_slot slot)
 {
-	size_t at, i;
+	size_t at, i, n;
 
 	if (!kp)
 		return;
@@ -248,12 +252,18 @@ static void w_keypair(struct wcur *w, const struct noise_keypair *kp, enum keypa
 	w_bytes(w, kp->receiving_key, NOISE_SYMMETRIC_KEY_LEN);
 	w_u64(w, atomic_load_explicit(&kp->sending_counter, memory_order_relaxed));
 	w_u64(w, kp->receiving_counter.counter);
-	w_u32(w, REPLAY_BLOCKS);
-	for (i = 0; i < REPLAY_BLOCKS; i++)
-		w_u64(w, kp->receiving_counter.backtrack[i]);
 	w_u64(w, kp->birthdate);
 	w_u32(w, kp->local_index);
 	w_u32(w, kp->remote_index);
+	for (i = 0, n = 0; i < REPLAY_BLOCKS; i++)
+		n += !!kp->receiving_counter.backtrack[i];
+	w_u16(w, (uint16_t)n);
+	for (i = 0; i < REPLAY_BLOCKS; i++) {
+		if (!kp->receiving_counter.backtrack[i])
+			continue;
+		w_u16(w, (uint16_t)i);
+		w_u64(w, kp->receiving_counter.backtrack[i]);
+	}
 	w_record_end(w, at);
 }
 
@@ -965,16 +975,19 @@ static int index_error(struct reader *r, int ret, const char *what, uint32_t ind
 	return fail(r, -ret, "%s: %s", what, strerror(-ret));
 }
 
-static int read_keypair(struct reader *r, struct rcur *c)
+static int read_keypair(struct reader *r, struct rcur *c, size_t len)
 {
 	struct wg_peer *peer = r->peer;
 	struct noise_keypair *kp, **slotp;
-	unsigned int slot, initiator, blocks, i;
+	unsigned int slot, initiator, blocks, i, prev = 0;
 	uint64_t sending, receiving;
 	int ret;
 
 	if (!peer)
 		return fail(r, EINVAL, "keypair before any peer");
+	if (len < KEYPAIR_FIXED_LEN)
+		return fail(r, EINVAL, "keypair: length %zu, at least %u", len,
+			    (unsigned int)KEYPAIR_FIXED_LEN);
 	slot = r_u8(c);
 	initiator = r_u8(c);
 	if (slot >= SLOT_COUNT)
@@ -993,12 +1006,29 @@ static int read_keypair(struct reader *r, struct rcur *c)
 	r_bytes(c, kp->receiving_key, NOISE_SYMMETRIC_KEY_LEN);
 	sending = r_u64(c);
 	receiving = r_u64(c);
-	blocks = r_u32(c);
-	for (i = 0; i < REPLAY_BLOCKS; i++)
-		kp->receiving_counter.backtrack[i] = r_u64(c);
 	kp->birthdate = r_u64(c);
 	kp->local_index = r_u32(c);
 	kp->remote_index = r_u32(c);
+	blocks = r_u16(c);
+	ret = 0;
+	if (blocks > REPLAY_BLOCKS || len != KEYPAIR_FIXED_LEN + (size_t)blocks * KEYPAIR_BLOCK_LEN)
+		ret = fail(r, EINVAL, "keypair %s: %u replay blocks in a record of %zu bytes",
+			   slot_names[slot], blocks, len);
+	for (i = 0; i < blocks && !ret; i++) {
+		unsigned int at = r_u16(c);
+		uint64_t bits = r_u64(c);
+
+		if (at >= REPLAY_BLOCKS || (i && at <= prev) || !bits)
+			ret = fail(r, EINVAL, "keypair %s: replay block %u (slot %u) is out of "
+				   "order, out of range or empty", slot_names[slot], i, at);
+		kp->receiving_counter.backtrack[at % REPLAY_BLOCKS] = bits;
+		prev = at;
+	}
+	if (ret) {
+		sodium_memzero(kp, sizeof(*kp));
+		free(kp);
+		return ret;
+	}
 	kp->i_am_the_initiator = initiator;
 	kp->receiving_counter.counter = receiving;
 	atomic_init(&kp->sending_counter, sending);
@@ -1015,9 +1045,6 @@ static int read_keypair(struct reader *r, struct rcur *c)
 	else if (receiving > REJECT_AFTER_MESSAGES)
 		ret = fail(r, EINVAL, "keypair %s: receiving counter past REJECT_AFTER_MESSAGES",
 			   slot_names[slot]);
-	else if (blocks != REPLAY_BLOCKS)
-		ret = fail(r, EINVAL, "keypair %s: replay window of %u blocks, not %u",
-			   slot_names[slot], blocks, (unsigned int)REPLAY_BLOCKS);
 	else if (!kp->birthdate)
 		ret = fail(r, EINVAL, "keypair %s: no birthdate", slot_names[slot]);
 	else
@@ -1113,7 +1140,7 @@ static const struct {
 	[REC_COOKIE_CHECKER] = { "cookie checker", COOKIE_CHECKER_LEN },
 	[REC_PEER] = { "peer", PEER_LEN },
 	[REC_ALLOWED_IP] = { "allowed IP", ALLOWED_IP_LEN },
-	[REC_KEYPAIR] = { "keypair", KEYPAIR_LEN },
+	[REC_KEYPAIR] = { "keypair", 0 },
 	[REC_HANDSHAKE] = { "handshake", HANDSHAKE_LEN },
 	[REC_END] = { "end", 4 },
 };
@@ -1169,7 +1196,7 @@ static int read_records(struct reader *r, struct rcur *c)
 			ret = read_allowed_ip(r, &rec);
 			break;
 		case REC_KEYPAIR:
-			ret = read_keypair(r, &rec);
+			ret = read_keypair(r, &rec, len);
 			break;
 		case REC_END:
 			n = r_u32(&rec);

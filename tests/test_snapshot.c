@@ -389,10 +389,10 @@ static void test_refusals(void)
 	CHECKF(ret == -EINVAL && strstr(why, "private key") && is_fresh(&c), "%d %s", ret, why);
 
 	/* Two keypairs with one receiver index (the second keypair takes the
-	 * first's index; local_index sits 8 bytes before its record's end). */
+	 * first's index; local_index sits 90 bytes into the record). */
 	at = find_record(buf, len, REC_KEYPAIR, 0);
-	memcpy(&u32, buf + at + 1126 - 8, 4);
-	ret = read_patched(&c, buf, len, find_record(buf, len, REC_KEYPAIR, 1) + 1126 - 8, &u32,
+	memcpy(&u32, buf + at + 90, 4);
+	ret = read_patched(&c, buf, len, find_record(buf, len, REC_KEYPAIR, 1) + 90, &u32,
 			   4, why, sizeof(why));
 	CHECKF(ret == -EINVAL && strstr(why, "already in use") && is_fresh(&c), "%d %s", ret, why);
 
