@@ -166,16 +166,20 @@ static int msg_recv(int fd, struct takeover_msg *m, int timeout_ms, int *fds, un
 
 	if (nfds)
 		*nfds = 0;
+	/* A message already queued wins over a deadline that passed while
+	 * this process did not run: the old process must never resume with
+	 * a COMMIT waiting (see takeover_client_finish). */
 	for (;;) {
 		xwg_time_t now = platform_now();
+		int wait_ms = now >= deadline ? 0 : (int)((deadline - now) / 1000000ULL) + 1;
 
-		if (now >= deadline)
-			return -ETIMEDOUT;
-		ret = poll(&pfd, 1, (int)((deadline - now) / 1000000ULL) + 1);
+		ret = poll(&pfd, 1, wait_ms);
 		if (ret > 0)
 			break;
 		if (ret < 0 && errno != EINTR)
 			return -errno;
+		if (!ret && !wait_ms)
+			return -ETIMEDOUT;
 	}
 	n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
 	if (n < 0)
@@ -501,9 +505,10 @@ int takeover_client_finish(struct takeover_client *c, bool ok, const char *why)
 		goto out;
 	}
 	msg_init(&m, MSG_COMMIT, NULL);
-	ret = msg_send(c->conn, &m, NULL, 0);
-	if (!ret)
-		ret = msg_recv(c->conn, &m, TAKEOVER_DONE_TIMEOUT_MS, NULL, NULL, 0);
+	/* Even when the send fails (the old one closed its end) its last
+	 * word may be queued: RESUMED must be seen. */
+	msg_send(c->conn, &m, NULL, 0);
+	ret = msg_recv(c->conn, &m, TAKEOVER_DONE_TIMEOUT_MS, NULL, NULL, 0);
 	if (!ret && m.type == MSG_DONE) {
 		/* It exits now and touches nothing on its way out; we serve
 		 * at once rather than wait for it. */
@@ -534,6 +539,15 @@ int takeover_client_finish(struct takeover_client *c, bool ok, const char *why)
 		kill(c->old_pid, SIGKILL);
 	if (!old_exited(c, 2000))
 		log_error("takeover: PID %d is still there after SIGKILL", (int)c->old_pid);
+	/* It may have woken between our wait and the kill, resumed and sent
+	 * with the snapshot's counters: then those sessions are spent. */
+	ret = msg_recv(c->conn, &m, 0, NULL, NULL, 0);
+	if (!ret && m.type == MSG_RESUMED) {
+		log_error("takeover: PID %d resumed before it was killed: its sessions are "
+			  "dropped, the peers handshake again", (int)c->old_pid);
+		ret = 1;
+		goto out;
+	}
 	ret = 0;
 out:
 	if (c->memfd >= 0)

@@ -92,9 +92,11 @@ int takeover_client_prepare(struct takeover_client *c, const char *ifname, char 
 int takeover_client_check(const struct takeover_client *c, const char *ifname, uint16_t port,
 			  char *why, size_t whylen);
 /* ok: COMMIT, then wait for the old one's end (see above); 0 when this
- * process now owns the tunnel, -EAGAIN when the old one resumed. !ok:
- * ABORT with why; closes the received descriptors. Closes the connection,
- * the memfd and the pidfd either way. */
+ * process now owns the tunnel, 1 when it does but must drop the sessions
+ * (the old one, killed as hung, had resumed first: their counters are
+ * spent), -EAGAIN when the old one resumed. !ok: ABORT with why; closes the
+ * received descriptors. Closes the connection, the memfd and the pidfd
+ * either way. */
 int takeover_client_finish(struct takeover_client *c, bool ok, const char *why);
 
 #endif

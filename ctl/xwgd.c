@@ -1194,10 +1194,19 @@ int main(int argc, char **argv)
 	if (takeover) {
 		/* Everything that can fail has; from here on we serve. */
 		ret = takeover_client_finish(&tc, true, NULL);
-		if (ret) {
+		if (ret < 0) {
 			takeover_forget(&d);
 			ret = 1;
 			goto out_device;
+		}
+		if (ret > 0) {
+			struct wg_peer *p;
+
+			for (p = d.dev.peers.first; p; p = p->next) {
+				noise_keypairs_clear(&p->keypairs, &d.dev.noise_ops);
+				noise_handshake_clear(&p->handshake, &d.dev.noise_ops);
+			}
+			ret = 0;
 		}
 		snprintf(d.uapi_path, sizeof(d.uapi_path), "%s/%s.sock", UAPI_SOCKET_DIR, ifname);
 		takeover_path(ifname, d.takeover_path, sizeof(d.takeover_path));
