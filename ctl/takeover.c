@@ -5,6 +5,7 @@
  */
 #include "ctl/takeover.h"
 
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_tun.h>
@@ -222,6 +223,32 @@ static int msg_recv(int fd, struct takeover_msg *m, int timeout_ms, int *fds, un
 
 /* ---- old side ---- */
 
+/* XWG_TAKEOVER_TEST, for the selftest of the new process's checks:
+ * corrupt-snapshot flips a bit in the middle of the first snapshot sent,
+ * wrong-version-snapshot makes it version 2 (with a checksum that
+ * matches). The writer's mapping
+ * is still writable (F_SEAL_FUTURE_WRITE). */
+static void test_spoil_snapshot(struct snapshot_memfd *snap)
+{
+	const char *t = getenv("XWG_TAKEOVER_TEST");
+	uint32_t v2 = htole32(SNAPSHOT_VERSION + 1);
+	static bool spoilt;
+
+	/* Once: a later takeover of this process must work. */
+	if (!t || !snap->map || spoilt)
+		return;
+	spoilt = true;
+	if (!strcmp(t, "corrupt-snapshot")) {
+		snap->map[snap->len / 2] ^= 0x10;
+	} else if (!strcmp(t, "wrong-version-snapshot")) {
+		memcpy(snap->map + 8, &v2, sizeof(v2));
+		snapshot_checksum_fix(snap->map, snap->len);
+	} else {
+		return;
+	}
+	log_info("XWG_TAKEOVER_TEST: the snapshot is spoilt (%s)", t);
+}
+
 static void refuse(int conn, const char *why)
 {
 	struct takeover_msg m;
@@ -279,6 +306,7 @@ bool takeover_serve(int listen_fd, struct wg_device *dev, const struct takeover_
 		refuse(conn, why);
 		goto out;
 	}
+	test_spoil_snapshot(&snap);
 	send_fds[n++] = snap.fd;
 	send_fds[n++] = fds->tun_fd;
 	send_fds[n++] = fds->udp4;

@@ -47,7 +47,9 @@ struct wg_device;
 /* XWG_TAKEOVER_TEST, for the selftest of the recoveries: hang-before-commit
  * or die-before-commit (the new process stops or exits after PREPARED;
  * ctl/xwgd.c), die-after-prepared (a process, once it is the old one,
- * exits right after sending PREPARED). */
+ * exits right after sending PREPARED), corrupt-snapshot and
+ * wrong-version-snapshot (a process, once it is the old one, spoils the
+ * first snapshot it sends). */
 
 /* What the old process hands over besides the snapshot. */
 struct takeover_fds {

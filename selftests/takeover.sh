@@ -15,7 +15,9 @@
 #     COMMIT (XWG_TAKEOVER_TEST): the old one resumes (within its 3 s
 #     bound for the hang), says why, and carries traffic; an old process
 #     that dies right after PREPARED: the new one has everything and
-#     serves; a takeover with XWG_DATAPATH=xdp is refused up front;
+#     serves; a corrupted snapshot and one of another version are refused
+#     by the new process with a message, and the old one serves on; a
+#     takeover with XWG_DATAPATH=xdp is refused up front;
 #   - detached (no -f), `xwgd --takeover` returns 0 once the new process
 #     serves; that last xwgd exits on SIGTERM and removes both sockets.
 #
@@ -278,6 +280,39 @@ start_takeover "xdp.log" XWG_DATAPATH=xdp
 check_within 5 "a takeover with XWG_DATAPATH=xdp is refused up front" \
 	eval "! pid_is_alive $BG_PID && grep -q 'portable data path only' $LOG_DIR/xdp.log"
 check "the old xwgd is still the one" pid_is_alive "$old"
+
+# A snapshot corrupted or of another version on its way: the new process
+# refuses it with a message naming what is wrong, the old one serves on.
+# The spoiling hook acts in the old process (its environment is its own)
+# and on its first snapshot only, so the next takeover of it works.
+start_takeover "spoiler.log" XWG_TAKEOVER_TEST=corrupt-snapshot
+spoiler=$BG_PID
+check_within 10 "a takeover by PID $spoiler (which will spoil its snapshot)" \
+	takeover_done "$old" "$spoiler" "$LOG_DIR/spoiler.log"
+wait "$old" 2>/dev/null || true
+IMPL_PID[$if1]=$spoiler
+old=$spoiler
+start_takeover "refuse-corrupt.log"
+check_within 8 "a corrupted snapshot is refused by the new process" \
+	grep -q "state is refused: checksum mismatch" "$LOG_DIR/refuse-corrupt.log"
+check_within 5 "which exits" eval "! pid_is_alive $BG_PID"
+check_within 5 "the old one resumes, saying why" grep -q "aborted: checksum mismatch.*resuming" \
+	"$LOG_DIR/spoiler.log"
+check_within 5 "and carries traffic" pings "$ns1" 10.0.0.2
+
+start_takeover "spoiler2.log" XWG_TAKEOVER_TEST=wrong-version-snapshot
+spoiler2=$BG_PID
+check_within 10 "a takeover by PID $spoiler2 (which will send version 2)" \
+	takeover_done "$old" "$spoiler2" "$LOG_DIR/spoiler2.log"
+wait "$old" 2>/dev/null || true
+IMPL_PID[$if1]=$spoiler2
+old=$spoiler2
+start_takeover "refuse-version.log"
+check_within 8 "a snapshot of another version is refused, naming the versions" \
+	grep -q "snapshot version 2, this xwgd reads version 1 only" "$LOG_DIR/refuse-version.log"
+check_within 5 "the old one resumes" grep -q "aborted: snapshot version 2.*resuming" \
+	"$LOG_DIR/spoiler2.log"
+check_within 5 "and carries traffic" pings "$ns1" 10.0.0.2
 
 # The old process dies right after it sent its state (PREPARED): the new
 # one has everything (the TUN's fd keeps the interface), and carries on.
