@@ -35,7 +35,7 @@
 set -euo pipefail
 XWGD=${XWGD:-build/xwgd}
 WGGO=wireguard-go
-TAKEOVERS=${TAKEOVERS:-5}
+TAKEOVERS=${TAKEOVERS:-10}
 # shellcheck source=selftests/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 require ip wg ping python3
