@@ -782,3 +782,42 @@ int device_config_get(struct wg_device *dev, struct uapi_buf *out)
 	}
 	return out->oom ? -ENOMEM : 0;
 }
+
+/* ---- rebuilding a handed-over state (ctl/snapshot.c) ---- */
+
+struct wg_peer *device_peer_create(struct wg_device *dev,
+				   const uint8_t public_key[NOISE_PUBLIC_KEY_LEN])
+{
+	return peer_create(dev, public_key);
+}
+
+int device_index_insert(struct wg_device *dev, uint32_t index, struct noise_handshake *hs,
+			struct noise_keypair *kp, struct wg_peer *peer)
+{
+	struct index_table *t = &dev->indices;
+	uint32_t j;
+
+	if (index == INDEX_EMPTY || index == INDEX_DELETED || !!hs == !!kp)
+		return -EINVAL;
+	if (device_index_lookup(dev, index))
+		return -EEXIST;
+	/* The same bound as index_new, but a failure is the caller's. */
+	if ((t->used + t->deleted + 1) * 2 > t->mask + 1 &&
+	    index_table_resize(t, (t->used + 1) * 4 > t->mask + 1 ? (t->mask + 1) * 2
+								   : t->mask + 1))
+		return -ENOMEM;
+	for (j = index & t->mask; t->slots[j].index != INDEX_EMPTY &&
+				  t->slots[j].index != INDEX_DELETED; j = (j + 1) & t->mask)
+		;
+	if (t->slots[j].index == INDEX_DELETED)
+		t->deleted--;
+	t->slots[j] = (struct index_entry){ .index = index, .is_keypair = !!kp, .peer = peer };
+	if (kp)
+		t->slots[j].keypair = kp;
+	else
+		t->slots[j].handshake = hs;
+	t->used++;
+	if (kp)
+		fastpath_index_keypair(dev, index, peer);
+	return 0;
+}

@@ -188,6 +188,15 @@ bool device_is_under_load(struct wg_device *dev);
 /* Log the device's counters (drops by reason, handshakes, cookies). */
 void device_log_stats(struct wg_device *dev);
 
+/* For ctl/snapshot.c, which rebuilds a state handed over by another
+ * process: a new peer (NULL: out of memory or max_peers reached), and a
+ * receiver index bound to exactly one of hs or kp (0, -EEXIST when the
+ * index is live, -EINVAL for 0 or UINT32_MAX, -ENOMEM). */
+struct wg_peer *device_peer_create(struct wg_device *dev,
+				   const uint8_t public_key[NOISE_PUBLIC_KEY_LEN]);
+int device_index_insert(struct wg_device *dev, uint32_t index, struct noise_handshake *hs,
+			struct noise_keypair *kp, struct wg_peer *peer);
+
 /* ctl/send.c */
 void send_handshake_initiation(struct wg_peer *peer, bool is_retry);
 void send_keepalive(struct wg_peer *peer);

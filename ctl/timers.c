@@ -357,6 +357,23 @@ void timers_peer_stop(struct timers_peer *tp)
 		t->running_stopped = true;
 }
 
+void timers_peer_restore(struct timers_peer *tp, const struct timers_peer *from)
+{
+	unsigned int kind;
+
+	tp->handshake_attempts = from->handshake_attempts;
+	tp->need_another_keepalive = from->need_another_keepalive;
+	tp->sent_lastminute_handshake = from->sent_lastminute_handshake;
+	tp->persistent_keepalive_was_on = from->persistent_keepalive_was_on;
+	tp->persistent_keepalive_interval = from->persistent_keepalive_interval;
+	tp->last_sent_handshake = from->last_sent_handshake;
+	/* Arming order breaks ties of equal deadlines; the other process's
+	 * order is not known, kind order is as good. */
+	for (kind = 0; kind < TIMER_COUNT; kind++)
+		if (from->deadline[kind])
+			timer_arm(tp, kind, from->deadline[kind]);
+}
+
 /* --- Event hooks --- */
 
 void timers_data_sent(struct timers_peer *tp)

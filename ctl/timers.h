@@ -116,6 +116,12 @@ int timers_peer_init(struct timers *t, struct timers_peer *tp, void *owner);
  * Idempotent. */
 void timers_peer_stop(struct timers_peer *tp);
 
+/* tp was just set up with timers_peer_init(): takes over the state below
+ * the line of `from` (a peer handed over by another process, ctl/snapshot.c)
+ * and arms each of its pending timers at from->deadline[] (absolute:
+ * CLOCK_MONOTONIC is the same in every process of the host). */
+void timers_peer_restore(struct timers_peer *tp, const struct timers_peer *from);
+
 /* The earliest pending deadline, or 0 when nothing is pending. May be in the
  * past (then the timerfd should fire at once). */
 xwg_time_t timers_next_deadline(const struct timers *t);

@@ -3,7 +3,7 @@
  * xwgd: a WireGuard daemon with wireguard-go's command-line contract, so
  * wg(8) and wg-quick(8) drive it unchanged:
  *
- *   xwgd [-f|--foreground] IFNAME
+ *   xwgd [-f|--foreground] [--takeover] IFNAME
  *   xwgd --events IFNAME        (print IFNAME's event stream, ctl/events.h)
  *
  * One process: this epoll loop (configuration socket, UDP sockets, the
@@ -40,6 +40,8 @@
 #include "ctl/log.h"
 #include "ctl/netdev.h"
 #include "ctl/notify.h"
+#include "ctl/snapshot.h"
+#include "ctl/takeover.h"
 #include "ctl/uapi.h"
 #include "datapath/crypto_pool.h"
 #include "datapath/tun.h"
@@ -49,7 +51,7 @@
 #define MAX_BATCHES_PER_WAKE 8
 
 enum source_kind { SRC_SIGNAL, SRC_UAPI_LISTEN, SRC_UAPI_CONN, SRC_UDP, SRC_TUN,
-		   SRC_TIMER, SRC_NETLINK, SRC_INOTIFY, SRC_FASTPATH, SRC_EVENTS };
+		   SRC_TIMER, SRC_NETLINK, SRC_INOTIFY, SRC_FASTPATH, SRC_EVENTS, SRC_TAKEOVER };
 
 struct source {
 	enum source_kind kind;
@@ -64,10 +66,21 @@ struct daemon {
 	struct wg_device dev;
 	int epfd, sigfd, timerfd, inotify_fd, uapi_fd;
 	char uapi_path[PATH_MAX];
+	/* --takeover (ctl/takeover.h): our listening socket, and whether a
+	 * new process took the tunnel over (then nothing is removed). */
+	int takeover_fd;
+	char takeover_path[PATH_MAX];
+	int ready_fd;             /* detached --takeover: tells the parent */
+	struct source src_takeover;
+	bool handed_over;
 	struct netdev_monitor *mon;
 	struct source src_signal, src_uapi, src_udp4, src_udp6, src_tun, src_timer,
 		src_netlink, src_inotify, src_fast, src_events;
 	struct events *events;    /* IFNAME.events; NULL if it could not be made */
+	/* After a takeover: the old process's event socket goes with it;
+	 * ours is made once that PID is gone, until this deadline. */
+	pid_t events_old_pid;
+	xwg_time_t events_retry_until;
 	struct tun_packet tun_pkts[DATAPATH_BATCH];
 	struct udp_rx udp_rx[DATAPATH_BATCH];
 	struct udp_rx udp_split[DATAPATH_BATCH];  /* udp_rx cut at GRO boundaries */
@@ -152,7 +165,7 @@ static int sd_watchdog_timeout(const struct daemon *d, int timeout)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: xwgd [-f|--foreground] INTERFACE-NAME\n"
+		"Usage: xwgd [-f|--foreground] [--takeover] INTERFACE-NAME\n"
 		"       xwgd --events INTERFACE-NAME\n"
 		"\n"
 		"Creates the WireGuard interface INTERFACE-NAME and serves its\n"
@@ -167,6 +180,11 @@ static void usage(FILE *f)
 		"                    (%s/INTERFACE-NAME.events: JSON lines of\n"
 		"                    handshakes, endpoints, peers, allowed IPs, cookie\n"
 		"                    mode, drop rates) to stdout until it ends\n"
+		"      --takeover    take INTERFACE-NAME over from the xwgd running it,\n"
+		"                    sessions and all (no new handshake), through\n"
+		"                    %s/INTERFACE-NAME.takeover; portable data path\n"
+		"                    only; exits 1 and leaves the old one serving if it\n"
+		"                    cannot\n"
 		"  -h, --help        show this help\n"
 		"  -v, --version     show the version\n"
 		"\n"
@@ -193,7 +211,7 @@ static void usage(FILE *f)
 		"                lower latency for CPU time)\n"
 		"\n"
 		"Example: WG_QUICK_USERSPACE_IMPLEMENTATION=xwgd wg-quick up wg0\n",
-		UAPI_SOCKET_DIR, UAPI_SOCKET_DIR);
+		UAPI_SOCKET_DIR, UAPI_SOCKET_DIR, UAPI_SOCKET_DIR);
 }
 
 static int epoll_add(struct daemon *d, struct source *s, int fd, enum source_kind kind)
@@ -401,6 +419,24 @@ static void uapi_conn_readable(struct daemon *d, struct source *s)
 	uapi_listen_watch(d, true);
 }
 
+/* ---- takeover: a new xwgd asks for the tunnel (ctl/takeover.h) ---- */
+
+static void takeover_readable(struct daemon *d)
+{
+	const struct takeover_fds fds = {
+		.tun_fd = d->dev.tun_fd, .udp4 = d->dev.udp.fd4, .udp6 = d->dev.udp.fd6,
+		.uapi_fd = d->uapi_fd, .takeover_fd = d->takeover_fd,
+		.tun_vnet = d->dev.tun_vnet, .tun_offloads = d->dev.tun_offloads,
+		.udp_gso = d->dev.udp.gso, .udp_gro = d->dev.udp.gro,
+	};
+
+	/* Between batches: what was read has been handled. */
+	if (!takeover_serve(d->takeover_fd, &d->dev, &fds))
+		return;
+	d->handed_over = true;
+	d->running = false;
+}
+
 /* ---- packets ---- */
 
 static void tun_readable(struct daemon *d)
@@ -592,6 +628,43 @@ static void signal_received(struct daemon *d)
 }
 
 /* How long epoll_wait may sleep: what the fast path and notify_tick need. */
+#define EVENTS_RETRY_NS (5 * NSEC_PER_SEC)
+
+/* IFNAME.events, and the notification point's link to it; said, not
+ * fatal, when it cannot be made. */
+static void events_start(struct daemon *d, const char *ifname)
+{
+	int ret;
+
+	d->events = events_create(ifname);
+	ret = d->events ? events_listen(d->events, UAPI_SOCKET_DIR) : -ENOMEM;
+	if (ret) {
+		log_error("cannot create the event socket in %s: %s; running without events",
+			  UAPI_SOCKET_DIR, strerror(-ret));
+		events_destroy(d->events);
+		d->events = NULL;
+	}
+}
+
+/* Taken over: once the old process is gone (its event socket with it),
+ * the stream starts here; checked after every wake-up, never waited for. */
+static void events_retry(struct daemon *d)
+{
+	if (!d->events_retry_until)
+		return;
+	if (kill(d->events_old_pid, 0) == 0 && platform_now() < d->events_retry_until)
+		return;
+	d->events_retry_until = 0;
+	events_start(d, d->dev.ifname);
+	if (d->events && epoll_add(d, &d->src_events, events_fd(d->events), SRC_EVENTS)) {
+		log_error("cannot watch the event socket: %s; running without events",
+			  strerror(errno));
+		events_destroy(d->events);
+		d->events = NULL;
+	}
+	d->dev.notify.events = d->events;
+}
+
 static int loop_timeout(struct daemon *d, bool polling)
 {
 	int timeout = polling ? 0 : d->dev.fast ? 1000 : -1;
@@ -599,6 +672,8 @@ static int loop_timeout(struct daemon *d, bool polling)
 
 	if (notify >= 0 && (timeout < 0 || notify < timeout))
 		timeout = notify;
+	if (d->events_retry_until && (timeout < 0 || timeout > 10))
+		timeout = 10;
 	return sd_watchdog_timeout(d, timeout);
 }
 
@@ -673,16 +748,76 @@ static void run(struct daemon *d)
 			case SRC_EVENTS:
 				events_dispatch(d->events);
 				break;
+			case SRC_TAKEOVER:
+				takeover_readable(d);
+				break;
 			}
 		}
 		if (packets && d->busy_poll_ns)
 			d->polling_until = platform_now() + d->busy_poll_ns;
 		fastpath_dp_tick(&d->dev);
 		notify_tick(&d->dev);
+		events_retry(d);
 	}
 }
 
 /* ---- setup ---- */
+
+/* After an abort: the handed-over descriptors are closed (or the old
+ * process's again); none of them is ours to close or remove. */
+static void takeover_forget(struct daemon *d)
+{
+	d->dev.tun_fd = -1;
+	d->dev.udp.fd4 = d->dev.udp.fd6 = -1;
+	d->uapi_fd = d->takeover_fd = -1;
+	d->uapi_path[0] = d->takeover_path[0] = 0;
+}
+
+/* XWG_TAKEOVER_TEST, for the selftest of the old process's recovery:
+ * the new one dies, or hangs, between PREPARED and COMMIT. */
+static void takeover_test_hook(void)
+{
+	const char *t = getenv("XWG_TAKEOVER_TEST");
+
+	if (!t || !*t)
+		return;
+	if (!strcmp(t, "die-before-commit")) {
+		log_info("XWG_TAKEOVER_TEST: exiting before the commit");
+		_exit(3);
+	}
+	if (!strcmp(t, "hang-before-commit")) {
+		sigset_t all;
+
+		/* Still killable by SIGINT/SIGTERM (the signalfd is not read). */
+		sigfillset(&all);
+		sigprocmask(SIG_UNBLOCK, &all, NULL);
+		log_info("XWG_TAKEOVER_TEST: hanging before the commit");
+		for (int i = 0; i < 600; i++)
+			sleep(1);
+		_exit(3);
+	}
+}
+
+/* --takeover, after device_init: the handed-over sockets and the state.
+ * On a bad snapshot the old process is told why and resumes. */
+static int takeover_restore(struct daemon *d, struct takeover_client *tc, const char *ifname)
+{
+	char why[256];
+	int ret;
+
+	d->dev.udp.fd4 = tc->fds.udp4;
+	d->dev.udp.fd6 = tc->fds.udp6;
+	ret = snapshot_read_memfd(&d->dev, tc->memfd, why, sizeof(why));
+	if (!ret)
+		ret = takeover_client_check(tc, ifname, d->dev.udp.port, why, sizeof(why));
+	if (ret) {
+		log_error("takeover: the running xwgd's state is refused: %s; it serves on", why);
+		takeover_client_finish(tc, false, why);
+		takeover_forget(d);
+		return ret;
+	}
+	return 0;
+}
 
 static int alloc_buffers(struct daemon *d)
 {
@@ -850,7 +985,10 @@ static int setup_signals(struct daemon *d)
 	return d->sigfd < 0 ? -errno : 0;
 }
 
-static void detach(void)
+/* ready_pipe (--takeover; else -1): the parent waits for the child's one
+ * byte, written once it serves (the takeover committed), and exits 1 on
+ * EOF, so the caller learns whether the tunnel changed hands. */
+static void detach(int ready_pipe[2])
 {
 	pid_t pid = fork();
 	int null;
@@ -859,8 +997,16 @@ static void detach(void)
 		log_error("fork: %s", strerror(errno));
 		exit(1);
 	}
+	if (pid > 0 && ready_pipe[0] >= 0) {
+		char c;
+
+		close(ready_pipe[1]);
+		_exit(read(ready_pipe[0], &c, 1) == 1 ? 0 : 1);
+	}
 	if (pid > 0)
 		_exit(0);  /* the interface and socket exist: wg-quick may go on */
+	if (ready_pipe[0] >= 0)
+		close(ready_pipe[0]);
 	setsid();
 	null = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (null >= 0) {
@@ -878,12 +1024,15 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "events", required_argument, NULL, 'e' },
+		{ "takeover", no_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct daemon d;
-	bool foreground = false, fatal;
+	bool foreground = false, fatal, takeover = false;
+	struct takeover_client tc = { .conn = -1 };
+	char why[256];
 	struct fastpath_dp *fast;
 	const char *ifname;
 	int c, ret, choice, gso, offload, tunnel_veth;
@@ -903,6 +1052,9 @@ int main(int argc, char **argv)
 			return events_client_run(NULL, optarg);
 		case 'f':
 			foreground = true;
+			break;
+		case 'T':
+			takeover = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -950,7 +1102,7 @@ int main(int argc, char **argv)
 	/* Keys live in this process: no core dumps, no ptrace by others. */
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 
-	d.epfd = d.sigfd = d.timerfd = d.inotify_fd = d.uapi_fd = -1;
+	d.epfd = d.sigfd = d.timerfd = d.inotify_fd = d.uapi_fd = d.takeover_fd = d.ready_fd = -1;
 	d.busy_poll_ns = (xwg_time_t)busy_poll_us * 1000;
 	if (setup_signals(&d)) {
 		log_error("cannot set up signal handling: %s", strerror(errno));
@@ -963,6 +1115,28 @@ int main(int argc, char **argv)
 	 * programs attach to it); XWG_TUNNEL=veth gives the fast path its
 	 * earlier veth pair instead, to measure against. */
 	fast = NULL;
+	if (takeover) {
+		/* The running xwgd hands us its interface, sockets and state;
+		 * we create none of them. */
+		if (choice == DATAPATH_XDP) {
+			log_error("--takeover works on the portable data path only for now "
+				  "(XWG_DATAPATH=xdp)");
+			return 1;
+		}
+		choice = DATAPATH_PORTABLE;
+		ret = takeover_client_prepare(&tc, ifname, why, sizeof(why));
+		if (ret) {
+			log_error("cannot take %s over: %s", ifname, why);
+			return 1;
+		}
+		takeover_test_hook();
+		d.dev.tun_fd = tc.fds.tun_fd;
+		d.dev.ifindex = (int)if_nametoindex(ifname);
+		d.dev.tun_vnet = tc.fds.tun_vnet;
+		d.dev.tun_offloads = tc.fds.tun_offloads;
+		d.uapi_fd = tc.fds.uapi_fd;
+		d.takeover_fd = tc.fds.takeover_fd;
+	}
 	if (tunnel_veth && choice != DATAPATH_PORTABLE) {
 		fast = load_fast_path(ifname, 0, choice, (uint32_t)xsk_ring, &fatal);
 		if (fatal)
@@ -971,7 +1145,7 @@ int main(int argc, char **argv)
 	if (fast) {
 		d.dev.tun_fd = -1;
 		d.dev.ifindex = fastpath_dp_ifindex(fast);
-	} else {
+	} else if (!takeover) {
 		ret = netdev_tun_create(ifname, &d.dev.ifindex,
 					offload ? &d.dev.tun_offloads : NULL);
 		if (ret < 0) {
@@ -992,27 +1166,36 @@ int main(int argc, char **argv)
 			}
 		}
 	}
-	d.uapi_fd = uapi_listen(UAPI_SOCKET_DIR, ifname, d.uapi_path, sizeof(d.uapi_path));
+	if (!takeover)
+		d.uapi_fd = uapi_listen(UAPI_SOCKET_DIR, ifname, d.uapi_path, sizeof(d.uapi_path));
 	if (d.uapi_fd < 0) {
 		log_error("cannot create configuration socket in %s: %s", UAPI_SOCKET_DIR,
 			  strerror(-d.uapi_fd));
 		ret = 1;
 		goto out_tun;
 	}
-
-	/* The event stream beside it, made the same way. Without it the
-	 * device works as ever: it is said, not fatal. */
-	d.events = events_create(ifname);
-	ret = d.events ? events_listen(d.events, UAPI_SOCKET_DIR) : -ENOMEM;
-	if (ret) {
-		log_error("cannot create the event socket in %s: %s; running without events",
-			  UAPI_SOCKET_DIR, strerror(-ret));
-		events_destroy(d.events);
-		d.events = NULL;
+	if (!takeover) {
+		d.takeover_fd = takeover_listen(ifname, d.takeover_path, sizeof(d.takeover_path));
+		if (d.takeover_fd < 0)
+			log_info("no takeover socket (%s): xwgd --takeover cannot replace this "
+				 "process", strerror(-d.takeover_fd));
 	}
 
-	if (!foreground)
-		detach();
+	/* The event stream beside it, made the same way. Without it the
+	 * device works as ever: it is said, not fatal. Taking over, the old
+	 * process still serves the name: ours comes once it is gone
+	 * (events_retry). */
+	if (!takeover)
+		events_start(&d, ifname);
+
+	if (!foreground) {
+		int ready_pipe[2] = { -1, -1 };
+
+		if (takeover && pipe2(ready_pipe, O_CLOEXEC))
+			ready_pipe[0] = ready_pipe[1] = -1;
+		detach(ready_pipe);
+		d.ready_fd = ready_pipe[1];
+	}
 	if (fast && fastpath_dp_reaper(fast))
 		log_info("cannot start the reaper (%s): after a crash the interface stays until "
 			 "the next start removes it", strerror(errno));
@@ -1050,9 +1233,13 @@ int main(int argc, char **argv)
 			goto out_device;
 		}
 	}
-	ret = udp_socks_open(&d.dev.udp, 0, 0);
+	if (takeover)
+		ret = takeover_restore(&d, &tc, ifname);
+	else
+		ret = udp_socks_open(&d.dev.udp, 0, 0);
 	if (ret) {
-		log_error("cannot open UDP sockets: %s", strerror(-ret));
+		if (!takeover)
+			log_error("cannot open UDP sockets: %s", strerror(-ret));
 		goto out_device;
 	}
 	udp_socks_set_gso(&d.dev.udp, (enum udp_gso_mode)gso);
@@ -1093,6 +1280,42 @@ int main(int argc, char **argv)
 		log_error("cannot set up the event loop: %s", strerror(errno));
 		ret = 1;
 		goto out_device;
+	}
+	if (d.takeover_fd >= 0 && epoll_add(&d, &d.src_takeover, d.takeover_fd, SRC_TAKEOVER)) {
+		log_error("cannot set up the event loop: %s", strerror(errno));
+		ret = 1;
+		goto out_device;
+	}
+	if (takeover) {
+		/* Everything that can fail has; from here on we serve. */
+		ret = takeover_client_finish(&tc, true, NULL);
+		if (ret < 0) {
+			takeover_forget(&d);
+			ret = 1;
+			goto out_device;
+		}
+		if (ret > 0) {
+			struct wg_peer *p;
+
+			for (p = d.dev.peers.first; p; p = p->next) {
+				noise_keypairs_clear(&p->keypairs, &d.dev.noise_ops);
+				noise_handshake_clear(&p->handshake, &d.dev.noise_ops);
+			}
+			ret = 0;
+		}
+		snprintf(d.uapi_path, sizeof(d.uapi_path), "%s/%s.sock", UAPI_SOCKET_DIR, ifname);
+		takeover_path(ifname, d.takeover_path, sizeof(d.takeover_path));
+		refresh_mtu(&d);
+		log_info("took %s over from PID %d: %u peers, UDP port %u", ifname,
+			 (int)tc.old_pid, d.dev.peers.count, udp_socks_port(&d.dev.udp));
+		d.events_old_pid = tc.old_pid;
+		d.events_retry_until = platform_now() + EVENTS_RETRY_NS;
+		if (d.ready_fd >= 0) {
+			if (write(d.ready_fd, "1", 1) != 1)
+				log_debug("cannot tell the parent: %s", strerror(errno));
+			close(d.ready_fd);
+			d.ready_fd = -1;
+		}
 	}
 	log_info("interface %s is up: %u crypto threads (AEAD %s), UDP port %u", ifname,
 		 crypto_pool_threads(d.dev.pool),
@@ -1140,9 +1363,17 @@ out_device:
 	d.dev.notify.events = NULL;
 	events_destroy(d.events);
 	d.events = NULL;
-	uapi_unlisten(d.uapi_fd, d.uapi_path);
+	if (d.handed_over) {
+		/* The new process serves on these: the files stay, and the
+		 * interface lives on through its copy of the TUN fd. */
+		d.uapi_path[0] = 0;
+		d.takeover_path[0] = 0;
+	}
+	uapi_unlisten(d.uapi_fd, d.uapi_path[0] ? d.uapi_path : NULL);
 	d.uapi_fd = -1;
 	d.uapi_path[0] = 0;
+	uapi_unlisten(d.takeover_fd, d.takeover_path[0] ? d.takeover_path : NULL);
+	d.takeover_fd = -1;
 	netdev_tun_destroy(d.dev.tun_fd);
 	d.dev.tun_fd = -1;
 	udp_socks_close(&d.dev.udp);
@@ -1159,12 +1390,16 @@ out_device:
 		close(d.inotify_fd);
 out_uapi:
 	events_destroy(d.events);
-	uapi_unlisten(d.uapi_fd, d.uapi_path);
+	uapi_unlisten(d.uapi_fd, d.uapi_path[0] ? d.uapi_path : NULL);
+	uapi_unlisten(d.takeover_fd, d.takeover_path[0] ? d.takeover_path : NULL);
 out_tun:
 	fastpath_dp_unload(fast);
 	netdev_tun_destroy(d.dev.tun_fd);
 	if (d.sigfd >= 0)
 		close(d.sigfd);
-	log_info("interface %s removed", ifname);
+	if (d.handed_over)
+		log_info("interface %s handed over", ifname);
+	else
+		log_info("interface %s removed", ifname);
 	return ret ? 1 : 0;
 }

@@ -610,7 +610,7 @@ cleanup() {
 	done
 	_namespaces=()
 	for ifname in "${_ifnames[@]}"; do
-		rm -f "$WG_RUN_DIR/$ifname.sock" "$WG_RUN_DIR/$ifname.events"
+		rm -f "$WG_RUN_DIR/$ifname.sock" "$WG_RUN_DIR/$ifname.events" "$WG_RUN_DIR/$ifname.takeover"
 	done
 	_ifnames=()
 	_pids=()
