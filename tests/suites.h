@@ -41,6 +41,8 @@ void test_cni(void);
 void test_offload(void);
 /* tests/test_events.c */
 void test_events(void);
+/* tests/test_worker.c */
+void test_worker(void);
 
 #define TEST_SUITES                    \
 	SUITE(crypto_blake2s)          \
@@ -67,6 +69,7 @@ void test_events(void);
 	SUITE(k8s)                     \
 	SUITE(cni)                     \
 	SUITE(offload)                 \
-	SUITE(events)
+	SUITE(events)                  \
+	SUITE(worker)
 
 #endif
