@@ -30,6 +30,7 @@
 #include "datapath/frame.h"
 #include "datapath/tun.h"
 #include "datapath/xsk.h"
+#include "ctl/worker.h"
 
 #define FASTPATH_MAX_BATCHES 8
 #define FASTPATH_TICK_NS NSEC_PER_SEC
@@ -80,6 +81,13 @@ struct fastpath_dp {
 	struct xsk_port *ul_ports[XWG_MAX_QUEUES];
 	unsigned int n_ul;
 	int ul_ifindex;
+	/* Following endpoints onto other interfaces (endpoint_follow):
+	 * only where xwgd picks the underlays itself. */
+	struct worker *worker;
+	int attaching[FASTPATH_MAX_UNDERLAYS];   /* attach jobs in hand */
+	unsigned int n_attaching;
+	uint64_t follow_skipped;
+	bool stopping;
 	/* Entries of each AF_XDP ring (XWG_XSK_RING; 0: xsk.c's default). */
 	uint32_t ring_size;
 	struct ring_buffer *events;
@@ -168,6 +176,13 @@ static int underlays_from_env(char *buf, size_t buflen, const char **names, size
 }
 
 /* The test seam of fastpath.h: XWG_TEST_FAIL_MAP_WRITE=N. */
+static bool env_is_one(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v && !strcmp(v, "1");
+}
+
 static void map_write_fault_from_env(void)
 {
 	const char *v = getenv("XWG_TEST_FAIL_MAP_WRITE");
@@ -223,6 +238,7 @@ struct fastpath_dp *fastpath_dp_load(const char *ifname, int tun_ifindex, uint32
 	opts.n_underlays = (size_t)n_names;
 	opts.underlays = n_names ? names : NULL;
 	opts.tun_ifindex = tun_ifindex;
+	opts.xdp_on_veth = env_is_one("XWG_TEST_XDP_ON_VETH");
 	ret = fastpath_load(&f->fp, ifname, &opts);
 	if (ret) {
 		snprintf(err, errlen, "%s", f->fp.error[0] ? f->fp.error : strerror(-ret));
@@ -338,6 +354,22 @@ static const char *xsk_error_hint(int ret)
 	return "";
 }
 
+/* A created AF_XDP socket into the XSKMAP and the epoll set; destroyed
+ * and *slot NULL on failure. 0 or -errno. */
+static int port_adopt(struct fastpath_dp *f, enum fastpath_map xskmap,
+		      enum fastpath_fd_kind kind, struct xsk_port **slot)
+{
+	int ret = xsk_port_register(*slot, fastpath_map_fd(&f->fp, xskmap));
+
+	if (!ret)
+		ret = watch(f, xsk_port_fd(*slot), kind, *slot);
+	if (ret) {
+		xsk_port_destroy(*slot);
+		*slot = NULL;
+	}
+	return ret;
+}
+
 /* One AF_XDP socket on ifname/queue, in the XSKMAP and the epoll set;
  * *slot NULL on failure. 0 or -errno. */
 static int port_open(struct fastpath_dp *f, const char *ifname, unsigned int queue,
@@ -348,37 +380,67 @@ static int port_open(struct fastpath_dp *f, const char *ifname, unsigned int que
 				      .ring_size = f->ring_size };
 	int ret = xsk_port_create(slot, &pc);
 
-	if (!ret)
-		ret = xsk_port_register(*slot, fastpath_map_fd(&f->fp, xskmap));
-	if (!ret)
-		ret = watch(f, xsk_port_fd(*slot), kind, *slot);
-	if (ret && *slot) {
-		xsk_port_destroy(*slot);
-		*slot = NULL;
-	}
-	return ret;
+	return ret ? ret : port_adopt(f, xskmap, kind, slot);
 }
 
-/* AF_XDP sockets on every RX queue of an underlay xdp_rx runs on; the
- * queues that cannot have one pass data to the UDP socket. */
-static void underlay_sockets(struct fastpath_dp *f, const struct fastpath_xdp *ul)
-{
-	unsigned int q, nq = rx_queues(ul->ifname);
-	int ret;
+/* The AF_XDP sockets of an underlay xdp_rx runs on, one per RX queue,
+ * created (slow: the UMEM and the bind; any thread) before they are
+ * adopted (the owner's thread). */
+struct underlay_ports {
+	struct xsk_port *port[XWG_MAX_QUEUES];
+	int ret[XWG_MAX_QUEUES];
+	unsigned int n;
+};
 
+static void underlay_ports_create(uint32_t ring_size, const struct fastpath_xdp *ul,
+				  struct underlay_ports *up)
+{
+	unsigned int q;
+
+	memset(up, 0, sizeof(*up));
 	/* Generic XDP sees a UDP GSO super-datagram (veth, loopback) as one
 	 * frame, and nothing in the frame tells it from one message: handed
 	 * to AF_XDP it would fail to open. The UDP socket's GRO cuts it right;
 	 * xdp_rx keeps its early drops there. */
+	if (ul->mode == FASTPATH_XDP_GENERIC)
+		return;
+	up->n = rx_queues(ul->ifname);
+	for (q = 0; q < up->n; q++) {
+		struct xsk_port_config pc = { .ifname = ul->ifname, .queue = q,
+					      .ring_size = ring_size };
+
+		up->ret[q] = xsk_port_create(&up->port[q], &pc);
+	}
+}
+
+static void underlay_ports_destroy(struct underlay_ports *up)
+{
+	unsigned int q;
+
+	for (q = 0; q < up->n; q++)
+		xsk_port_destroy(up->port[q]);
+	up->n = 0;
+}
+
+/* The queues that cannot have a socket pass data to the UDP socket. */
+static void underlay_ports_adopt(struct fastpath_dp *f, const struct fastpath_xdp *ul,
+				 struct underlay_ports *up)
+{
+	unsigned int q;
+	int ret;
+
 	if (ul->mode == FASTPATH_XDP_GENERIC) {
 		log_info("fast path: xdp_rx on %s runs in generic mode: no AF_XDP sockets there "
 			 "(data messages go through the UDP socket, which cuts UDP GSO "
 			 "super-datagrams)", ul->ifname);
 		return;
 	}
-	for (q = 0; q < nq; q++) {
-		ret = port_open(f, ul->ifname, q, FASTPATH_MAP_XSKS_RX, FASTPATH_FD_UNDERLAY,
-				&f->ul_ports[q]);
+	for (q = 0; q < up->n; q++) {
+		ret = up->ret[q];
+		f->ul_ports[q] = up->port[q];
+		up->port[q] = NULL;
+		if (!ret)
+			ret = port_adopt(f, FASTPATH_MAP_XSKS_RX, FASTPATH_FD_UNDERLAY, &f->ul_ports[q]);
 		if (ret) {
 			log_info("fast path: no AF_XDP socket on %s queue %u (%s%s): data "
 				 "arriving there goes through the UDP socket",
@@ -387,6 +449,7 @@ static void underlay_sockets(struct fastpath_dp *f, const struct fastpath_xdp *u
 		}
 		f->n_ul++;
 	}
+	up->n = 0;
 	if (f->n_ul) {
 		f->ul_ifindex = ul->ifindex;
 		fastpath_xsk_ifindex_set(&f->fp, ul->ifindex);
@@ -397,35 +460,171 @@ static void underlay_sockets(struct fastpath_dp *f, const struct fastpath_xdp *u
 		 f->n_ul ? " mode" : "", f->ring_size ? f->ring_size : XSK_RING_SIZE_DEFAULT);
 }
 
+static void underlay_sockets(struct fastpath_dp *f, const struct fastpath_xdp *ul)
+{
+	struct underlay_ports up;
+
+	underlay_ports_create(f->ring_size, ul, &up);
+	underlay_ports_adopt(f, ul, &up);
+}
+
+/*
+ * Following endpoints (issue 17): when a peer's endpoint moves, the route
+ * towards it is looked up, and where it leaves through an interface that
+ * should have xdp_rx and has not, xdp_rx is attached there and (for the
+ * first such interface) the AF_XDP sockets are made. A netlink round trip,
+ * a driver's XDP set-up and the sockets' memory are slow: all of it runs on
+ * the worker thread (ctl/worker.h), never between packet batches; the
+ * results are adopted on this thread when the worker's eventfd wakes the
+ * loop. Endpoint moves beyond what the worker has in hand are not followed
+ * (counted, logged once): their data still arrives, through the UDP socket.
+ */
+#define FOLLOW_MAX_PENDING 256
+
+struct route_job {
+	struct worker_job job;
+	struct fastpath_dp *f;
+	int family, oif, ret;
+	uint8_t addr[16];
+};
+
+struct attach_job {
+	struct worker_job job;
+	struct fastpath_dp *f;
+	struct fastpath_follow fw;
+	uint32_t ring_size;
+	bool want_sockets;
+	struct underlay_ports up;
+};
+
+static void underlay_follow(struct fastpath_dp *f, int ifindex);
+
+static void route_job_run(struct worker_job *job)
+{
+	struct route_job *r = (struct route_job *)job;
+
+	r->ret = fastpath_route_oif(r->family, r->addr, &r->oif);
+}
+
+static void route_job_done(struct worker_job *job, bool ran)
+{
+	struct route_job *r = (struct route_job *)job;
+
+	if (ran && !r->ret && !r->f->stopping)
+		underlay_follow(r->f, r->oif);
+	free(r);
+}
+
+static void attach_job_run(struct worker_job *job)
+{
+	struct attach_job *a = (struct attach_job *)job;
+
+	fastpath_underlay_attach_prepared(&a->fw);
+	if (!a->fw.ret && a->want_sockets)
+		underlay_ports_create(a->ring_size, &a->fw.x, &a->up);
+}
+
+static void attaching_forget(struct fastpath_dp *f, int ifindex)
+{
+	unsigned int i;
+
+	for (i = 0; i < f->n_attaching; i++) {
+		if (f->attaching[i] == ifindex) {
+			f->attaching[i] = f->attaching[--f->n_attaching];
+			return;
+		}
+	}
+}
+
+static void attach_job_done(struct worker_job *job, bool ran)
+{
+	struct attach_job *a = (struct attach_job *)job;
+	struct fastpath_dp *f = a->f;
+	int ret;
+
+	attaching_forget(f, a->fw.x.ifindex);
+	if (!ran || f->stopping) {
+		underlay_ports_destroy(&a->up);
+		if (ran)
+			fastpath_underlay_abandon(&a->fw);
+		free(a);
+		return;
+	}
+	ret = fastpath_underlay_adopt(&f->fp, &a->fw);
+	if (ret) {
+		/* Said once per interface, not at every endpoint change;
+		 * -EOPNOTSUPP: not wanted there (ctl/maps/underlay.c says why). */
+		log_info("fast path: %s%s", ret != -EOPNOTSUPP ? "cannot attach xdp_rx: " : "",
+			 f->fp.error);
+		underlay_ports_destroy(&a->up);
+	} else if (a->want_sockets && !f->n_ul) {
+		underlay_ports_adopt(f, &a->fw.x, &a->up);
+	} else {
+		underlay_ports_destroy(&a->up);
+	}
+	free(a);
+}
+
 /* A peer's endpoint is routed through ifindex: xdp_rx must run there (and
  * the first such underlay gets the AF_XDP sockets). */
 static void underlay_follow(struct fastpath_dp *f, int ifindex)
 {
-	char name[IF_NAMESIZE];
+	struct attach_job *a;
 	unsigned int i;
 	int ret;
 
-	/* XWG_XDP_IFACES named the underlays: only those. */
-	if (!f->fp.xdp_auto)
-		return;
-	for (i = 0; i < f->fp.n_underlays; i++)
-		if (f->fp.underlays[i].ifindex == ifindex)
+	for (i = 0; i < f->n_attaching; i++)
+		if (f->attaching[i] == ifindex)
 			return;
-	if (ifindex == f->fp.twin.ifindex || ifindex == f->fp.twin.twin_ifindex ||
-	    !if_indextoname((unsigned int)ifindex, name))
+	if (f->n_attaching == sizeof(f->attaching) / sizeof(f->attaching[0]))
 		return;
-	ret = fastpath_underlay_attach(&f->fp, name);
+	a = calloc(1, sizeof(*a));
+	if (!a)
+		return;
+	ret = fastpath_underlay_prepare(&f->fp, ifindex, &a->fw);
 	if (ret) {
-		/* Said once per interface, not at every endpoint change;
-		 * -EOPNOTSUPP: not wanted there (ctl/maps/underlay.c says why). */
-		if (ret != -EOPNOTSUPP)
-			log_info("fast path: cannot attach xdp_rx: %s", f->fp.error);
-		else if (f->fp.error[0])
+		if (ret == -EOPNOTSUPP && f->fp.error[0])
 			log_info("fast path: %s", f->fp.error);
+		else if (ret != -EOPNOTSUPP && ret != -EEXIST && ret != -EINVAL)
+			log_info("fast path: cannot attach xdp_rx: %s", f->fp.error);
+		free(a);
 		return;
 	}
-	if (!f->n_ul)
-		underlay_sockets(f, &f->fp.underlays[f->fp.n_underlays - 1]);
+	a->job.run = attach_job_run;
+	a->job.done = attach_job_done;
+	a->f = f;
+	a->ring_size = f->ring_size;
+	a->want_sockets = !f->n_ul;
+	if (worker_submit(f->worker, &a->job)) {
+		f->follow_skipped++;
+		free(a);
+		return;
+	}
+	f->attaching[f->n_attaching++] = ifindex;
+}
+
+/* The endpoint of a peer moved to addr: follow it, off this thread. */
+static void endpoint_follow(struct fastpath_dp *f, int family, const uint8_t addr[16])
+{
+	struct route_job *r;
+
+	/* XWG_XDP_IFACES named the underlays: only those. */
+	if (!f->worker)
+		return;
+	r = calloc(1, sizeof(*r));
+	if (r) {
+		r->job.run = route_job_run;
+		r->job.done = route_job_done;
+		r->f = f;
+		r->family = family;
+		memcpy(r->addr, addr, sizeof(r->addr));
+		if (!worker_submit(f->worker, &r->job))
+			return;
+		free(r);
+	}
+	if (!f->follow_skipped++)
+		log_info("fast path: more endpoint moves than the worker thread has room "
+			 "for: those not followed reach xwgd through the UDP socket");
 }
 
 static int event_received(void *ctx, void *data, size_t size)
@@ -481,6 +680,16 @@ int fastpath_dp_start(struct fastpath_dp *f, struct wg_device *dev)
 	ret = watch(f, ring_buffer__epoll_fd(f->events), FASTPATH_FD_EVENTS, NULL);
 	if (ret)
 		return ret;
+	if (f->fp.xdp_auto) {
+		ret = worker_create(&f->worker, FOLLOW_MAX_PENDING);
+		if (!ret)
+			ret = watch(f, worker_fd(f->worker), FASTPATH_FD_WORKER, NULL);
+		if (ret) {
+			log_error("fast path: no worker thread for following endpoints: %s",
+				  strerror(-ret));
+			return ret;
+		}
+	}
 	f->last_tick = platform_now();
 	return 0;
 }
@@ -491,6 +700,9 @@ void fastpath_dp_unload(struct fastpath_dp *f)
 
 	if (!f)
 		return;
+	/* First: a job in hand may be attaching right now. */
+	f->stopping = true;
+	worker_destroy(f->worker);
 	if (f->events)
 		ring_buffer__free(f->events);
 	for (q = 0; q < XWG_MAX_QUEUES; q++) {
@@ -647,6 +859,9 @@ void fastpath_dp_readable(struct wg_device *dev)
 		case FASTPATH_FD_EVENTS:
 			ring_buffer__consume(f->events);
 			break;
+		case FASTPATH_FD_WORKER:
+			worker_complete(f->worker);
+			break;
 		}
 	}
 }
@@ -798,12 +1013,8 @@ static int peer_write(struct fastpath_dp *f, struct wg_peer *peer)
 	if (ret)
 		return mirror_failed(f, peer, "the peers entry", ret);
 	if (ep.family && (!peer->fp_written ||
-			  memcmp(ep.addr, peer->fp_endpoint.addr, sizeof(ep.addr)))) {
-		int oif;
-
-		if (!fastpath_route_oif(ep.family, ep.addr, &oif))
-			underlay_follow(f, oif);
-	}
+			  memcmp(ep.addr, peer->fp_endpoint.addr, sizeof(ep.addr))))
+		endpoint_follow(f, ep.family, ep.addr);
 	peer->fp_flags = flags;
 	peer->fp_endpoint = ep;
 	peer->fp_written = true;
@@ -1254,7 +1465,7 @@ void fastpath_log_stats(struct wg_device *dev)
 	for (r = 0; r < f->n_srcs; r++) {
 		const struct fastpath_src *src = &f->srcs[r];
 
-		if (src->kind == FASTPATH_FD_EVENTS || !src->wakeups)
+		if (!src->port || !src->wakeups)
 			continue;
 		log_info("%s ring, queue %u: %llu wake-ups found %.1f packets waiting on "
 			 "average, %u at most", src->kind == FASTPATH_FD_TWIN ? "twin" : "underlay",
@@ -1266,7 +1477,7 @@ void fastpath_log_stats(struct wg_device *dev)
 		const struct fastpath_src *src = &f->srcs[r];
 		struct xsk_port_stats st;
 
-		if (src->kind == FASTPATH_FD_EVENTS || xsk_port_stats_get(src->port, &st))
+		if (!src->port || xsk_port_stats_get(src->port, &st))
 			continue;
 		log_info("AF_XDP %s queue %u: rx dropped %llu, invalid descriptors rx %llu tx "
 			 "%llu, rx ring full %llu, fill ring empty %llu",
@@ -1298,7 +1509,7 @@ static void xsk_stats_publish(struct fastpath_dp *f)
 		const struct fastpath_src *src = &f->srcs[r];
 		struct xsk_port_stats st;
 
-		if (src->kind == FASTPATH_FD_EVENTS || xsk_port_stats_get(src->port, &st))
+		if (!src->port || xsk_port_stats_get(src->port, &st))
 			continue;
 		fastpath_xsk_stats_write(&f->fp, slot++, &(struct xwg_xsk_stats){
 			.ifindex = (uint32_t)(src->kind == FASTPATH_FD_TWIN ?

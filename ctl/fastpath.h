@@ -91,7 +91,8 @@ int fastpath_dp_twin_ifindex(const struct fastpath_dp *f);
 
 /* One fd for the daemon's epoll set (itself an epoll set of the sockets
  * and the event ring); fastpath_dp_readable when it is readable. */
-enum fastpath_fd_kind { FASTPATH_FD_TWIN, FASTPATH_FD_UNDERLAY, FASTPATH_FD_EVENTS };
+enum fastpath_fd_kind { FASTPATH_FD_TWIN, FASTPATH_FD_UNDERLAY, FASTPATH_FD_EVENTS,
+			 FASTPATH_FD_WORKER };
 int fastpath_dp_fd(const struct fastpath_dp *f);
 void fastpath_dp_readable(struct wg_device *dev);
 

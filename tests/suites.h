@@ -43,6 +43,8 @@ void test_offload(void);
 void test_events(void);
 /* tests/test_snapshot.c */
 void test_snapshot(void);
+/* tests/test_worker.c */
+void test_worker(void);
 
 #define TEST_SUITES                    \
 	SUITE(crypto_blake2s)          \
@@ -70,6 +72,7 @@ void test_snapshot(void);
 	SUITE(cni)                     \
 	SUITE(offload)                 \
 	SUITE(events)                  \
-	SUITE(snapshot)
+	SUITE(snapshot)                \
+	SUITE(worker)
 
 #endif

@@ -5,6 +5,7 @@
  * native mode first; tc_tx on a clsact qdisc on IFNAME's egress.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -27,8 +28,8 @@ static uint32_t prog_id_of(int prog_fd)
 }
 
 /* Native first, generic if the driver has no XDP. */
-int fastpath_xdp_attach(struct fastpath *fp, struct fastpath_xdp *x, int prog_fd,
-			const char *what)
+int fastpath_xdp_attach_to(bool netlink_attach, struct fastpath_xdp *x, int prog_fd,
+			   const char *what, char *err, size_t errlen)
 {
 	static const struct {
 		uint32_t flags;
@@ -42,7 +43,7 @@ int fastpath_xdp_attach(struct fastpath *fp, struct fastpath_xdp *x, int prog_fd
 	unsigned int i;
 
 	for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
-		if (fp->netlink_attach) {
+		if (netlink_attach) {
 			ret = bpf_xdp_attach(x->ifindex, prog_fd,
 					     XDP_FLAGS_UPDATE_IF_NOEXIST | modes[i].flags, NULL);
 			ret = ret ? -errno : 0;
@@ -67,18 +68,30 @@ int fastpath_xdp_attach(struct fastpath *fp, struct fastpath_xdp *x, int prog_fd
 		}
 		if (ret == -EBUSY || ret == -EEXIST) {
 			fastpath_xdp_attached_describe(x->ifindex, other, sizeof(other));
-			return fastpath_fail(fp, -EBUSY,
-					     "%s already has %s attached: detach it (ip link set dev %s xdp off) "
-					     "or leave %s out of XWG_XDP_IFACES",
-					     x->ifname, other, x->ifname, x->ifname);
+			snprintf(err, errlen,
+				 "%s already has %s attached: detach it (ip link set dev %s xdp off) "
+				 "or leave %s out of XWG_XDP_IFACES",
+				 x->ifname, other, x->ifname, x->ifname);
+			return -EBUSY;
 		}
 		if (!native_err)
 			native_err = ret;
 	}
-	return fastpath_fail(fp, ret, "cannot attach %s to %s: native: %s, generic: %s%s",
-			     what, x->ifname, strerror(-native_err), strerror(-ret),
-			     ret == -EOPNOTSUPP || ret == -EINVAL ?
-			     " (no XDP for this device or kernel)" : "");
+	snprintf(err, errlen, "cannot attach %s to %s: native: %s, generic: %s%s",
+		 what, x->ifname, strerror(-native_err), strerror(-ret),
+		 ret == -EOPNOTSUPP || ret == -EINVAL ? " (no XDP for this device or kernel)" : "");
+	return ret < 0 ? ret : -EIO;
+}
+
+int fastpath_xdp_attach(struct fastpath *fp, struct fastpath_xdp *x, int prog_fd,
+			const char *what)
+{
+	int ret = fastpath_xdp_attach_to(fp->netlink_attach, x, prog_fd, what, fp->error,
+					 sizeof(fp->error));
+
+	if (ret)
+		log_debug("fast path of %s: %s", fp->ifname, fp->error);
+	return ret;
 }
 
 void fastpath_xdp_detach(struct fastpath_xdp *x, int prog_fd)

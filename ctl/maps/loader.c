@@ -249,6 +249,7 @@ int fastpath_load(struct fastpath *fp, const char *ifname,
 	fp->netlink_attach = opts->netlink_attach;
 	fp->tun_mode = opts->tun_ifindex > 0;
 	fp->xdp_auto = !opts->n_underlays;
+	fp->xdp_on_veth = opts->xdp_on_veth;
 	fp->listen_port = opts->listen_port;
 	fp->event_interval_ms = opts->event_interval_ms ? opts->event_interval_ms :
 				FASTPATH_EVENT_INTERVAL_MS;

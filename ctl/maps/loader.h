@@ -109,6 +109,11 @@ struct fastpath_opts {
 	 * 0: make the veth pair instead (the earlier shape, kept to measure
 	 * against: XWG_TUNNEL=veth). */
 	int tun_ifindex;
+	/* Test seam (XWG_TEST_XDP_ON_VETH=1): xdp_rx may go on a veth it
+	 * picks itself, so that the selftests can follow endpoints onto
+	 * interfaces with native XDP (a veth is the only such device they
+	 * can make). */
+	bool xdp_on_veth;
 };
 
 struct xdp_rx;
@@ -142,6 +147,7 @@ struct fastpath {
 	 * where it costs nothing to others (underlay_xdp_unwanted in
 	 * underlay.c). */
 	bool xdp_auto;
+	bool xdp_on_veth;        /* fastpath_opts.xdp_on_veth */
 	/* Underlays xdp_rx was not wanted on (said once each). */
 	int xdp_refused[FASTPATH_MAX_UNDERLAYS];
 	unsigned int n_xdp_refused;
@@ -186,6 +192,29 @@ int fastpath_xsk_ifindex_set(struct fastpath *fp, int ifindex);
  * Attaching one already attached is a no-op. */
 int fastpath_underlay_attach(struct fastpath *fp, const char *ifname);
 int fastpath_underlay_detach(struct fastpath *fp, const char *ifname);
+
+/* The same attachment in three steps, so that the slow one (the driver
+ * sets up XDP: milliseconds, on some NICs a queue reset) runs off the
+ * packet thread (ctl/worker.h):
+ *   fastpath_underlay_prepare, on the owner's thread: whether ifindex may
+ *     get xdp_rx; fills *fw. -EEXIST: it has it; -EOPNOTSUPP: not wanted
+ *     there (fp->error says why, the first time); another -errno.
+ *   fastpath_underlay_attach_prepared, on any thread: the attachment; it
+ *     touches nothing but *fw.
+ *   fastpath_underlay_adopt, on the owner's thread: records the result (an
+ *     underlay, or one refused), 0 or -errno with fp->error. */
+struct fastpath_follow {
+	struct fastpath_xdp x;
+	int prog_fd;
+	bool netlink_attach, xdp_auto;
+	int ret;
+	char error[256];
+};
+int fastpath_underlay_prepare(struct fastpath *fp, int ifindex, struct fastpath_follow *fw);
+void fastpath_underlay_attach_prepared(struct fastpath_follow *fw);
+int fastpath_underlay_adopt(struct fastpath *fp, struct fastpath_follow *fw);
+/* Undoes fastpath_underlay_attach_prepared instead of adopting it. */
+void fastpath_underlay_abandon(struct fastpath_follow *fw);
 
 /* The interface the main routing table sends traffic to addr through
  * (family AF_INET with a struct in_addr, AF_INET6 with a struct in6_addr):

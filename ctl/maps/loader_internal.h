@@ -55,6 +55,10 @@ void fastpath_xdp_attached_describe(int ifindex, char *buf, size_t size);
  * there. */
 int fastpath_xdp_attach(struct fastpath *fp, struct fastpath_xdp *x, int prog_fd,
 			const char *what);
+/* The same, touching nothing but x and err: callable off the packet thread
+ * (ctl/worker.h). */
+int fastpath_xdp_attach_to(bool netlink_attach, struct fastpath_xdp *x, int prog_fd,
+			   const char *what, char *err, size_t errlen);
 void fastpath_xdp_detach(struct fastpath_xdp *x, int prog_fd);
 /* tc_tx on IFNAME's egress, on a clsact qdisc added unless one exists. */
 int fastpath_tc_attach(struct fastpath *fp, int prog_fd);

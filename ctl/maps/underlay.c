@@ -223,34 +223,41 @@ static struct fastpath_xdp *underlay_find(struct fastpath *fp, int ifindex)
  * packet. On those, data messages reach the UDP socket, which takes them
  * with UDP GRO. NULL: wanted; else why not.
  */
-static const char *underlay_xdp_unwanted(const struct fastpath_xdp *x, unsigned int flags)
+static const char *underlay_xdp_unwanted(const struct fastpath *fp, const struct fastpath_xdp *x,
+					 unsigned int flags)
 {
 	char drv[32];
 
 	if (flags & IFF_LOOPBACK)
 		return "loopback (only generic XDP)";
 	(void)netdev_driver_name(x->ifname, drv, sizeof(drv));
-	if (!strcmp(drv, "veth"))
+	if (!strcmp(drv, "veth") && !fp->xdp_on_veth)
 		return "a veth (XDP there turns TSO/USO off on its peer, slowing other traffic)";
 	return NULL;
 }
 
-static int underlay_add(struct fastpath *fp, int ifindex)
+static void underlay_refuse(struct fastpath *fp, int ifindex)
 {
-	struct fastpath_xdp *x;
+	if (fp->n_xdp_refused < FASTPATH_MAX_UNDERLAYS)
+		fp->xdp_refused[fp->n_xdp_refused++] = ifindex;
+}
+
+int fastpath_underlay_prepare(struct fastpath *fp, int ifindex, struct fastpath_follow *fw)
+{
+	struct fastpath_xdp *x = &fw->x;
 	const char *why;
 	unsigned int i;
-	int ret;
 
+	memset(fw, 0, sizeof(*fw));
+	if (!fp->loaded)
+		return -EBADF;
 	if (underlay_find(fp, ifindex))
-		return 0;
+		return -EEXIST;
 	if (ifindex == fp->twin.ifindex || ifindex == fp->twin.twin_ifindex)
 		return fastpath_fail(fp, -EINVAL, "%s cannot be its own underlay", fp->ifname);
 	if (fp->n_underlays == FASTPATH_MAX_UNDERLAYS)
 		return fastpath_fail(fp, -ENOSPC, "more than %d underlay interfaces",
 				     FASTPATH_MAX_UNDERLAYS);
-	x = &fp->underlays[fp->n_underlays];
-	memset(x, 0, sizeof(*x));
 	x->link_fd = -1;
 	x->ifindex = ifindex;
 	if (!if_indextoname((unsigned int)ifindex, x->ifname))
@@ -270,28 +277,71 @@ static int underlay_add(struct fastpath *fp, int ifindex)
 			ifr.ifr_flags = 0;
 		if (fd >= 0)
 			close(fd);
-		why = underlay_xdp_unwanted(x, (unsigned int)ifr.ifr_flags);
-		if (why && fp->n_xdp_refused < FASTPATH_MAX_UNDERLAYS)
-			fp->xdp_refused[fp->n_xdp_refused++] = ifindex;
-		if (why)
-			return fastpath_fail(fp, -EOPNOTSUPP, "no xdp_rx on %s: %s; data messages arrive "
-					     "through the UDP socket (UDP GRO)", x->ifname, why);
+		why = underlay_xdp_unwanted(fp, x, (unsigned int)ifr.ifr_flags);
+		if (why) {
+			underlay_refuse(fp, ifindex);
+			return fastpath_fail(fp, -EOPNOTSUPP, "no xdp_rx on %s: %s; data messages "
+					     "arrive through the UDP socket (UDP GRO)", x->ifname, why);
+		}
 	}
-	ret = fastpath_xdp_attach(fp, x, fastpath_prog_fd_rx(fp), "xdp_rx");
-	if (ret)
-		return ret;
-	if (fp->xdp_auto && x->mode == FASTPATH_XDP_GENERIC) {
-		fastpath_xdp_detach(x, fastpath_prog_fd_rx(fp));
-		if (fp->n_xdp_refused < FASTPATH_MAX_UNDERLAYS)
-			fp->xdp_refused[fp->n_xdp_refused++] = ifindex;
-		return fastpath_fail(fp, -EOPNOTSUPP, "no xdp_rx on %s: only generic XDP there; data "
-				     "messages arrive through the UDP socket (UDP GRO)", x->ifname);
+	fw->prog_fd = fastpath_prog_fd_rx(fp);
+	fw->netlink_attach = fp->netlink_attach;
+	fw->xdp_auto = fp->xdp_auto;
+	return 0;
+}
+
+void fastpath_underlay_attach_prepared(struct fastpath_follow *fw)
+{
+	fw->ret = fastpath_xdp_attach_to(fw->netlink_attach, &fw->x, fw->prog_fd, "xdp_rx",
+					 fw->error, sizeof(fw->error));
+	/* Chosen by xwgd, not named by the operator: generic XDP there is a
+	 * cost, not a fast path (underlay_xdp_unwanted). */
+	if (!fw->ret && fw->xdp_auto && fw->x.mode == FASTPATH_XDP_GENERIC) {
+		fastpath_xdp_detach(&fw->x, fw->prog_fd);
+		snprintf(fw->error, sizeof(fw->error), "no xdp_rx on %s: only generic XDP there; "
+			 "data messages arrive through the UDP socket (UDP GRO)", fw->x.ifname);
+		fw->ret = -EOPNOTSUPP;
 	}
-	fp->n_underlays++;
+}
+
+int fastpath_underlay_adopt(struct fastpath *fp, struct fastpath_follow *fw)
+{
+	if (fw->ret) {
+		if (fw->ret == -EOPNOTSUPP)
+			underlay_refuse(fp, fw->x.ifindex);
+		return fastpath_fail(fp, fw->ret, "%s", fw->error);
+	}
+	/* Attached meanwhile by another way in (an explicit attach), or no
+	 * room left: this attachment is one too many. */
+	if (underlay_find(fp, fw->x.ifindex) || fp->n_underlays == FASTPATH_MAX_UNDERLAYS) {
+		fastpath_underlay_abandon(fw);
+		return underlay_find(fp, fw->x.ifindex) ? 0 :
+		       fastpath_fail(fp, -ENOSPC, "more than %d underlay interfaces",
+				     FASTPATH_MAX_UNDERLAYS);
+	}
+	fp->underlays[fp->n_underlays++] = fw->x;
 	if (fp->n_underlays == 2)
 		log_info("xdp_rx runs on more than one underlay: data messages reach AF_XDP "
 			 "only on the interface whose sockets are in xsks_rx");
 	return 0;
+}
+
+void fastpath_underlay_abandon(struct fastpath_follow *fw)
+{
+	if (!fw->ret)
+		fastpath_xdp_detach(&fw->x, fw->prog_fd);
+	fw->ret = -ECANCELED;
+}
+
+static int underlay_add(struct fastpath *fp, int ifindex)
+{
+	struct fastpath_follow fw;
+	int ret = fastpath_underlay_prepare(fp, ifindex, &fw);
+
+	if (ret)
+		return ret == -EEXIST ? 0 : ret;
+	fastpath_underlay_attach_prepared(&fw);
+	return fastpath_underlay_adopt(fp, &fw);
 }
 
 void fastpath_underlays_remove(struct fastpath *fp)
