@@ -36,11 +36,7 @@ require_impls "$XWGD" "$WGGO"
 
 if1=$(tunnel_name 1)
 if2=$(tunnel_name 2)
-umask 077
-wg genkey >"$TMP_DIR/key1"
-wg genkey >"$TMP_DIR/key2"
-pub1=$(wg pubkey <"$TMP_DIR/key1")
-pub2=$(wg pubkey <"$TMP_DIR/key2")
+tunnel_keys
 
 ns_create "$ns1" "$ns2" "$ns3"
 veth_link "$ns1" veth1 "$ns2" veth2

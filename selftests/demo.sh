@@ -29,20 +29,13 @@ impl_path "$PEER" >/dev/null || { fail "demo" "$PEER cannot be run"; exit 1; }
 
 if1=$(tunnel_name 1)
 if2=$(tunnel_name 2)
-umask 077
-wg genkey >"$TMP_DIR/key1"
-wg genkey >"$TMP_DIR/key2"
-pub1=$(wg pubkey <"$TMP_DIR/key1")
-pub2=$(wg pubkey <"$TMP_DIR/key2")
+tunnel_keys
 
 # say CMD...: show a command, then run it.
 say() { echo "+ $*"; "$@"; }
 
 echo "== two network namespaces, $ns1 and $ns2, joined by a veth pair"
-ns_create "$ns1" "$ns2"
-veth_link "$ns1" veth1 "$ns2" veth2
-addr_add "$ns1" veth1 192.0.2.1/24
-addr_add "$ns2" veth2 192.0.2.2/24
+veth_underlay
 
 echo "== $XWGD serves $if1 in $ns1, $PEER serves $if2 in $ns2"
 start_impl "$ns1" "$XWGD" "$if1"

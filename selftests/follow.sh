@@ -42,11 +42,7 @@ fi
 ROAMS=20
 SLACK_MS=5
 
-umask 077
-wg genkey >"$TMP_DIR/key1"
-wg genkey >"$TMP_DIR/key2"
-pub1=$(wg pubkey <"$TMP_DIR/key1")
-pub2=$(wg pubkey <"$TMP_DIR/key2")
+tunnel_keys
 if1=$(tunnel_name 1)
 if2=$(tunnel_name 2)
 

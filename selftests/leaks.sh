@@ -55,10 +55,7 @@ pub2=$(wg pubkey <"$TMP_DIR/key2")
 fake=()
 for i in $(seq 0 19); do fake[i]=$(wg genkey | wg pubkey); done
 
-ns_create "$ns1" "$ns2"
-veth_link "$ns1" veth1 "$ns2" veth2
-addr_add "$ns1" veth1 192.0.2.1/24
-addr_add "$ns2" veth2 192.0.2.2/24
+veth_underlay
 
 # ---------------------------------------------------------------------------
 # valgrind_start / valgrind_stop: xwgd -f under memcheck, with the deadlines

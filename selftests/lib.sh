@@ -155,6 +155,28 @@ veth_link() {
 	ip -n "$3" link set "$4" up
 }
 
+# tunnel_keys: this run's two key pairs, $TMP_DIR/key1 and key2, and
+# their public keys in pub1 and pub2. Sets umask 077 for the rest of the
+# test (the files it writes next may hold keys too).
+tunnel_keys() {
+	umask 077
+	wg genkey >"$TMP_DIR/key1"
+	wg genkey >"$TMP_DIR/key2"
+	# shellcheck disable=SC2034 # for the test that sources this
+	pub1=$(wg pubkey <"$TMP_DIR/key1")
+	# shellcheck disable=SC2034
+	pub2=$(wg pubkey <"$TMP_DIR/key2")
+}
+
+# veth_underlay: the two-node layout most tests share: namespaces $ns1 and
+# $ns2 joined by veth1 (192.0.2.1/24) and veth2 (192.0.2.2/24).
+veth_underlay() {
+	ns_create "$ns1" "$ns2"
+	veth_link "$ns1" veth1 "$ns2" veth2
+	addr_add "$ns1" veth1 192.0.2.1/24
+	addr_add "$ns2" veth2 192.0.2.2/24
+}
+
 # veth_counts_datagrams NS DEV: make DEV's captures and tx_packets see each
 # UDP datagram. xwgd sends a peer's datagrams as UDP GSO messages, and a veth
 # carries such a message whole (it would count and capture as one large

@@ -58,10 +58,7 @@ pub1=$(wg pubkey <"$TMP_DIR/key1") pub2=$(wg pubkey <"$TMP_DIR/key2")
 pub_a=$(wg pubkey <"$TMP_DIR/keya") pub_b=$(wg pubkey <"$TMP_DIR/keyb")
 pub_c=$(wg pubkey <"$TMP_DIR/keyc")
 
-ns_create "$ns1" "$ns2"
-veth_link "$ns1" veth1 "$ns2" veth2
-addr_add "$ns1" veth1 192.0.2.1/24
-addr_add "$ns2" veth2 192.0.2.2/24
+veth_underlay
 start_impl "$ns2" "$WGGO" "$if2"
 n2 wg set "$if2" private-key "$TMP_DIR/key2" listen-port 10002 \
 	peer "$pub1" allowed-ips 10.0.0.1/32 endpoint 192.0.2.1:10001

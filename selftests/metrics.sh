@@ -55,16 +55,9 @@ cleanup() {
 	rmdir /sys/fs/bpf/xwg 2>/dev/null || true # only if no one else pins there
 }
 
-umask 077
-wg genkey >"$TMP_DIR/key1"
-wg genkey >"$TMP_DIR/key2"
-pub1=$(wg pubkey <"$TMP_DIR/key1")
-pub2=$(wg pubkey <"$TMP_DIR/key2")
+tunnel_keys
 
-ns_create "$ns1" "$ns2"
-veth_link "$ns1" veth1 "$ns2" veth2
-addr_add "$ns1" veth1 192.0.2.1/24
-addr_add "$ns2" veth2 192.0.2.2/24
+veth_underlay
 
 # start_host NS IFNAME ENV...: xwgd -f IFNAME in NS's network namespace and
 # the host's mount namespace; waits for its socket and interface.

@@ -59,10 +59,7 @@ pub1=$(wg pubkey <"$TMP_DIR/key1")
 pub1b=$(wg pubkey <"$TMP_DIR/key1b")
 pub2=$(wg pubkey <"$TMP_DIR/key2")
 
-ns_create "$ns1" "$ns2"
-veth_link "$ns1" veth1 "$ns2" veth2
-addr_add "$ns1" veth1 192.0.2.1/24
-addr_add "$ns2" veth2 192.0.2.2/24
+veth_underlay
 
 # ---------------------------------------------------------------------------
 # Helpers.

@@ -47,16 +47,9 @@ if1=$(tunnel_name 1)
 if2=$(tunnel_name 2)
 takeover_sock=$WG_RUN_DIR/$if1.takeover
 
-umask 077
-wg genkey >"$TMP_DIR/key1"
-wg genkey >"$TMP_DIR/key2"
-pub1=$(wg pubkey <"$TMP_DIR/key1")
-pub2=$(wg pubkey <"$TMP_DIR/key2")
+tunnel_keys
 
-ns_create "$ns1" "$ns2"
-veth_link "$ns1" veth1 "$ns2" veth2
-addr_add "$ns1" veth1 192.0.2.1/24
-addr_add "$ns2" veth2 192.0.2.2/24
+veth_underlay
 
 IMPL_ENV[$if1]="XWG_DATAPATH=portable"
 start_impl "$ns1" "$XWGD" "$if1"

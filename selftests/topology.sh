@@ -118,11 +118,7 @@ UDP_MAX_LOSS=20	# percent
 PLAIN_MIN_RATIO=70	# percent of plain TCP without the daemons
 T_START=$(_now_us)
 
-umask 077
-wg genkey >"$TMP_DIR/key1"
-wg genkey >"$TMP_DIR/key2"
-pub1=$(wg pubkey <"$TMP_DIR/key1")
-pub2=$(wg pubkey <"$TMP_DIR/key2")
+tunnel_keys
 
 # Our cleanup also removes pins an xwgd started by nsenter (the host's bpffs)
 # left behind, for this run's interface names only.

@@ -66,10 +66,7 @@ AllowedIPs = 10.0.0.1/32, fd00::1/128
 Endpoint = 192.0.2.1:10001
 EOF
 
-ns_create "$ns1" "$ns2"
-veth_link "$ns1" veth1 "$ns2" veth2
-addr_add "$ns1" veth1 192.0.2.1/24
-addr_add "$ns2" veth2 192.0.2.2/24
+veth_underlay
 
 # wg_quick NS EXE up|down CONF: run wg-quick in NS with EXE as its userspace
 # implementation. Its output goes to a file, not a pipe: a detached daemon may

@@ -167,15 +167,8 @@ missing_named() {
 
 if1=$(tunnel_name 1)
 if2=$(tunnel_name 2)
-umask 077
-wg genkey >"$TMP_DIR/key1"
-wg genkey >"$TMP_DIR/key2"
-pub1=$(wg pubkey <"$TMP_DIR/key1")
-pub2=$(wg pubkey <"$TMP_DIR/key2")
-ns_create "$ns1" "$ns2"
-veth_link "$ns1" veth1 "$ns2" veth2
-addr_add "$ns1" veth1 192.0.2.1/24
-addr_add "$ns2" veth2 192.0.2.2/24
+tunnel_keys
+veth_underlay
 start_impl "$ns2" wireguard-go "$if2"
 n2 wg set "$if2" private-key "$TMP_DIR/key2" listen-port 10002 \
 	peer "$pub1" allowed-ips 10.0.0.1/32 endpoint 192.0.2.1:10001
