@@ -356,11 +356,21 @@ check_within 5 "and carries traffic" pings "$ns1" 10.0.0.2
 check "no new handshake after all of it" \
 	eval "[[ \$(peer_handshake $ns2 $if2 $pub1) == $hs_before ]]"
 
+# The event stream comes with the new process: its own socket, made once
+# the old process is gone; a reader connects and is told it subscribed.
+events_served() {
+	local out
+	out=$(timeout 2 "$xwgd_exe" --events "$if1" 2>&1 | head -n 1) || true
+	grep -q '"subscribed"' <<<"$out" || { echo "xwgd --events $if1 printed: ${out:-nothing}"; return 1; }
+}
+check_within 5 "the new xwgd serves the event stream" events_served
+
 if [[ -n $detached ]]; then
 	kill -TERM "$detached"
 	check_within 5 "the last xwgd exits on SIGTERM" eval "! pid_is_alive $detached"
 fi
 check_within 2 "and removes its configuration socket" test ! -e "$WG_RUN_DIR/$if1.sock"
 check "and its takeover socket" test ! -e "$takeover_sock"
+check "and its event socket" test ! -e "$WG_RUN_DIR/$if1.events"
 rm -f "$takeover_sock"
 report
