@@ -12,6 +12,7 @@
 #include "ctl/handshake/crypto.h"
 #include "ctl/uapi.h"
 #include "test.h"
+#include "tests/test_node.h"
 #include "tests/suites.h"
 
 /* Keys as the configuration socket writes them (hex). K0 is clamped so it
@@ -19,30 +20,6 @@
 #define K0 "e84b5a6d2717c1003a13b431570353dbaca9146cf150c5f8575680feba52027a"
 #define P1 "b85996fecc9c7f1fc6d2572a76eda11d59bcd20be8e543b15ce4bd85a8e75a33"
 #define P2 "58e6c7a6d2b1e67a24c70e3fae3daa9e32b6bd3e5e3ae1e2e8ab1a0e3a1a0b77"
-
-static int apply(struct wg_device *dev, const char *text)
-{
-	struct uapi_set set;
-	int ret = uapi_set_parse(&set, text, strlen(text));
-
-	if (!ret)
-		ret = device_config_set(dev, &set);
-	uapi_set_free(&set);
-	return ret;
-}
-
-/* The get reply as one string (caller frees). */
-static char *get(struct wg_device *dev)
-{
-	struct uapi_buf b = { 0 };
-	char *s;
-
-	device_config_get(dev, &b);
-	uapi_buf_printf(&b, "%s", "");
-	s = strndup(b.data ? b.data : "", b.len);
-	uapi_buf_free(&b);
-	return s;
-}
 
 static bool has_line(const char *text, const char *line)
 {
@@ -119,10 +96,10 @@ void test_device(void)
 	CHECK(device_init(&dev, "test0", 2) == 0);
 	for (i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
 		char *out;
-		int ret = apply(&dev, steps[i].set);
+		int ret = test_config_apply(&dev, steps[i].set);
 
 		CHECKF(ret == steps[i].ret, "step %zu (%s): ret %d", i + 1, steps[i].name, ret);
-		out = get(&dev);
+		out = test_config_get(&dev);
 		for (j = 0; j < 4 && steps[i].want[j]; j++)
 			CHECKF(has_line(out, steps[i].want[j]), "step %zu (%s): missing %s",
 			       i + 1, steps[i].name, steps[i].want[j]);
@@ -149,24 +126,24 @@ void test_device(void)
 		for (j = 0; j < 32; j++)
 			snprintf(hex + 2 * j, 3, "%02x", pub[j]);
 		snprintf(set, sizeof(set), "public_key=%s\nallowed_ip=10.7.0.0/16\n\n", hex);
-		CHECK(apply(&dev, set) == 0);
-		out = get(&dev);
+		CHECK(test_config_apply(&dev, set) == 0);
+		out = test_config_get(&dev);
 		CHECK(count_lines(out, "public_key=") == 2);
 		free(out);
 		for (j = 0; j < 32; j++)
 			snprintf(hex + 2 * j, 3, "%02x", priv[j]);
 		snprintf(set, sizeof(set), "private_key=%s\n\n", hex);
-		CHECK(apply(&dev, set) == 0);
-		out = get(&dev);
+		CHECK(test_config_apply(&dev, set) == 0);
+		out = test_config_get(&dev);
 		CHECK(count_lines(out, "public_key=") == 1);
 		CHECK(!has_line(out, "allowed_ip=10.7.0.0/16"));
 		/* ... and a peer with that key is ignored from now on. */
 		for (j = 0; j < 32; j++)
 			snprintf(hex + 2 * j, 3, "%02x", pub[j]);
 		snprintf(set, sizeof(set), "public_key=%s\nallowed_ip=10.8.0.0/16\n\n", hex);
-		CHECK(apply(&dev, set) == 0);
+		CHECK(test_config_apply(&dev, set) == 0);
 		free(out);
-		out = get(&dev);
+		out = test_config_get(&dev);
 		CHECK(count_lines(out, "public_key=") == 1 && !has_line(out, "allowed_ip=10.8.0.0/16"));
 		free(out);
 	}
@@ -183,20 +160,20 @@ void test_device(void)
 		dev.max_peers = 3;
 		snprintf(set, sizeof(set), "public_key=%s\npublic_key=%s\npublic_key=%s\n"
 			 "public_key=%s\n\n", keys[0], keys[1], keys[0], keys[2]);
-		CHECK(apply(&dev, set) == 0);           /* 3 distinct: at the limit */
+		CHECK(test_config_apply(&dev, set) == 0);           /* 3 distinct: at the limit */
 		CHECK(dev.peers.count == 3);
 		snprintf(set, sizeof(set), "public_key=%s\nallowed_ip=10.0.0.0/8\n"
 			 "public_key=%s\n\n", keys[0], keys[3]);
-		CHECK(apply(&dev, set) == -ENOSPC);     /* a 4th: refused whole */
+		CHECK(test_config_apply(&dev, set) == -ENOSPC);     /* a 4th: refused whole */
 		CHECK(dev.peers.count == 3 && allowedips_count(&dev.allowedips) == 0);
 		snprintf(set, sizeof(set), "public_key=%s\nremove=true\npublic_key=%s\n"
 			 "update_only=true\n\n", keys[0], keys[3]);
-		CHECK(apply(&dev, set) == 0);
+		CHECK(test_config_apply(&dev, set) == 0);
 		snprintf(set, sizeof(set), "public_key=%s\n\n", keys[3]);
-		CHECK(apply(&dev, set) == 0 && dev.peers.count == 3);
+		CHECK(test_config_apply(&dev, set) == 0 && dev.peers.count == 3);
 		snprintf(set, sizeof(set), "replace_peers=true\npublic_key=%s\npublic_key=%s\n"
 			 "public_key=%s\n\n", keys[0], keys[1], keys[3]);
-		CHECK(apply(&dev, set) == 0 && dev.peers.count == 3);
+		CHECK(test_config_apply(&dev, set) == 0 && dev.peers.count == 3);
 		device_uninit(&dev);
 	}
 }

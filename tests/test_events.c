@@ -26,6 +26,7 @@
 #include "ctl/notify.h"
 #include "ctl/uapi.h"
 #include "test.h"
+#include "tests/test_node.h"
 #include "tests/suites.h"
 
 /* ---- JSON ---- */
@@ -224,19 +225,6 @@ static uint64_t line_seq(const char *line)
 #define P2 "58e6c7a6d2b1e67a24c70e3fae3daa9e32b6bd3e5e3ae1e2e8ab1a0e3a1a0b77"
 #define P3 "1111111111111111111111111111111111111111111111111111111111111111"
 
-static int apply(struct wg_device *dev, const char *text)
-{
-	struct uapi_set set;
-	int ret = uapi_set_parse(&set, text, strlen(text));
-
-	notify_config_begin(dev);
-	if (!ret)
-		ret = device_config_set(dev, &set);
-	notify_config_end(dev);
-	uapi_set_free(&set);
-	return ret;
-}
-
 static void b64_of_hex(const char *hex, char *out, size_t cap)
 {
 	uint8_t bin[32];
@@ -315,7 +303,7 @@ static void test_events_kinds(void)
 	strcpy(p2, line);
 
 	/* Without a reader nothing is made (and nothing numbered). */
-	CHECK(apply(&dev, "private_key=" K0 "\npublic_key=" P3 "\n\n") == 0);
+	CHECK(test_config_apply(&dev, "private_key=" K0 "\npublic_key=" P3 "\n\n") == 0);
 	r = reader_open(ev);
 	if (!CHECK(r))
 		goto out;
@@ -324,7 +312,7 @@ static void test_events_kinds(void)
 	      strstr(line, "\"event\":\"subscribed\",\"next_seq\":1}") && !line_seq(line));
 
 	/* 1: a peer with a preshared key, an endpoint, allowed IPs. */
-	CHECK(apply(&dev, "public_key=" P1 "\npreshared_key=" PSK "\nendpoint=192.0.2.1:51820\n"
+	CHECK(test_config_apply(&dev, "public_key=" P1 "\npreshared_key=" PSK "\nendpoint=192.0.2.1:51820\n"
 			  "allowed_ip=10.0.0.0/24\nallowed_ip=fd00::1/128\n\n") == 0);
 	{
 		const struct expect w[] = {
@@ -400,7 +388,7 @@ static void test_events_kinds(void)
 	/* 4: replace_peers keeps P1's key: its old object goes first, then
 	 * the new one comes; P3 (our placeholder) goes too; a peer created
 	 * and removed within one transaction is not reported. */
-	CHECK(apply(&dev, "replace_peers=true\npublic_key=" P1 "\nallowed_ip=10.0.0.0/24\n"
+	CHECK(test_config_apply(&dev, "replace_peers=true\npublic_key=" P1 "\nallowed_ip=10.0.0.0/24\n"
 			  "public_key=" P2 "\npublic_key=" P2 "\nremove=true\n\n") == 0);
 	{
 		const struct expect w[] = {
@@ -413,8 +401,8 @@ static void test_events_kinds(void)
 	}
 
 	/* 5: a new private key voids every session; then removal. */
-	CHECK(apply(&dev, "private_key=" K1 "\n\n") == 0);
-	CHECK(apply(&dev, "public_key=" P1 "\nremove=true\n\n") == 0);
+	CHECK(test_config_apply(&dev, "private_key=" K1 "\n\n") == 0);
+	CHECK(test_config_apply(&dev, "public_key=" P1 "\nremove=true\n\n") == 0);
 	{
 		const struct expect w[] = {
 			{ "session_expired", "\"reason\":\"private_key_changed\"", p1 },
@@ -598,75 +586,10 @@ out:
 
 /* ---- from the protocol's own paths ---- */
 
-struct node {
-	struct wg_device dev;
-	uint8_t private_key[NOISE_PRIVATE_KEY_LEN];
-	uint8_t public_key[NOISE_PUBLIC_KEY_LEN];
-	struct wg_peer *peer;      /* the other node */
-};
-
-static void hex(char *out, const uint8_t *in, size_t len)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		sprintf(out + 2 * i, "%02x", in[i]);
-}
-
-/* a's key, b as its only peer (at b's port on loopback if with_endpoint). */
-static bool node_configure(struct node *a, const struct node *b, bool with_endpoint)
-{
-	char text[512], key[2 * NOISE_PUBLIC_KEY_LEN + 1], pub[sizeof(key)], ep[64] = "";
-	int ret;
-
-	hex(key, a->private_key, sizeof(a->private_key));
-	hex(pub, b->public_key, sizeof(b->public_key));
-	if (with_endpoint)
-		snprintf(ep, sizeof(ep), "endpoint=127.0.0.1:%u\n", udp_socks_port(&b->dev.udp));
-	snprintf(text, sizeof(text), "private_key=%s\npublic_key=%s\n%sallowed_ip=10.%u.0.0/16\n\n",
-		 key, pub, ep, with_endpoint ? 1U : 2U);
-	ret = apply(&a->dev, text);
-	sodium_memzero(key, sizeof(key));
-	sodium_memzero(text, sizeof(text));
-	a->peer = device_peer_lookup(&a->dev, b->public_key);
-	return !ret && a->peer;
-}
-
-static bool node_init(struct node *n, const char *ifname)
-{
-	crypto_generate_private(n->private_key);
-	return device_init(&n->dev, ifname, 1) == 0 &&
-	       crypto_public_key(n->public_key, n->private_key) &&
-	       udp_socks_open(&n->dev.udp, 0, 0) == 0;
-}
-
-/* What n's IPv4 socket holds into its receive path (waits up to 1 s). */
-static unsigned int node_receive(struct node *n, bool process)
-{
-	static uint8_t bufs[4][2048];
-	struct udp_rx rx[4];
-	struct pollfd pfd = { .fd = n->dev.udp.fd4, .events = POLLIN };
-	unsigned int i, got = 0;
-	int r;
-
-	if (poll(&pfd, 1, 1000) != 1)
-		return 0;
-	do {
-		for (i = 0; i < 4; i++)
-			rx[i] = (struct udp_rx){ .buf = bufs[i], .cap = sizeof(bufs[i]) };
-		r = udp_recv_batch(n->dev.udp.fd4, rx, 4);
-		if (r <= 0)
-			break;
-		if (process)
-			receive_datagrams(&n->dev, rx, (unsigned int)r);
-		got += (unsigned int)r;
-	} while (r == 4);
-	return got;
-}
 
 /* Runs n's timers deadline by deadline until an `event` line shows in r
  * (at most `steps` deadlines); the line is left in line. */
-static bool run_timers_until(struct node *n, struct reader *r, size_t *pos, const char *event,
+static bool run_timers_until(struct test_node *n, struct reader *r, size_t *pos, const char *event,
 			     int steps, char *line, size_t cap)
 {
 	char want[96];
@@ -690,7 +613,7 @@ static bool run_timers_until(struct node *n, struct reader *r, size_t *pos, cons
 
 static void test_events_protocol(void)
 {
-	struct node *x = calloc(1, sizeof(*x)), *y = calloc(1, sizeof(*y));
+	struct test_node *x = calloc(1, sizeof(*x)), *y = calloc(1, sizeof(*y));
 	struct events *ev = events_create("x0");
 	struct reader *r = NULL;
 	char line[1024], py[80], yep[64];
@@ -698,12 +621,12 @@ static void test_events_protocol(void)
 	uint64_t seq = 0;
 
 	test_clock_install(3000 * NSEC_PER_SEC);
-	if (!CHECK(x && y && ev) || !CHECK(node_init(x, "tev0")) || !CHECK(node_init(y, "tev1")))
+	if (!CHECK(x && y && ev) || !CHECK(test_node_init(x, "tev0")) || !CHECK(test_node_init(y, "tev1")))
 		goto out;
 	x->dev.notify.events = ev;
 	r = reader_open(ev);
 	/* x knows no endpoint of y: y's packets make it. */
-	if (!CHECK(r) || !CHECK(node_configure(x, y, false)) || !CHECK(node_configure(y, x, true)))
+	if (!CHECK(r) || !CHECK(test_node_configure(x, y, "10.2.0.0/16", 0)) || !CHECK(test_node_configure(y, x, "10.1.0.0/16", TEST_NODE_ENDPOINT)))
 		goto out;
 	sodium_bin2base64(py, sizeof(py), y->public_key, 32, sodium_base64_VARIANT_ORIGINAL);
 	snprintf(yep, sizeof(yep), "\"127.0.0.1:%u\"", udp_socks_port(&y->dev.udp));
@@ -711,14 +634,14 @@ static void test_events_protocol(void)
 	/* y initiates: x learns y's endpoint (roaming from none), responds,
 	 * and completes as the responder with y's keepalive. */
 	send_handshake_initiation(y->peer, false);
-	CHECK(node_receive(x, true) == 1);
-	CHECK(node_receive(y, true) == 1);
-	CHECK(node_receive(x, true) == 1);
+	CHECK(test_node_receive(x, true) == 1);
+	CHECK(test_node_receive(y, true) == 1);
+	CHECK(test_node_receive(x, true) == 1);
 	/* x initiates (a rekey): it completes as the initiator. */
 	test_clock_advance(REKEY_TIMEOUT * NSEC_PER_SEC);
 	send_handshake_initiation(x->peer, false);
-	CHECK(node_receive(y, true) == 1);
-	CHECK(node_receive(x, true) == 1);
+	CHECK(test_node_receive(y, true) == 1);
+	CHECK(test_node_receive(x, true) == 1);
 	reader_take(r);
 	{
 		char has_peer[128];
@@ -758,17 +681,10 @@ static void test_events_protocol(void)
 	CHECK(strstr(line, py) && strstr(line, "\"reason\":\"no_new_session\""));
 out:
 	reader_free(r);
-	if (x) {
+	if (x)
 		x->dev.notify.events = NULL;
-		udp_socks_close(&x->dev.udp);
-		device_uninit(&x->dev);
-		sodium_memzero(x, sizeof(*x));
-	}
-	if (y) {
-		udp_socks_close(&y->dev.udp);
-		device_uninit(&y->dev);
-		sodium_memzero(y, sizeof(*y));
-	}
+	test_node_uninit(x);
+	test_node_uninit(y);
 	events_destroy(ev);
 	free(x);
 	free(y);

@@ -21,6 +21,7 @@
 #include "ctl/snapshot.h"
 #include "ctl/uapi.h"
 #include "test.h"
+#include "tests/test_node.h"
 #include "tests/suites.h"
 
 #define START_NS (5000 * NSEC_PER_SEC)
@@ -32,29 +33,6 @@ static void hex(char *out, const uint8_t *b, size_t n)
 
 	for (i = 0; i < n; i++)
 		snprintf(out + 2 * i, 3, "%02x", b[i]);
-}
-
-static int apply(struct wg_device *dev, const char *text)
-{
-	struct uapi_set set;
-	int ret = uapi_set_parse(&set, text, strlen(text));
-
-	if (!ret)
-		ret = device_config_set(dev, &set);
-	uapi_set_free(&set);
-	return ret;
-}
-
-static char *get(struct wg_device *dev)
-{
-	struct uapi_buf b = { 0 };
-	char *s;
-
-	device_config_get(dev, &b);
-	uapi_buf_printf(&b, "%s", "");
-	s = strndup(b.data ? b.data : "", b.len);
-	uapi_buf_free(&b);
-	return s;
 }
 
 /* A session the way a completed handshake leaves one: a real initiation
@@ -120,7 +98,7 @@ static void build(struct wg_device *dev, unsigned int npeers)
 		}
 	}
 	uapi_buf_printf(&cfg, "\n");
-	CHECK(!cfg.oom && apply(dev, cfg.data) == 0);
+	CHECK(!cfg.oom && test_config_apply(dev, cfg.data) == 0);
 	uapi_buf_free(&cfg);
 
 	dev->listen_port = 51820;
@@ -224,7 +202,7 @@ static bool keypair_same(struct wg_device *db, const struct noise_keypair *a,
 static void compare(struct wg_device *a, struct wg_device *b)
 {
 	struct wg_peer *pa, *pb;
-	char *ga = get(a), *gb = get(b);
+	char *ga = test_config_get(a), *gb = test_config_get(b);
 	unsigned int k;
 
 	CHECKF(!strcmp(ga, gb), "get differs:\n%s\n---\n%s", ga, gb);

@@ -25,6 +25,7 @@
 #include "ctl/timers.h"
 #include "ctl/uapi.h"
 #include "test.h"
+#include "tests/test_node.h"
 #include "tests/suites.h"
 
 #define START_NS (1000 * NSEC_PER_SEC)
@@ -912,90 +913,6 @@ static void test_reentry(void)
 	timers_uninit(&t);
 }
 
-/* --- The cached source address: two real devices on loopback --- */
-
-/*
- * Issue 17: a multihomed host must not keep retrying from a local address
- * that is assigned but no longer works. As the kernel does
- * (wg_socket_clear_peer_endpoint_src() in wg_expired_retransmit_handshake()
- * and wg_expired_new_handshake()), a retransmission and the new handshake
- * after unanswered data forget the source the peer's replies arrived at
- * and keep the peer's address; the next authenticated packet from the peer
- * sets it again. Here x is the host under test, y its peer, each with real
- * UDP sockets on 127.0.0.1; the fake clock drives x's timers.
- */
-struct src_node {
-	struct wg_device dev;
-	uint8_t private_key[NOISE_PRIVATE_KEY_LEN];
-	uint8_t public_key[NOISE_PUBLIC_KEY_LEN];
-	struct wg_peer *peer;      /* the other node */
-};
-
-static void hex(char *out, const uint8_t *in, size_t len)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		sprintf(out + 2 * i, "%02x", in[i]);
-}
-
-/* a's configuration: its key, b as its only peer at 127.0.0.1:b's port. */
-static bool src_node_configure(struct src_node *a, const struct src_node *b,
-			       const char *allowed_ip)
-{
-	char text[512], key[2 * NOISE_PUBLIC_KEY_LEN + 1], pub[sizeof(key)];
-	struct uapi_set set;
-	int ret;
-
-	hex(key, a->private_key, sizeof(a->private_key));
-	hex(pub, b->public_key, sizeof(b->public_key));
-	snprintf(text, sizeof(text),
-		 "private_key=%s\nreplace_peers=true\npublic_key=%s\n"
-		 "endpoint=127.0.0.1:%u\nallowed_ip=%s\n\n",
-		 key, pub, udp_socks_port(&b->dev.udp), allowed_ip);
-	ret = uapi_set_parse(&set, text, strlen(text));
-	if (!ret)
-		ret = device_config_set(&a->dev, &set);
-	uapi_set_free(&set);
-	sodium_memzero(key, sizeof(key));
-	sodium_memzero(text, sizeof(text));
-	a->peer = device_peer_lookup(&a->dev, b->public_key);
-	return !ret && a->peer;
-}
-
-static bool src_node_init(struct src_node *n, const char *ifname)
-{
-	crypto_generate_private(n->private_key);
-	return device_init(&n->dev, ifname, 1) == 0 &&
-	       crypto_public_key(n->public_key, n->private_key) &&
-	       udp_socks_open(&n->dev.udp, 0, 0) == 0;
-}
-
-/* Receives what n's IPv4 socket holds, as the daemon's loop does;
- * returns how many datagrams (waits up to 1 s for the first). */
-static unsigned int src_node_receive(struct src_node *n, bool process)
-{
-	static uint8_t bufs[4][2048];
-	struct udp_rx rx[4];
-	struct pollfd pfd = { .fd = n->dev.udp.fd4, .events = POLLIN };
-	unsigned int i, got = 0;
-	int r;
-
-	if (poll(&pfd, 1, 1000) != 1)
-		return 0;
-	do {
-		for (i = 0; i < 4; i++)
-			rx[i] = (struct udp_rx){ .buf = bufs[i], .cap = sizeof(bufs[i]) };
-		r = udp_recv_batch(n->dev.udp.fd4, rx, 4);
-		if (r <= 0)
-			break;
-		if (process)
-			receive_datagrams(&n->dev, rx, (unsigned int)r);
-		got += (unsigned int)r;
-	} while (r == 4);
-	return got;
-}
-
 /* The peer's endpoint is still y's address, with or without a source. */
 static bool endpoint_is_y(const struct udp_endpoint *ep, uint16_t port)
 {
@@ -1011,7 +928,7 @@ static bool source_is_loopback(const struct udp_endpoint *ep)
 }
 
 /* Runs x's timers up to their earliest deadline, which must be `kind`'s. */
-static bool run_x_timer(struct src_node *x, enum timer_kind kind)
+static bool run_x_timer(struct test_node *x, enum timer_kind kind)
 {
 	xwg_time_t due = x->peer->timers.deadline[kind];
 
@@ -1024,16 +941,16 @@ static bool run_x_timer(struct src_node *x, enum timer_kind kind)
 
 static void test_forget_endpoint_src(void)
 {
-	struct src_node *x = calloc(1, sizeof(*x)), *y = calloc(1, sizeof(*y));
+	struct test_node *x = calloc(1, sizeof(*x)), *y = calloc(1, sizeof(*y));
 	struct udp_endpoint *ep;
 	uint16_t y_port;
 	uint64_t sent;
 
 	test_clock_install(START_NS);
-	if (!CHECK(x && y) || !CHECK(src_node_init(x, "tsrc0")) ||
-	    !CHECK(src_node_init(y, "tsrc1")) ||
-	    !CHECK(src_node_configure(x, y, "10.9.0.2/32")) ||
-	    !CHECK(src_node_configure(y, x, "10.9.0.1/32")))
+	if (!CHECK(x && y) || !CHECK(test_node_init(x, "tsrc0")) ||
+	    !CHECK(test_node_init(y, "tsrc1")) ||
+	    !CHECK(test_node_configure(x, y, "10.9.0.2/32", TEST_NODE_ENDPOINT | TEST_NODE_REPLACE)) ||
+	    !CHECK(test_node_configure(y, x, "10.9.0.1/32", TEST_NODE_ENDPOINT | TEST_NODE_REPLACE)))
 		goto out;
 	ep = &x->peer->endpoint;
 	y_port = udp_socks_port(&y->dev.udp);
@@ -1043,10 +960,10 @@ static void test_forget_endpoint_src(void)
 	/* 2: y initiates; its initiation (authenticated) makes x's replies
 	 * leave from the address it arrived at; y's keepalive confirms. */
 	send_handshake_initiation(y->peer, false);
-	CHECK(src_node_receive(x, true) == 1);
+	CHECK(test_node_receive(x, true) == 1);
 	CHECKF(source_is_loopback(ep), "2: has_src %d", ep->has_src);
-	CHECK(src_node_receive(y, true) == 1);
-	CHECK(src_node_receive(x, true) == 1);
+	CHECK(test_node_receive(y, true) == 1);
+	CHECK(test_node_receive(x, true) == 1);
 	CHECK(endpoint_is_y(ep, y_port) && source_is_loopback(ep));
 
 	/* 3: a persistent keepalive (x has a session) keeps the source. */
@@ -1056,7 +973,7 @@ static void test_forget_endpoint_src(void)
 	timers_run_expired(&x->dev.timers);
 	x->peer->timers.persistent_keepalive_interval = 0;
 	timers_persistent_keepalive_changed(&x->peer->timers);
-	CHECK(src_node_receive(y, false) == 1);
+	CHECK(test_node_receive(y, false) == 1);
 	CHECK(source_is_loopback(ep));
 
 	/* 4: x sent data that went unanswered: KEEPALIVE_TIMEOUT +
@@ -1069,11 +986,11 @@ static void test_forget_endpoint_src(void)
 	CHECKF(!ep->has_src && !ep->src_ifindex && endpoint_is_y(ep, y_port),
 	       "4: has_src %d", ep->has_src);
 	/* 5: y's response (authenticated) sets it again. */
-	CHECK(src_node_receive(y, true) == 1);
-	CHECK(src_node_receive(x, true) == 1);
+	CHECK(test_node_receive(y, true) == 1);
+	CHECK(test_node_receive(x, true) == 1);
 	CHECKF(source_is_loopback(ep), "5: has_src %d", ep->has_src);
 	CHECK(!x->peer->timers.deadline[TIMER_RETRANSMIT_HANDSHAKE]);
-	src_node_receive(y, true);  /* x's keepalive after the response */
+	test_node_receive(y, true);  /* x's keepalive after the response */
 
 	/* 6: an initiation of the data path (REKEY_TIMEOUT after the last)
 	 * keeps the source... */
@@ -1084,27 +1001,19 @@ static void test_forget_endpoint_src(void)
 	CHECK(source_is_loopback(ep));
 	/* 7: ...and when it goes unanswered (y never sees it), the
 	 * retransmission forgets it, keeping the address. */
-	CHECK(src_node_receive(y, false) == 1);
+	CHECK(test_node_receive(y, false) == 1);
 	CHECK(run_x_timer(x, TIMER_RETRANSMIT_HANDSHAKE));
 	CHECK(x->peer->stats.handshakes_sent == sent + 2);
 	CHECKF(!ep->has_src && !ep->src_ifindex && endpoint_is_y(ep, y_port),
 	       "7: has_src %d", ep->has_src);
 	/* 8: the retry's response sets it again and ends the retries. */
-	CHECK(src_node_receive(y, true) == 1);
-	CHECK(src_node_receive(x, true) == 1);
+	CHECK(test_node_receive(y, true) == 1);
+	CHECK(test_node_receive(x, true) == 1);
 	CHECKF(source_is_loopback(ep), "8: has_src %d", ep->has_src);
 	CHECK(!x->peer->timers.deadline[TIMER_RETRANSMIT_HANDSHAKE]);
 out:
-	if (x) {
-		udp_socks_close(&x->dev.udp);
-		device_uninit(&x->dev);
-		sodium_memzero(x, sizeof(*x));
-	}
-	if (y) {
-		udp_socks_close(&y->dev.udp);
-		device_uninit(&y->dev);
-		sodium_memzero(y, sizeof(*y));
-	}
+	test_node_uninit(x);
+	test_node_uninit(y);
 	free(x);
 	free(y);
 }
