@@ -1540,6 +1540,8 @@ void fastpath_dp_tick(struct wg_device *dev)
 	if (now - f->last_tick < FASTPATH_TICK_NS)
 		return;
 	f->last_tick = now;
+	/* A beat that fails is tried again at the next tick. */
+	(void)fastpath_heartbeat(&f->fp);
 	/* Id 0 is no peer's: the device's totals, cookie replies included
 	 * (they answer senders not yet authenticated, so no peer's). */
 	fastpath_peer_stats_write(&f->fp, 0, &(struct xwg_peer_stats){

@@ -143,7 +143,11 @@ struct xwg_config {
 	 * XSK is bound to one interface and queue): data arriving on any
 	 * other underlay passes to the daemon's UDP socket. 0: none yet. */
 	__u32 xsk_ifindex;
-	__u32 pad2;
+	/* CLOCK_MONOTONIC seconds of the daemon's last heartbeat (once a
+	 * second): an xwg program on an underlay whose instance stopped
+	 * beating is an orphan, even where its wg_ifindex is no interface
+	 * only because the tunnel interface moved to another namespace. */
+	__u32 alive_s;
 };
 
 /* ---- xsk_stats (array indexed by socket slot) ----

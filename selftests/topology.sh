@@ -627,6 +627,10 @@ run_group() {
 	done
 	((ulmtu > 65535)) && ulmtu=65535
 	layout_setup "$layout" "$ulmtu"
+	if [[ $UL_L == "$UL_R" && $DNS_L == "$DNS_R" && $left == xdp && $right == xdp ]]; then
+		one_xdp_per_underlay "$mtus" "$fams"
+		return 0
+	fi
 	if ((plain)); then
 		base=$(plain_tcp_mbit)
 		echo "plain TCP over the underlay without the daemons: $base Mbit/s"
@@ -681,6 +685,29 @@ run_group() {
 	echo "--- $GROUP took $(secs_since "$t0") s"
 }
 
+# one_xdp_per_underlay MTUS FAMILIES: both sides would force xdp_rx onto the one
+# underlay they share (loopback): the second is refused, naming the
+# program there, and the first keeps it (README, Limits). No traffic cells.
+one_xdp_per_underlay() {
+	local so=$TMP_DIR/start.out m f
+	check "$GROUP: LEFT (xdp_rx forced on $UL_L) starts" daemon_start L xdp "$if1"
+	if daemon_start R xdp "$if2" >"$so" 2>&1; then
+		fail "$GROUP: RIGHT, forcing xdp_rx on the $UL_L LEFT's holds, is refused" "it started"
+	else
+		check "$GROUP: RIGHT, forcing xdp_rx on the $UL_L LEFT's holds, is refused, naming it" \
+			eval "log_since $if2 | grep -q \"$UL_L already has XDP program 'xwg_xdp_rx'\""
+		unset "IMPL_PID[$if2]"
+	fi
+	check "$GROUP: LEFT keeps its xdp_rx on $UL_L" xdp_rx_on "$DNS_L" "$UL_L"
+	for m in ${1//,/ }; do for f in ${2//,/ }; do
+		matrix_record "$CUR_LAYOUT" "$m" "$f" "$CUR_PAIR" skip
+	done; done
+	GROUP_NO_TRAFFIC=1
+	group_end
+	GROUP_NO_TRAFFIC=0
+}
+
+GROUP_NO_TRAFFIC=0
 # group_end: stop the daemons (clean exits, sockets and pins gone), nothing
 # left attached, remove the layout.
 group_end() {
@@ -695,7 +722,7 @@ group_end() {
 	done
 	# The regression of UDP GSO senders on loopback: xwgd sent as UDP GSO
 	# messages of several datagrams (the counters it logs at exit).
-	if [[ $CUR_LAYOUT == loopback ]]; then
+	if [[ $CUR_LAYOUT == loopback ]] && ((!GROUP_NO_TRAFFIC)); then
 		impl_is_xwgd "$CUR_LEFT" && check "$GROUP: LEFT (xwgd) sent UDP GSO messages of several datagrams" \
 			gso_logged "$if1"
 		impl_is_xwgd "$CUR_RIGHT" && check "$GROUP: RIGHT (xwgd) sent UDP GSO messages of several datagrams" \

@@ -19,6 +19,7 @@
  * the file of its concern (loader_internal.h lists them).
  */
 #include <errno.h>
+#include <time.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -93,6 +94,7 @@ static int config_write(struct fastpath *fp)
 		.twin_ifindex = (uint32_t)fp->twin.twin_ifindex,
 		.event_interval_ms = fp->event_interval_ms,
 		.xsk_ifindex = (uint32_t)fp->xsk_ifindex,
+		.alive_s = fastpath_monotonic_s(),
 	};
 	uint32_t key = 0;
 
@@ -112,6 +114,19 @@ int fastpath_listen_port_set(struct fastpath *fp, uint16_t listen_port)
 	if (ret)
 		log_error("cannot write the listen port to the config map: %s", strerror(-ret));
 	return ret;
+}
+
+uint32_t fastpath_monotonic_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint32_t)ts.tv_sec;
+}
+
+int fastpath_heartbeat(struct fastpath *fp)
+{
+	return fp->loaded ? config_write(fp) : -EBADF;
 }
 
 int fastpath_xsk_ifindex_set(struct fastpath *fp, int ifindex)

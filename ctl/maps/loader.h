@@ -182,6 +182,10 @@ const char *fastpath_map_name(enum fastpath_map map);
 /* Rewrites the config map with a new listen port (host order). */
 int fastpath_listen_port_set(struct fastpath *fp, uint16_t listen_port);
 
+/* Rewrites the config map with the time now (its alive_s): once a second,
+ * so that another instance can tell this one's programs from orphans. */
+int fastpath_heartbeat(struct fastpath *fp);
+
 /* Names the underlay whose RX queues have AF_XDP sockets in xsks_rx:
  * xdp_rx redirects data only from it (other underlays pass to the UDP
  * socket). 0: none. */

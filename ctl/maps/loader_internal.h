@@ -90,4 +90,9 @@ int fastpath_prog_fd_rx(struct fastpath *fp);
 int fastpath_prog_fd_tx(struct fastpath *fp);
 int fastpath_prog_fd_twin(struct fastpath *fp);
 
+/* CLOCK_MONOTONIC in whole seconds (the config map's alive_s). */
+uint32_t fastpath_monotonic_s(void);
+/* An instance whose heartbeat is older than this is gone. */
+#define FASTPATH_ALIVE_STALE_S 10
+
 #endif

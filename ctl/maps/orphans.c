@@ -60,14 +60,16 @@ static bool name_is_ours(const char *name)
 }
 
 /* The tunnel interface an xwg program serves: its config map's
- * wg_ifindex (0 if it has no config map or nothing written there). */
-static int prog_owner(const struct prog_desc *pd)
+ * wg_ifindex (0 if it has no config map or nothing written there), and
+ * that map's heartbeat in *alive_s. */
+static int prog_owner(const struct prog_desc *pd, uint32_t *alive_s)
 {
 	struct bpf_map_info info;
 	struct xwg_config cfg;
 	uint32_t i, len, key = 0;
 	int fd, owner = 0;
 
+	*alive_s = 0;
 	for (i = 0; i < pd->n_map_ids && !owner; i++) {
 		fd = bpf_map_get_fd_by_id(pd->map_ids[i]);
 		if (fd < 0)
@@ -77,23 +79,29 @@ static int prog_owner(const struct prog_desc *pd)
 		if (!bpf_obj_get_info_by_fd(fd, &info, &len) &&
 		    !strcmp(info.name, "config") &&
 		    info.value_size == sizeof(cfg) &&
-		    !bpf_map_lookup_elem(fd, &key, &cfg))
+		    !bpf_map_lookup_elem(fd, &key, &cfg)) {
 			owner = (int)cfg.wg_ifindex;
+			*alive_s = cfg.alive_s;
+		}
 		close(fd);
 	}
 	return owner;
 }
 
 /* An xwg program whose instance is gone: its owner is no interface of this
- * namespace (any more). */
+ * namespace (any more), and its heartbeat stopped. (A live instance whose
+ * tunnel interface moved to another namespace, as in the kernel's netns.sh
+ * layout, still beats.) */
 static bool prog_is_orphan(const struct prog_desc *pd)
 {
 	char name[IF_NAMESIZE];
-	int owner = prog_owner(pd);
+	uint32_t alive_s;
+	int owner = prog_owner(pd, &alive_s);
 
 	/* No owner to ask (xdp_twin reads no config map): it sits on a twin,
 	 * which goes with its pair; never take another instance's. */
-	return owner && !if_indextoname((unsigned int)owner, name);
+	return owner && !if_indextoname((unsigned int)owner, name) &&
+	       fastpath_monotonic_s() - alive_s > FASTPATH_ALIVE_STALE_S;
 }
 
 /* Detaches orphaned xwg XDP programs from one interface; returns how many. */
@@ -146,6 +154,7 @@ void fastpath_orphans_detach(void)
  * one of ours, also which interface's fast path it serves. */
 void fastpath_xdp_attached_describe(int ifindex, char *buf, size_t size)
 {
+	uint32_t alive_s;
 	LIBBPF_OPTS(bpf_xdp_query_opts, q);
 	char owner[IF_NAMESIZE];
 	struct prog_desc pd;
@@ -160,7 +169,7 @@ void fastpath_xdp_attached_describe(int ifindex, char *buf, size_t size)
 		return;
 	len = snprintf(buf, size, "XDP program '%s' (id %u)", pd.name, id);
 	if (len > 0 && (size_t)len < size && name_is_ours(pd.name) &&
-	    if_indextoname((unsigned int)prog_owner(&pd), owner))
+	    if_indextoname((unsigned int)prog_owner(&pd, &alive_s), owner))
 		snprintf(buf + len, size - (size_t)len,
 			 " of the fast path of %s (one underlay serves one xwg interface)",
 			 owner);
