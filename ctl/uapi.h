@@ -121,11 +121,13 @@ struct uapi_peer {
 /*
  * A staged set transaction. The device part comes first (wireguard-go
  * takes device keys only before the first public_key line). Apply order:
- * listen_port and fwmark (the only steps that may fail: return
- * -EADDRINUSE, as wireguard-go does, before changing anything), then
- * private_key (all zeros clears it; a non-zero key is already clamped, as
- * wireguard-go stores it; peers whose public key equals the new public key
- * are removed), then replace_peers (remove every peer), then the peers.
+ * listen_port and fwmark (-EADDRINUSE, as wireguard-go answers, for a port
+ * in use), then private_key (all zeros clears it; a non-zero key is
+ * already clamped, as wireguard-go stores it; peers whose public key equals
+ * the new public key are removed), then replace_peers (remove every peer),
+ * then the peers. Whatever step fails (a port, out of memory, a map write
+ * of the fast path), the daemon undoes the steps before it: a reply other
+ * than errno=0 means nothing changed (ctl/device.c, device_config_set).
  */
 struct uapi_set {
 	bool has_private_key;

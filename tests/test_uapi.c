@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <net/if.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <netinet/in.h>
+
+#include "ctl/allowedips.h"
+#include "ctl/device.h"
+#include "ctl/handshake/crypto.h"
+#include "ctl/log.h"
 #include "ctl/uapi.h"
 #include "test.h"
 #include "tests/suites.h"
@@ -391,6 +398,247 @@ static void test_uapi_transactional(void)
 	CHECK(!set.has_private_key && !set.has_listen_port &&
 	      !set.replace_peers && set.n_peers == 0 && !set.peers);
 	uapi_set_free(&set);
+}
+
+/* ------------------------------------------------------------------ */
+/* Transactions applied to a device: all or nothing                    */
+
+static void key_hex(char out[65], const uint8_t key[32])
+{
+	size_t i;
+
+	for (i = 0; i < 32; i++)
+		snprintf(out + 2 * i, 3, "%02x", key[i]);
+}
+
+static int dev_apply(struct wg_device *dev, const char *text)
+{
+	struct uapi_set set;
+	int ret = uapi_set_parse(&set, text, strlen(text));
+
+	if (!ret)
+		ret = device_config_set(dev, &set);
+	uapi_set_free(&set);
+	return ret;
+}
+
+/* The get reply as one string (caller frees). */
+static char *dev_get(struct wg_device *dev)
+{
+	struct uapi_buf b = { 0 };
+	char *s;
+
+	device_config_get(dev, &b);
+	s = strndup(b.data ? b.data : "", b.len);
+	uapi_buf_free(&b);
+	return s;
+}
+
+/* A UDP port free for now (both families bind it in xwgd). */
+static uint16_t free_port(void)
+{
+	struct sockaddr_in6 sa = { .sin6_family = AF_INET6 };
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET6, SOCK_DGRAM, 0);
+	uint16_t port = 0;
+
+	if (fd >= 0 && !bind(fd, (struct sockaddr *)&sa, sizeof(sa)) &&
+	    !getsockname(fd, (struct sockaddr *)&sa, &len))
+		port = ntohs(sa.sin6_port);
+	if (fd >= 0)
+		close(fd);
+	return port;
+}
+
+struct txn_keys {
+	char ka[65], kb[65], own_b[65];  /* private keys; pub(kb) */
+	char p[8][65];                    /* peers */
+};
+
+static void txn_keys_make(struct txn_keys *k)
+{
+	uint8_t priv[32], pub[32];
+	size_t i;
+
+	test_rand_bytes(priv, 32);
+	crypto_clamp(priv);
+	key_hex(k->ka, priv);
+	test_rand_bytes(priv, 32);
+	crypto_clamp(priv);
+	key_hex(k->kb, priv);
+	crypto_public_key(pub, priv);
+	key_hex(k->own_b, pub);
+	for (i = 0; i < 8; i++) {
+		test_rand_bytes(pub, 32);
+		key_hex(k->p[i], pub);
+	}
+}
+
+/* Appends printf output to a growing string. */
+static void str_addf(char **s, size_t *len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void str_addf(char **s, size_t *len, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	*s = realloc(*s, *len + (size_t)n + 1);
+	if (!*s)
+		abort();
+	va_start(ap, fmt);
+	vsnprintf(*s + *len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	*len += (size_t)n;
+}
+
+/* Test, for transactions of every kind (new, removed, re-created and
+ * updated peers, prefixes moving between peers, replace_allowed_ips,
+ * "-prefix", a private key that makes a peer our own, a new listen port
+ * and fwmark, replace_peers), that failing at each fallible step (the test
+ * seam: out of memory) answers -ENOMEM and leaves the configuration byte
+ * for byte as get read it before, the old sockets in use; that a port in
+ * use refuses it whole too; and that without a fault it applies as on a
+ * fresh device. */
+static void test_uapi_all_or_nothing(void)
+{
+	struct txn_keys k;
+	uint16_t port_a = free_port(), port_b = free_port();
+	bool root = geteuid() == 0;  /* SO_MARK needs CAP_NET_ADMIN */
+	char *base = NULL, *txns[4] = { NULL };
+	size_t len = 0, t, i;
+	int busy_fd;
+
+	if (!CHECK(port_a && port_b && port_a != port_b))
+		return;
+	/* Each refusal is logged; hundreds of them say nothing here. */
+	log_set_level(LOG_LEVEL_SILENT);
+	txn_keys_make(&k);
+	str_addf(&base, &len, "private_key=%s\nlisten_port=%u\n", k.ka, port_a);
+	str_addf(&base, &len, "public_key=%s\nallowed_ip=10.1.0.0/24\nallowed_ip=10.1.1.0/24\n"
+		 "allowed_ip=fd01::/64\nendpoint=192.0.2.1:51820\npreshared_key=%s\n"
+		 "persistent_keepalive_interval=25\n", k.p[1], k.p[2]);
+	str_addf(&base, &len, "public_key=%s\nallowed_ip=10.2.0.0/16\nallowed_ip=10.2.1.0/24\n",
+		 k.p[2]);
+	str_addf(&base, &len, "public_key=%s\nallowed_ip=10.3.0.0/24\n", k.own_b);
+	str_addf(&base, &len, "public_key=%s\nallowed_ip=10.4.0.0/24\nallowed_ip=10.4.1.0/24\n"
+		 "allowed_ip=10.4.2.0/24\n\n", k.p[4]);
+
+	/* 0: a bit of everything, device part included */
+	len = 0;
+	str_addf(&txns[0], &len, "listen_port=%u\n%sprivate_key=%s\n", port_b,
+		 root ? "fwmark=77\n" : "", k.kb);
+	str_addf(&txns[0], &len, "public_key=%s\nreplace_allowed_ips=true\n"
+		 "allowed_ip=10.4.1.0/24\nallowed_ip=10.9.0.0/16\nendpoint=[2001:db8::1]:1\n"
+		 "persistent_keepalive_interval=0\n", k.p[1]);
+	str_addf(&txns[0], &len, "public_key=%s\nremove=true\n", k.p[2]);
+	str_addf(&txns[0], &len, "public_key=%s\nallowed_ip=10.2.1.0/24\nallowed_ip=10.1.0.0/24\n"
+		 "persistent_keepalive_interval=10\nendpoint=192.0.2.5:5\n", k.p[5]);
+	str_addf(&txns[0], &len, "public_key=%s\nallowed_ip=10.2.0.0/16\n", k.p[2]);
+	str_addf(&txns[0], &len, "public_key=%s\nallowed_ip=-10.4.0.0/24\nallowed_ip=10.4.0.0/25\n",
+		 k.p[4]);
+	str_addf(&txns[0], &len, "public_key=%s\nupdate_only=true\nallowed_ip=10.6.0.0/16\n\n",
+		 k.p[6]);
+	/* 1: replace_peers with the device part */
+	len = 0;
+	str_addf(&txns[1], &len, "private_key=%s\nlisten_port=%u\n%sreplace_peers=true\n", k.kb,
+		 port_b, root ? "fwmark=78\n" : "");
+	str_addf(&txns[1], &len, "public_key=%s\nallowed_ip=10.1.0.0/24\n", k.p[1]);
+	str_addf(&txns[1], &len, "public_key=%s\nallowed_ip=10.5.0.0/16\n"
+		 "persistent_keepalive_interval=5\n", k.p[5]);
+	str_addf(&txns[1], &len, "public_key=%s\nallowed_ip=10.4.1.0/24\n\n", k.p[6]);
+	/* 2: many new peers (the tables grow), each taking a prefix */
+	len = 0;
+	for (i = 0; i < 80; i++) {
+		uint8_t key[32];
+		char hex[65];
+
+		test_rand_bytes(key, 32);
+		key_hex(hex, key);
+		str_addf(&txns[2], &len, "public_key=%s\nallowed_ip=10.%zu.%zu.0/24\n"
+			 "allowed_ip=fd%02zx::/64\n", hex, 1 + i % 4, i % 3, i);
+	}
+	str_addf(&txns[2], &len, "public_key=%s\nremove=true\n\n", k.p[1]);
+	/* 3: only the private key, which makes a peer our own */
+	len = 0;
+	str_addf(&txns[3], &len, "private_key=%s\n\n", k.kb);
+
+	for (t = 0; t < 4; t++) {
+		struct wg_device dev, ref;
+		char *before, *after, *want;
+		int fd4, ret = -1;
+		uint64_t n;
+		bool same = true, consistent = true;
+
+		if (!CHECK(device_init(&dev, "txn0", 1) == 0))
+			break;
+		CHECK(dev_apply(&dev, base) == 0);
+		before = dev_get(&dev);
+		fd4 = dev.udp.fd4;
+		for (n = 1; n < 10000; n++) {
+			char *now;
+
+			device_config_fault_set(n);
+			ret = dev_apply(&dev, txns[t]);
+			device_config_fault_set(0);
+			if (!ret)
+				break;
+			now = dev_get(&dev);
+			if (same && (ret != -ENOMEM || strcmp(now, before) || dev.udp.fd4 != fd4))
+				CHECKF(false, "txn %zu failing at step %llu: ret %d, get:\n%s\nwant:\n%s",
+				       t, (unsigned long long)n, ret, now, before), same = false;
+			consistent &= allowedips_is_consistent(&dev.allowedips) &&
+				      dev.peers.count == 4;
+			free(now);
+		}
+		CHECKF(same && consistent && n > 1, "txn %zu: %llu steps", t, (unsigned long long)n);
+		printf("    transaction %zu: refused whole at each of its %llu fallible steps\n", t,
+		       (unsigned long long)n - 1);
+		CHECKF(ret == 0, "txn %zu applies without a fault: %d", t, ret);
+		after = dev_get(&dev);
+		device_uninit(&dev);
+		udp_socks_close(&dev.udp);
+		/* the same as on a device that never failed */
+		CHECK(device_init(&ref, "txn1", 1) == 0);
+		CHECK(dev_apply(&ref, base) == 0);
+		CHECK(dev_apply(&ref, txns[t]) == 0);
+		want = dev_get(&ref);
+		CHECKF(!strcmp(after, want) && strcmp(after, before), "txn %zu:\n%s\nwant:\n%s",
+		       t, after, want);
+		free(after);
+		free(want);
+		free(before);
+		device_uninit(&ref);
+		udp_socks_close(&ref.udp);
+	}
+
+	/* A port in use refuses the whole transaction, key and peers too. */
+	{
+		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port_b) };
+		struct wg_device dev;
+		char *before, *now;
+
+		busy_fd = socket(AF_INET, SOCK_DGRAM, 0);
+		CHECK(busy_fd >= 0 && !bind(busy_fd, (struct sockaddr *)&sa, sizeof(sa)));
+		CHECK(device_init(&dev, "txn2", 1) == 0);
+		CHECK(dev_apply(&dev, base) == 0);
+		before = dev_get(&dev);
+		CHECK(dev_apply(&dev, txns[0]) == -EADDRINUSE);
+		CHECK(dev_apply(&dev, txns[1]) == -EADDRINUSE);
+		now = dev_get(&dev);
+		CHECK(!strcmp(now, before));
+		free(now);
+		free(before);
+		device_uninit(&dev);
+		udp_socks_close(&dev.udp);
+		close(busy_fd);
+	}
+	for (t = 0; t < 4; t++)
+		free(txns[t]);
+	free(base);
+	log_set_level(LOG_LEVEL_INFO);
 }
 
 struct format_vector {
@@ -1446,6 +1694,7 @@ void test_uapi(void)
 	test_uapi_valid();
 	test_uapi_invalid();
 	test_uapi_transactional();
+	test_uapi_all_or_nothing();
 	test_uapi_format();
 	test_uapi_conn();
 	test_uapi_big_set();
