@@ -54,6 +54,7 @@
 
 #include "ctl/log.h"
 #include "ctl/maps/loader.h"
+#include "ctl/maps/sync.h"
 
 #define HAVE_SKELETONS 0
 #ifdef __has_include
@@ -771,30 +772,34 @@ static int config_write(struct fastpath *fp)
 	return 0;
 }
 
+/* The rewrites after loading count for the test seam (sync.h); the
+ * caller logs and retries (ctl/fastpath.c). */
+static int config_rewrite(struct fastpath *fp)
+{
+	int ret = fastpath_map_write_fault("config");
+
+	return ret ? ret : config_write(fp);
+}
+
 int fastpath_listen_port_set(struct fastpath *fp, uint16_t listen_port)
 {
-	int ret;
-
 	if (!fp->loaded)
 		return -EBADF;
 	fp->listen_port = listen_port;
-	ret = config_write(fp);
-	if (ret)
-		log_error("cannot write the listen port to the config map: %s", strerror(-ret));
-	return ret;
+	return config_rewrite(fp);
 }
 
 int fastpath_xsk_ifindex_set(struct fastpath *fp, int ifindex)
 {
-	int ret;
-
 	if (!fp->loaded)
 		return -EBADF;
 	fp->xsk_ifindex = ifindex;
-	ret = config_write(fp);
-	if (ret)
-		log_error("cannot write the AF_XDP underlay to the config map: %s", strerror(-ret));
-	return ret;
+	return config_rewrite(fp);
+}
+
+int fastpath_config_rewrite(struct fastpath *fp)
+{
+	return fp->loaded ? config_rewrite(fp) : -EBADF;
 }
 
 /* --- the skeletons ------------------------------------------------------- */

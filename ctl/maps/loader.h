@@ -171,8 +171,12 @@ void fastpath_reap(struct fastpath *fp);
 int fastpath_map_fd(const struct fastpath *fp, enum fastpath_map map);
 const char *fastpath_map_name(enum fastpath_map map);
 
-/* Rewrites the config map with a new listen port (host order). */
+/* Rewrites the config map with a new listen port (host order). These
+ * three return 0 or -errno and log nothing: the caller keeps the maps in
+ * step (ctl/fastpath.c re-syncs a failed rewrite). */
 int fastpath_listen_port_set(struct fastpath *fp, uint16_t listen_port);
+/* The config map again, as it should be (after a failed write). */
+int fastpath_config_rewrite(struct fastpath *fp);
 
 /* Names the underlay whose RX queues have AF_XDP sockets in xsks_rx:
  * xdp_rx redirects data only from it (other underlays pass to the UDP
