@@ -873,6 +873,29 @@ static void out_account(struct uapi_conn *c, int sign)
 		c->server->pending -= c->out.cap;
 }
 
+/* The same for the input buffer (its capacity). */
+static void in_account(struct uapi_conn *c, int sign)
+{
+	if (!c->server)
+		return;
+	if (sign > 0)
+		c->server->input += c->cap;
+	else
+		c->server->input -= c->cap;
+}
+
+/* The input is given up on (the connection closes): wipe and free it. */
+static void in_release(struct uapi_conn *c)
+{
+	in_account(c, -1);
+	if (c->buf) {
+		sodium_memzero(c->buf, c->cap);
+		free(c->buf);
+	}
+	c->buf = NULL;
+	c->start = c->len = c->cap = c->scan = c->line_start = 0;
+}
+
 /* The reply is sent (or abandoned): wipe and free it. */
 static void out_release(struct uapi_conn *c)
 {
@@ -895,10 +918,7 @@ void uapi_conn_close(struct uapi_conn *c)
 			c->next->prev = c->prev;
 		srv->n_conns--;
 	}
-	if (c->buf) {
-		sodium_memzero(c->buf, c->cap);
-		free(c->buf);
-	}
+	in_release(c);
 	if (c->fd >= 0)
 		close(c->fd);
 	memset(c, 0, sizeof(*c));
@@ -949,11 +969,20 @@ static int ensure_space(struct uapi_conn *c)
 		cap = INPUT_MAX;
 	if (cap <= c->cap)  /* at the bound: read what still fits */
 		return c->cap > c->len ? 0 : -EMSGSIZE;
+	/* The server's bound, past each connection's first buffer. */
+	if (c->server && cap > 2 * READ_CHUNK &&
+	    (cap - c->cap > c->server->input_max ||
+	     c->server->input > c->server->input_max - (cap - c->cap))) {
+		c->server->refused_inputs++;
+		return -ENOMEM;
+	}
 	buf = grow_wiped(c->buf, c->len, c->cap, cap);
 	if (!buf)
 		return -ENOMEM;
+	in_account(c, -1);
 	c->buf = buf;
 	c->cap = cap;
+	in_account(c, 1);
 	return 0;
 }
 
@@ -1078,6 +1107,10 @@ static int handle_set(struct uapi_conn *c, const struct uapi_ops *ops,
 	uapi_set_free(&set);
 	consume(c, end - c->start);
 	c->state = CONN_OP;
+	/* A large transaction's buffer would count against the server's
+	 * bound (UAPI_INPUT_MAX) while the connection idles: give it back. */
+	if (c->start == c->len && c->cap > 2 * READ_CHUNK)
+		in_release(c);
 	/* wireguard-go stops reading the transaction at its first bad line
 	 * and takes whatever follows as operations, which ends the
 	 * connection; we have consumed it all, and close instead. */
@@ -1132,7 +1165,7 @@ static int scan_set(struct uapi_conn *c, const struct uapi_ops *ops, bool eof)
 static int process(struct uapi_conn *c, const struct uapi_ops *ops, bool eof)
 {
 	for (;;) {
-		const char *op = c->buf + c->start;
+		const char *op;
 		char *nl;
 		int r;
 
@@ -1140,6 +1173,9 @@ static int process(struct uapi_conn *c, const struct uapi_ops *ops, bool eof)
 		 * to this one is sent. */
 		if (uapi_conn_pending(c))
 			return 1;
+		if (!c->buf)  /* given back after a large transaction */
+			return eof ? 0 : 1;
+		op = c->buf + c->start;
 		switch (c->state) {
 		case CONN_OP:
 			nl = memchr(c->buf + c->scan, '\n', c->len - c->scan);
@@ -1233,6 +1269,9 @@ enum uapi_conn_wait uapi_conn_on_event(struct uapi_conn *c,
 		if (err) {
 			if (c->state == CONN_SET)
 				reply_errno(c, err);
+			/* Nothing more is read: the input goes now, not once
+			 * the reply is taken. */
+			in_release(c);
 			c->closing = true;
 			continue;
 		}
@@ -1266,6 +1305,7 @@ void uapi_server_init(struct uapi_server *srv)
 	memset(srv, 0, sizeof(*srv));
 	srv->conns_max = UAPI_CONNS_MAX;
 	srv->pending_max = UAPI_PENDING_MAX;
+	srv->input_max = UAPI_INPUT_MAX;
 }
 
 void uapi_server_add(struct uapi_server *srv, struct uapi_conn *c)
@@ -1278,6 +1318,7 @@ void uapi_server_add(struct uapi_server *srv, struct uapi_conn *c)
 	srv->conns = c;
 	srv->n_conns++;
 	out_account(c, 1);
+	in_account(c, 1);
 }
 
 bool uapi_server_is_full(const struct uapi_server *srv)

@@ -61,6 +61,13 @@
  * past this bound is answered errno=-12 (-ENOMEM) instead. Memory for
  * pending replies is thus at most max(this, the largest reply). */
 #define UAPI_PENDING_MAX (64U * 1024 * 1024)
+/* Input buffered over all of a server's connections (set transactions
+ * waiting for their blank line): a connection whose buffer would take the
+ * sum past this is answered errno=-12 (-ENOMEM) and closed, its buffer
+ * freed. Each connection may always buffer its first 128 KiB, so a small
+ * request always goes through. Memory for input is thus at most this plus
+ * 128 KiB per connection, not UAPI_CONNS_MAX * UAPI_SET_MAX_BYTES. */
+#define UAPI_INPUT_MAX (256U * 1024 * 1024)
 /* What one call handles before it returns to the event loop, so a fast
  * reader or writer of a large reply or transaction does not hold up the
  * packets: at most this much read and this much written. */
@@ -268,7 +275,8 @@ void uapi_conn_close(struct uapi_conn *c);
 
 /*
  * The connections of one listening socket: how many, the replies pending
- * over all of them (bounded, see UAPI_PENDING_MAX), and their deadlines.
+ * over all of them (bounded, see UAPI_PENDING_MAX), the input buffered
+ * over all of them (bounded, see UAPI_INPUT_MAX), and their deadlines.
  * Limits may be lowered after uapi_server_init (tests do).
  */
 struct uapi_server {
@@ -277,6 +285,9 @@ struct uapi_server {
 	size_t n_conns;
 	size_t pending;        /* sum of the connections' reply buffers */
 	uint64_t refused_gets; /* answered -ENOMEM for pending_max */
+	size_t input_max;      /* UAPI_INPUT_MAX */
+	size_t input;          /* sum of the connections' input buffers */
+	uint64_t refused_inputs; /* answered -ENOMEM for input_max */
 	struct uapi_conn *conns;
 };
 

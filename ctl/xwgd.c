@@ -246,7 +246,7 @@ static int uapi_get(void *ctx, struct uapi_buf *out)
 static struct uapi_server uapi_server;
 static struct source uapi_timer = { .kind = SRC_UAPI_LISTEN, .fd = -1 };
 static uint64_t uapi_timer_at;  /* what it is armed for; 0: nothing */
-static bool uapi_listen_paused, uapi_full_logged, uapi_refusal_logged;
+static bool uapi_listen_paused, uapi_full_logged, uapi_refusal_logged, uapi_input_logged;
 
 static void uapi_server_start(struct daemon *d)
 {
@@ -357,8 +357,17 @@ static void uapi_accept_all(struct daemon *d)
 static void uapi_conn_readable(struct daemon *d, struct source *s)
 {
 	const struct uapi_ops ops = { .set = uapi_set, .get = uapi_get, .ctx = d };
-	uint64_t refused = uapi_server.refused_gets;
+	uint64_t refused = uapi_server.refused_gets, refused_in = uapi_server.refused_inputs;
 	enum uapi_conn_wait wait = uapi_conn_on_event(s->conn, &ops);
+
+	if (uapi_server.refused_inputs != refused_in && !uapi_input_logged) {
+		log_info("configuration socket: a set transaction answered -ENOMEM and closed: "
+			 "%zu bytes of input buffered over all connections (bound %zu); the next "
+			 "such are not logged", uapi_server.input, uapi_server.input_max);
+		uapi_input_logged = true;
+	}
+	if (!uapi_server.input)
+		uapi_input_logged = false;
 
 	/* Once until no reply is pending any more. */
 	if (uapi_server.refused_gets != refused && !uapi_refusal_logged) {

@@ -1518,6 +1518,86 @@ static void test_uapi_pending_max(void)
 	CHECK(srv.n_conns == 0 && srv.pending == 0);
 }
 
+/* Sends len bytes as the client a socket buffer at a time, letting the
+ * server read in between; returns on_event's last result (0: closed). */
+static int pair_feed(struct pair *p, const char *in, size_t len, size_t *max_input)
+{
+	int r = UAPI_CONN_WAIT_READ;
+
+	while (p->open) {
+		ssize_t n = len ? send(p->client, in, len, MSG_NOSIGNAL | MSG_DONTWAIT) : 0;
+
+		if (n > 0) {
+			in += n;
+			len -= (size_t)n;
+		}
+		r = pair_handle(p);
+		if (max_input && p->conn.server && p->conn.server->input > *max_input)
+			*max_input = p->conn.server->input;
+		if (!len && r != UAPI_CONN_WAIT_WRITE)
+			break;
+		if (n <= 0 && r == UAPI_CONN_WAIT_WRITE)
+			pair_recv(p);
+	}
+	return p->open ? r : 0;
+}
+
+/* Test the bound on input over all connections: a transaction that would
+ * take it past input_max is answered -ENOMEM and closed, its buffer freed,
+ * while the others go on; a connection gives back a large buffer once its
+ * transaction is handled. */
+static void test_uapi_input_max(void)
+{
+	const size_t big = 900u << 10, huge = 1536u << 10;
+	char *lines = malloc(huge);
+	struct uapi_server srv;
+	size_t i, max_input = 0;
+	struct pair a, b, c;
+
+	if (!CHECK(lines))
+		return;
+	for (i = 0; i + 9 <= huge; i += 9)
+		memcpy(lines + i, "fwmark=1\n", 9);
+	uapi_server_init(&srv);
+	CHECK(srv.input_max == UAPI_INPUT_MAX);
+	srv.input_max = 2u << 20;
+	pair_open(&a);
+	pair_open(&b);
+	pair_open(&c);
+	uapi_server_add(&srv, &a.conn);
+	uapi_server_add(&srv, &b.conn);
+	uapi_server_add(&srv, &c.conn);
+	CHECK(pair_sends(&a, "set=1\n") == UAPI_CONN_WAIT_READ);
+	CHECK(pair_feed(&a, lines, big, &max_input) == UAPI_CONN_WAIT_READ);
+	CHECK(srv.input >= big && srv.input == a.conn.cap + b.conn.cap + c.conn.cap);
+	/* b: refused once a and b together would pass the bound */
+	CHECK(pair_sends(&b, "set=1\n") == UAPI_CONN_WAIT_READ);
+	CHECK(pair_feed(&b, lines, huge - 9, &max_input) == 0);
+	CHECK_REPLY(&b, "errno=-12\n\n");
+	CHECK(srv.refused_inputs == 1 && b.fake.sets == 0);
+	CHECKF(max_input <= srv.input_max, "input %zu", max_input);
+	CHECK(srv.n_conns == 2 && srv.input == a.conn.cap + c.conn.cap);
+	/* a small request still goes through meanwhile */
+	CHECK(pair_sends(&c, "set=1\nfwmark=2\n\n") == UAPI_CONN_WAIT_READ);
+	CHECK_REPLY(&c, "errno=0\n\n");
+	/* a completes; its large buffer is given back */
+	CHECK(pair_sends(&a, "\n") == UAPI_CONN_WAIT_READ);
+	CHECK_REPLY(&a, "errno=0\n\n");
+	CHECK(a.fake.sets == 1 && a.conn.cap <= (128u << 10) &&
+	      srv.input == a.conn.cap + c.conn.cap);
+	/* and then c may buffer as much as a did */
+	CHECK(pair_sends(&c, "set=1\n") == UAPI_CONN_WAIT_READ);
+	CHECK(pair_feed(&c, lines, big, NULL) == UAPI_CONN_WAIT_READ);
+	CHECK(pair_sends(&c, "\n") == UAPI_CONN_WAIT_READ);
+	CHECK_REPLY(&c, "errno=0\n\n");
+	CHECK(c.fake.sets == 2 && srv.refused_inputs == 1);
+	pair_close(&a);
+	pair_close(&b);
+	pair_close(&c);
+	CHECK(srv.n_conns == 0 && srv.input == 0 && srv.pending == 0);
+	free(lines);
+}
+
 /* Test UAPI_CONNS_MAX connections that all ask and none reads: each side
  * is left at once, the server is full, and every reply then arrives whole;
  * the accounting returns to zero. */
@@ -1701,6 +1781,7 @@ void test_uapi(void)
 	test_uapi_slow_reader();
 	test_uapi_deadlines();
 	test_uapi_pending_max();
+	test_uapi_input_max();
 	test_uapi_many_conns();
 	test_uapi_too_big();
 	test_uapi_listen();
