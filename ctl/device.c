@@ -1176,32 +1176,59 @@ static int put_allowed_ip(void *ctx, int family, const void *addr, uint8_t cidr)
 	return 0;
 }
 
+static void put_peer(struct wg_device *dev, struct wg_peer *peer, struct uapi_buf *out)
+{
+	uapi_buf_put_hex(out, "public_key", peer->public_key, NOISE_PUBLIC_KEY_LEN);
+	uapi_buf_put_hex(out, "preshared_key", peer->handshake.preshared_key,
+			 NOISE_SYMMETRIC_KEY_LEN);
+	uapi_buf_printf(out, "protocol_version=1\n");
+	if (udp_endpoint_family(&peer->endpoint) != AF_UNSPEC)
+		uapi_buf_put_endpoint(out, &peer->endpoint.addr.sa);
+	uapi_buf_printf(out, "last_handshake_time_sec=%llu\n",
+			(unsigned long long)peer->last_handshake_sec);
+	uapi_buf_printf(out, "last_handshake_time_nsec=%u\n", peer->last_handshake_nsec);
+	uapi_buf_printf(out, "tx_bytes=%llu\n", (unsigned long long)peer->tx_bytes);
+	uapi_buf_printf(out, "rx_bytes=%llu\n", (unsigned long long)peer->rx_bytes);
+	uapi_buf_printf(out, "persistent_keepalive_interval=%u\n",
+			peer->timers.persistent_keepalive_interval);
+	allowedips_walk_by_peer(&dev->allowedips, peer, put_allowed_ip, out);
+}
+
+/* Up to max_peers peers (or about max_bytes of text) from *pos on. */
+static int get_piece(struct wg_device *dev, void **pos, struct uapi_buf *out,
+		     size_t max_peers, size_t max_bytes)
+{
+	struct wg_peer *peer = *pos;
+	size_t start = out->len, n;
+
+	if (!peer) {
+		if (dev->static_identity.has_identity)
+			uapi_buf_put_hex(out, "private_key", dev->static_identity.static_private,
+					 NOISE_PRIVATE_KEY_LEN);
+		if (udp_socks_port(&dev->udp))
+			uapi_buf_printf(out, "listen_port=%u\n", udp_socks_port(&dev->udp));
+		if (dev->udp.fwmark)
+			uapi_buf_printf(out, "fwmark=%u\n", dev->udp.fwmark);
+		peer = dev->peers.first;
+	}
+	for (n = 0; peer && n < max_peers && out->len - start < max_bytes; n++) {
+		put_peer(dev, peer, out);
+		peer = peer->next;
+	}
+	*pos = peer;
+	if (out->oom)
+		return -ENOMEM;
+	return peer ? 1 : 0;
+}
+
 int device_config_get(struct wg_device *dev, struct uapi_buf *out)
 {
-	struct wg_peer *peer;
+	void *pos = NULL;
 
-	if (dev->static_identity.has_identity)
-		uapi_buf_put_hex(out, "private_key", dev->static_identity.static_private,
-				 NOISE_PRIVATE_KEY_LEN);
-	if (udp_socks_port(&dev->udp))
-		uapi_buf_printf(out, "listen_port=%u\n", udp_socks_port(&dev->udp));
-	if (dev->udp.fwmark)
-		uapi_buf_printf(out, "fwmark=%u\n", dev->udp.fwmark);
-	for (peer = dev->peers.first; peer; peer = peer->next) {
-		uapi_buf_put_hex(out, "public_key", peer->public_key, NOISE_PUBLIC_KEY_LEN);
-		uapi_buf_put_hex(out, "preshared_key", peer->handshake.preshared_key,
-				 NOISE_SYMMETRIC_KEY_LEN);
-		uapi_buf_printf(out, "protocol_version=1\n");
-		if (udp_endpoint_family(&peer->endpoint) != AF_UNSPEC)
-			uapi_buf_put_endpoint(out, &peer->endpoint.addr.sa);
-		uapi_buf_printf(out, "last_handshake_time_sec=%llu\n",
-				(unsigned long long)peer->last_handshake_sec);
-		uapi_buf_printf(out, "last_handshake_time_nsec=%u\n", peer->last_handshake_nsec);
-		uapi_buf_printf(out, "tx_bytes=%llu\n", (unsigned long long)peer->tx_bytes);
-		uapi_buf_printf(out, "rx_bytes=%llu\n", (unsigned long long)peer->rx_bytes);
-		uapi_buf_printf(out, "persistent_keepalive_interval=%u\n",
-				peer->timers.persistent_keepalive_interval);
-		allowedips_walk_by_peer(&dev->allowedips, peer, put_allowed_ip, out);
-	}
-	return out->oom ? -ENOMEM : 0;
+	return get_piece(dev, &pos, out, SIZE_MAX, SIZE_MAX);
+}
+
+int device_config_get_piece(struct wg_device *dev, void **pos, struct uapi_buf *out)
+{
+	return get_piece(dev, pos, out, DEVICE_GET_PIECE_PEERS, DEVICE_GET_PIECE_BYTES);
 }

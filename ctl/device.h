@@ -174,6 +174,13 @@ int device_config_set(struct wg_device *dev, const struct uapi_set *set);
  * IP inserted) fails with -ENOMEM; 0 turns it off. */
 void device_config_fault_set(uint64_t n);
 int device_config_get(struct wg_device *dev, struct uapi_buf *out);
+/* The same reply in pieces (uapi_ops.get_piece): the device lines and up
+ * to DEVICE_GET_PIECE_PEERS peers (fewer once a piece has
+ * DEVICE_GET_PIECE_BYTES) per call. *pos is the next peer: valid while
+ * config_generation stays the same (peers go only in set transactions). */
+#define DEVICE_GET_PIECE_PEERS 256U
+#define DEVICE_GET_PIECE_BYTES (256U * 1024)
+int device_config_get_piece(struct wg_device *dev, void **pos, struct uapi_buf *out);
 
 struct wg_peer *device_peer_lookup(struct wg_device *dev,
 				   const uint8_t public_key[NOISE_PUBLIC_KEY_LEN]);

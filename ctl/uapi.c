@@ -909,6 +909,7 @@ void uapi_conn_close(struct uapi_conn *c)
 	struct uapi_server *srv = c->server;
 
 	out_release(c);
+	uapi_buf_free(&c->built);
 	if (srv) {
 		if (c->prev)
 			c->prev->next = c->next;
@@ -1068,12 +1069,13 @@ static bool is_over_pending_max(const struct uapi_conn *c, size_t cap)
 				       srv->pending > srv->pending_max - cap);
 }
 
-/* Queues the reply: 0, or -errno when not even an errno line fits. */
-static int handle_get(struct uapi_conn *c, const struct uapi_ops *ops)
+/* Queues the reply out (or the errno ret): 0, or -errno when not even an
+ * errno line fits. */
+static int get_finish(struct uapi_conn *c, struct uapi_buf *reply, int ret)
 {
-	struct uapi_buf out = { 0 };
-	int ret = ops && ops->get ? ops->get(ops->ctx, &out) : 0;
+	struct uapi_buf out = *reply;
 
+	memset(reply, 0, sizeof(*reply));
 	if (ret > 0)
 		ret = -ret;
 	if (!ret)
@@ -1089,6 +1091,55 @@ static int handle_get(struct uapi_conn *c, const struct uapi_ops *ops)
 		return reply_errno(c, ret);
 	}
 	return queue_reply(c, &out);
+}
+
+/* The reply in one go. */
+static int get_whole(struct uapi_conn *c, const struct uapi_ops *ops)
+{
+	struct uapi_buf out = { 0 };
+	int ret = ops && ops->get ? ops->get(ops->ctx, &out) : 0;
+
+	return get_finish(c, &out, ret);
+}
+
+/* One piece of a get reply built in pieces (see uapi_ops.get_piece): 0
+ * (c->building tells whether more is to come) or -errno (close). */
+static int get_step(struct uapi_conn *c, const struct uapi_ops *ops)
+{
+	uint64_t gen = ops->generation(ops->ctx);
+	int ret;
+
+	if (gen != c->get_generation) {
+		/* Nothing was sent: start over on the new configuration. */
+		uapi_buf_free(&c->built);
+		c->get_pos = NULL;
+		c->get_generation = gen;
+		c->get_restarts++;
+	}
+	if (c->get_restarts >= UAPI_GET_RESTARTS) {
+		uapi_buf_free(&c->built);
+		c->building = false;
+		return get_whole(c, ops);
+	}
+	ret = ops->get_piece(ops->ctx, &c->get_pos, &c->built);
+	c->progress_ms = uapi_clock_ms();
+	if (ret > 0 && !c->built.oom)
+		return 0;
+	c->building = false;
+	return get_finish(c, &c->built, ret);
+}
+
+/* Queues the reply, or starts building it in pieces: 0, or -errno when
+ * not even an errno line fits. */
+static int handle_get(struct uapi_conn *c, const struct uapi_ops *ops)
+{
+	if (!ops || !ops->get_piece || !ops->generation)
+		return get_whole(c, ops);
+	c->building = true;
+	c->get_pos = NULL;
+	c->get_generation = ops->generation(ops->ctx);
+	c->get_restarts = 0;
+	return get_step(c, ops);
 }
 
 /* The transaction is c->buf[start, end): parse, apply, answer, consume.
@@ -1170,9 +1221,16 @@ static int process(struct uapi_conn *c, const struct uapi_ops *ops, bool eof)
 		int r;
 
 		/* Request/reply: the next operation waits until the reply
-		 * to this one is sent. */
+		 * to this one is built and sent. */
 		if (uapi_conn_pending(c))
 			return 1;
+		if (c->building) {
+			if (get_step(c, ops))
+				return 0;
+			if (c->building)
+				return 1;
+			continue;
+		}
 		if (!c->buf)  /* given back after a large transaction */
 			return eof ? 0 : 1;
 		op = c->buf + c->start;
@@ -1224,6 +1282,8 @@ static int process(struct uapi_conn *c, const struct uapi_ops *ops, bool eof)
 			consume(c, 1);
 			if (handle_get(c, ops))
 				return 0;
+			if (c->building)
+				return 1;
 			break;
 		case CONN_SET:
 			r = scan_set(c, ops, eof);
@@ -1257,10 +1317,14 @@ enum uapi_conn_wait uapi_conn_on_event(struct uapi_conn *c,
 		if (c->closing)
 			return UAPI_CONN_CLOSE;
 		/* Nothing buffered before the first read. */
-		if (c->buf ? !process(c, ops, c->eof) : c->eof) {
+		if (c->buf || c->building ? !process(c, ops, c->eof) : c->eof) {
 			c->closing = true;
 			continue;
 		}
+		/* One piece per call: back to the event loop, which calls
+		 * again once the socket is writable (at once, with room). */
+		if (c->building)
+			return UAPI_CONN_WAIT_WRITE;
 		if (uapi_conn_pending(c))
 			continue;
 		if (!read_budget)

@@ -209,6 +209,9 @@ void uapi_buf_put_allowed_ip(struct uapi_buf *b, int family,
 			     const void *addr, uint8_t cidr);
 void uapi_buf_free(struct uapi_buf *b);
 
+/* Restarts of a get built in pieces before it is built in one go. */
+#define UAPI_GET_RESTARTS 3
+
 /* What the daemon provides to a connection. */
 struct uapi_ops {
 	/* Apply a valid transaction (see struct uapi_set for the order):
@@ -217,6 +220,24 @@ struct uapi_ops {
 	/* Append the lines of a get reply (without the errno line): 0 or
 	 * -errno, which is then the reply's only line. */
 	int (*get)(void *ctx, struct uapi_buf *out);
+	/*
+	 * Optional (both or neither): the same reply in pieces, so that
+	 * building a large one (20,000 peers: tens of milliseconds) does
+	 * not hold up the packets. get_piece appends the next lines (*pos
+	 * NULL: from the start), sets *pos to where it goes on, and returns
+	 * 1 while more follows, 0 after the last piece, or -errno. The
+	 * connection builds one piece per call of uapi_conn_on_event
+	 * (asking to wait for writability meanwhile, which a socket with
+	 * room has at once) and sends nothing before the reply is whole.
+	 * generation says whether *pos is still valid: when it changed
+	 * since the first piece (a set came in between), what was built is
+	 * thrown away and the build starts over, so a reply is never torn
+	 * between two configurations; after UAPI_GET_RESTARTS starts, the
+	 * reply is built in one go with get (a stream of sets cannot starve
+	 * a reader).
+	 */
+	int (*get_piece)(void *ctx, void **pos, struct uapi_buf *out);
+	uint64_t (*generation)(void *ctx);
 	void *ctx;
 };
 
@@ -234,6 +255,11 @@ struct uapi_conn {
 	size_t line_start;     /* current line of a set transaction */
 	struct uapi_buf out;   /* the pending reply (keys in it: wiped) */
 	size_t out_sent;       /* bytes of out already written */
+	bool building;         /* a get reply is being built in pieces */
+	struct uapi_buf built; /* what of it is built (wiped) */
+	void *get_pos;         /* uapi_ops.get_piece's position */
+	uint64_t get_generation;
+	unsigned int get_restarts;
 	uint64_t progress_ms;  /* last byte read or written (monotonic) */
 	bool eof;              /* the reader shut down its side */
 	bool closing;          /* close once the pending reply is sent */

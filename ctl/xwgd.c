@@ -234,6 +234,20 @@ static int uapi_get(void *ctx, struct uapi_buf *out)
 	return device_config_get(&d->dev, out);
 }
 
+static int uapi_get_piece(void *ctx, void **pos, struct uapi_buf *out)
+{
+	struct daemon *d = ctx;
+
+	return device_config_get_piece(&d->dev, pos, out);
+}
+
+static uint64_t uapi_generation(void *ctx)
+{
+	struct daemon *d = ctx;
+
+	return d->dev.config_generation;
+}
+
 /*
  * The connections of the configuration socket (see uapi.h): at most
  * UAPI_CONNS_MAX at once, and a timerfd at their earliest deadline, set up
@@ -356,7 +370,8 @@ static void uapi_accept_all(struct daemon *d)
  * nothing here waits for the client. */
 static void uapi_conn_readable(struct daemon *d, struct source *s)
 {
-	const struct uapi_ops ops = { .set = uapi_set, .get = uapi_get, .ctx = d };
+	const struct uapi_ops ops = { .set = uapi_set, .get = uapi_get, .get_piece = uapi_get_piece,
+				      .generation = uapi_generation, .ctx = d };
 	uint64_t refused = uapi_server.refused_gets, refused_in = uapi_server.refused_inputs;
 	enum uapi_conn_wait wait = uapi_conn_on_event(s->conn, &ops);
 

@@ -1598,6 +1598,236 @@ static void test_uapi_input_max(void)
 	free(lines);
 }
 
+/* ------------------------------------------------------------------ */
+/* A device's get reply built in pieces                                */
+
+static int dev_ops_set(void *ctx, const struct uapi_set *set)
+{
+	return device_config_set(ctx, set);
+}
+
+static int dev_ops_get(void *ctx, struct uapi_buf *out)
+{
+	return device_config_get(ctx, out);
+}
+
+static int dev_ops_get_piece(void *ctx, void **pos, struct uapi_buf *out)
+{
+	return device_config_get_piece(ctx, pos, out);
+}
+
+static uint64_t dev_ops_generation(void *ctx)
+{
+	return ((struct wg_device *)ctx)->config_generation;
+}
+
+struct pieced {
+	char *data;          /* the reply as the client read it */
+	size_t len;
+	unsigned int calls;  /* on_event calls until it was whole */
+	double max_call_s;   /* the longest of them */
+};
+
+/* Asks dev for get over a connection with the pieced ops and reads the
+ * reply; between on_event calls, between(ctx, call number) runs (a
+ * concurrent set). */
+static void get_pieced(struct wg_device *dev, struct pieced *out,
+		       void (*between)(struct wg_device *dev, unsigned int call))
+{
+	struct pair p;
+	size_t cap = 1 << 16;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	out->data = malloc(cap);
+	pair_open(&p);
+	p.ops = (struct uapi_ops){ .set = dev_ops_set, .get = dev_ops_get,
+				   .get_piece = dev_ops_get_piece,
+				   .generation = dev_ops_generation, .ctx = dev };
+	if (send(p.client, "get=1\n\n", 7, 0) != 7)
+		abort();
+	do {
+		double t0 = seconds_now(), dt;
+		ssize_t n;
+
+		r = pair_handle(&p);
+		dt = seconds_now() - t0;
+		out->calls++;
+		if (dt > out->max_call_s)
+			out->max_call_s = dt;
+		for (;;) {
+			if (cap - out->len < 4096) {
+				cap *= 2;
+				out->data = realloc(out->data, cap);
+				if (!out->data)
+					abort();
+			}
+			n = recv(p.client, out->data + out->len, cap - out->len, MSG_DONTWAIT);
+			if (n <= 0)
+				break;
+			out->len += (size_t)n;
+		}
+		if (between && r == UAPI_CONN_WAIT_WRITE)
+			between(dev, out->calls);
+	} while (r == UAPI_CONN_WAIT_WRITE && out->calls < 1000000);
+	out->data[out->len] = '\0';
+	pair_close(&p);
+}
+
+/* A random configuration of n peers: keys, endpoints of both families,
+ * keepalives, preshared keys, 0-3 allowed IPs each (some moved between
+ * peers), as a set transaction (caller frees). */
+static char *random_config(size_t n)
+{
+	char *t = NULL;
+	size_t len = 0, i, j;
+
+	str_addf(&t, &len, "listen_port=0\n");
+	for (i = 0; i < n; i++) {
+		uint8_t key[32];
+		char hex[65];
+
+		test_rand_bytes(key, 32);
+		key_hex(hex, key);
+		str_addf(&t, &len, "public_key=%s\n", hex);
+		if (test_rand() % 2) {
+			test_rand_bytes(key, 32);
+			key_hex(hex, key);
+			str_addf(&t, &len, "preshared_key=%s\n", hex);
+		}
+		switch (test_rand() % 3) {
+		case 0:
+			str_addf(&t, &len, "endpoint=192.0.2.%u:%u\n", (unsigned int)(test_rand() % 256),
+				 (unsigned int)(test_rand() % 65536));
+			break;
+		case 1:
+			str_addf(&t, &len, "endpoint=[2001:db8::%x]:%u\n",
+				 (unsigned int)(test_rand() % 65536), (unsigned int)(test_rand() % 65536));
+			break;
+		}
+		if (test_rand() % 4 == 0)
+			str_addf(&t, &len, "persistent_keepalive_interval=%u\n",
+				 (unsigned int)(test_rand() % 100));
+		for (j = test_rand() % 4; j; j--)
+			str_addf(&t, &len, "allowed_ip=10.%u.%u.0/24\n",
+				 (unsigned int)(test_rand() % 64), (unsigned int)(test_rand() % 256));
+		if (test_rand() % 8 == 0)
+			str_addf(&t, &len, "allowed_ip=fd00:%x::/64\n", (unsigned int)(test_rand() % 4096));
+	}
+	str_addf(&t, &len, "\n");
+	return t;
+}
+
+/* A set after each of the first calls: each piece built so far is thrown
+ * away, until the reply is built in one go. */
+static void set_between(struct wg_device *dev, unsigned int call)
+{
+	char set[128];
+
+	if (call > UAPI_GET_RESTARTS)
+		return;
+	snprintf(set, sizeof(set), "public_key=%064x\nallowed_ip=10.200.%u.0/24\n\n", call,
+		 call % 256);
+	dev_apply(dev, set);
+}
+
+/* One set, after the second call. */
+static void set_once(struct wg_device *dev, unsigned int call)
+{
+	if (call == 2)
+		set_between(dev, call);
+}
+
+/* Test that a get reply built in pieces is the one-shot reply byte for
+ * byte, for random configurations from none to thousands of peers; that a
+ * set between two pieces restarts it (the reply is the configuration after
+ * the set, never a mix), and that sets between every piece cannot starve
+ * it. And how long the event loop is held: one-shot versus the longest
+ * piece, for 20,000 peers. */
+static void test_uapi_get_pieces(void)
+{
+	static const size_t sizes[] = { 0, 1, 255, 256, 257, 700, 3000 };
+	struct wg_device dev;
+	struct pieced got;
+	size_t i;
+
+	log_set_level(LOG_LEVEL_SILENT);
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		char *cfg = random_config(sizes[i]), *want, *w;
+
+		CHECK(device_init(&dev, "piece0", 1) == 0);
+		CHECK(dev_apply(&dev, cfg) == 0);
+		w = dev_get(&dev);
+		want = malloc(strlen(w) + 16);
+		sprintf(want, "%serrno=0\n\n", w);
+		get_pieced(&dev, &got, NULL);
+		CHECKF(!strcmp(got.data, want), "%zu peers: pieced reply differs (%zu vs %zu bytes)",
+		       sizes[i], got.len, strlen(want));
+		CHECKF(got.calls >= (sizes[i] + DEVICE_GET_PIECE_PEERS - 1) / DEVICE_GET_PIECE_PEERS,
+		       "%zu peers in %u calls", sizes[i], got.calls);
+		free(got.data);
+
+		/* a set between two pieces: the reply is the new one */
+		if (sizes[i] > 2 * DEVICE_GET_PIECE_PEERS) {
+			char *after;
+
+			get_pieced(&dev, &got, set_once);
+			after = dev_get(&dev);
+			CHECK(strcmp(after, w) != 0);
+			free(want);
+			want = malloc(strlen(after) + 16);
+			sprintf(want, "%serrno=0\n\n", after);
+			CHECKF(!strcmp(got.data, want), "%zu peers, a set between pieces: the "
+			       "reply is not the configuration after it", sizes[i]);
+			free(got.data);
+			/* sets between every piece: built in one go in the end */
+			get_pieced(&dev, &got, set_between);
+			free(after);
+			after = dev_get(&dev);
+			CHECKF(got.len > strlen(after) && !strncmp(got.data, after, strlen(after)) &&
+			       !strcmp(got.data + strlen(after), "errno=0\n\n"),
+			       "%zu peers, sets between the first pieces: %u calls", sizes[i],
+			       got.calls);
+			free(got.data);
+			free(after);
+		}
+		free(w);
+		free(want);
+		free(cfg);
+		device_uninit(&dev);
+		udp_socks_close(&dev.udp);
+	}
+
+	/* 20,000 peers: the longest hold of the event loop */
+	{
+		char *cfg = random_config(20000);
+		struct uapi_buf b = { 0 };
+		double t0, whole = 1e9;
+		int k;
+
+		CHECK(device_init(&dev, "piece1", 1) == 0);
+		CHECK(dev_apply(&dev, cfg) == 0);
+		for (k = 0; k < 3; k++) {
+			t0 = seconds_now();
+			device_config_get(&dev, &b);
+			if (seconds_now() - t0 < whole)
+				whole = seconds_now() - t0;
+			uapi_buf_free(&b);
+		}
+		get_pieced(&dev, &got, NULL);
+		printf("    get of 20000 peers (%zu bytes): one go holds the loop %.1f ms; in "
+		       "pieces, %u calls, the longest %.2f ms\n", got.len, whole * 1e3, got.calls,
+		       got.max_call_s * 1e3);
+		CHECKF(got.max_call_s < whole / 4, "longest piece %.2f ms, one go %.2f ms",
+		       got.max_call_s * 1e3, whole * 1e3);
+		free(got.data);
+		free(cfg);
+		device_uninit(&dev);
+		udp_socks_close(&dev.udp);
+	}
+	log_set_level(LOG_LEVEL_INFO);
+}
+
 /* Test UAPI_CONNS_MAX connections that all ask and none reads: each side
  * is left at once, the server is full, and every reply then arrives whole;
  * the accounting returns to zero. */
@@ -1782,6 +2012,7 @@ void test_uapi(void)
 	test_uapi_deadlines();
 	test_uapi_pending_max();
 	test_uapi_input_max();
+	test_uapi_get_pieces();
 	test_uapi_many_conns();
 	test_uapi_too_big();
 	test_uapi_listen();
