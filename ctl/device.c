@@ -684,11 +684,15 @@ static int txn_prepare(struct wg_device *dev, const struct uapi_set *set,
 		allowedips_walk_by_peer(&dev->allowedips, cand[i], save_prefix, txn);
 		txn->saved[i].n = txn->n_prefixes - txn->saved[i].first;
 	}
-	txn->n_saved = n;
+	/* replace_peers inserts into a table of its own. */
 	ret = config_fault();
 	if (!ret)
 		ret = allowedips_reserve(&dev->allowedips, inserts + total,
-					 set->n_peers + n + 1);
+					 (set->replace_peers ? 0 : set->n_peers) + n + 1);
+	/* Only a reserved table is restored by txn_undo: without the
+	 * reservation nothing has changed, and restoring could fail. */
+	if (!ret)
+		txn->n_saved = n;
 out:
 	free(cand);
 	return ret;

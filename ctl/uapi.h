@@ -18,15 +18,17 @@
  * output is pending). The protocol is request/reply, so while a reply is
  * pending nothing more is read from that connection; a connection thus
  * holds at most one reply, as large as that reply is. What bounds memory is
- * the server (struct uapi_server): a bounded number of connections, and a
- * bound on the replies pending over all of them.
+ * the server (struct uapi_server): a bounded number of connections, and
+ * bounds on the replies pending and on the input buffered over all of them.
+ * A large get reply may be built in pieces between events (uapi_ops
+ * .get_piece), so that building it does not hold up the packets either.
  *
  * Deliberate difference: a set transaction is all or nothing. It is parsed
  * and checked up to its blank line into a struct uapi_set first; only a
- * wholly valid transaction reaches uapi_ops.set, which should apply it
- * without partial failure. On the first bad line the reply carries the errno
- * wireguard-go gives for that line, nothing is applied, and the connection
- * is closed.
+ * wholly valid transaction reaches uapi_ops.set, which applies it whole or
+ * undoes what it did before answering an error. On the first bad line the
+ * reply carries the errno wireguard-go gives for that line, nothing is
+ * applied, and the connection is closed.
  */
 #ifndef XWG_UAPI_H
 #define XWG_UAPI_H
@@ -215,7 +217,8 @@ void uapi_buf_free(struct uapi_buf *b);
 /* What the daemon provides to a connection. */
 struct uapi_ops {
 	/* Apply a valid transaction (see struct uapi_set for the order):
-	 * 0 or -errno (e.g. -EADDRINUSE). NULL accepts and ignores. */
+	 * 0, or -errno (e.g. -EADDRINUSE) with nothing of it applied. NULL
+	 * accepts and ignores. */
 	int (*set)(void *ctx, const struct uapi_set *set);
 	/* Append the lines of a get reply (without the errno line): 0 or
 	 * -errno, which is then the reply's only line. */
