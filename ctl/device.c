@@ -496,9 +496,9 @@ void device_uninit(struct wg_device *dev)
  * IPs of every peer the transaction may touch are saved before it starts
  * and the trie is reserved (allowedips_reserve) for every insert of the
  * transaction and of the undoing; a new listen port's sockets are opened
- * beside the old ones, which stay until the commit. The log costs a few
- * dozen bytes per peer entry and one saved prefix per prefix of a touched
- * peer: memory follows the transaction, not the configuration.
+ * beside the old ones, which stay until the commit. The log costs about
+ * 250 bytes per peer entry (two steps for a new peer) and 18 per prefix of
+ * a touched peer: memory follows the transaction, not the configuration.
  * (replace_peers keeps its own scheme, below: it builds new tables.) Map
  * writes made while undoing, and those of the commit (removed peers'
  * slots), cannot be refused any more: the re-sync (fastpath.h) makes the
@@ -552,7 +552,7 @@ struct config_txn {
 	struct txn_saved *saved;
 	size_t n_saved;
 	struct txn_prefix *prefixes;
-	size_t n_prefixes, cap_prefixes;
+	size_t n_prefixes;
 	bool key_changed;
 	uint8_t old_private_key[NOISE_PRIVATE_KEY_LEN];  /* zero: none */
 	bool fwmark_changed;
@@ -678,7 +678,6 @@ static int txn_prepare(struct wg_device *dev, const struct uapi_set *set,
 	txn->prefixes = malloc((total ? total : 1) * sizeof(*txn->prefixes));
 	if (!txn->saved || !txn->prefixes)
 		goto out;
-	txn->cap_prefixes = total;
 	for (i = 0; i < n; i++) {
 		txn->saved[i] = (struct txn_saved){ .peer = cand[i], .first = txn->n_prefixes };
 		allowedips_walk_by_peer(&dev->allowedips, cand[i], save_prefix, txn);
