@@ -1625,8 +1625,18 @@ struct pieced {
 	char *data;          /* the reply as the client read it */
 	size_t len;
 	unsigned int calls;  /* on_event calls until it was whole */
-	double max_call_s;   /* the longest of them */
+	double max_call_s;   /* the longest of them, in CPU time */
 };
+
+/* This thread's CPU time: what the daemon's loop spends, whatever else
+ * the (shared) machine runs meanwhile. */
+static double cpu_seconds_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 /* Asks dev for get over a connection with the pieced ops and reads the
  * reply; between on_event calls, between(ctx, call number) runs (a
@@ -1647,11 +1657,11 @@ static void get_pieced(struct wg_device *dev, struct pieced *out,
 	if (send(p.client, "get=1\n\n", 7, 0) != 7)
 		abort();
 	do {
-		double t0 = seconds_now(), dt;
+		double t0 = cpu_seconds_now(), dt;
 		ssize_t n;
 
 		r = pair_handle(&p);
-		dt = seconds_now() - t0;
+		dt = cpu_seconds_now() - t0;
 		out->calls++;
 		if (dt > out->max_call_s)
 			out->max_call_s = dt;
@@ -1808,16 +1818,16 @@ static void test_uapi_get_pieces(void)
 		CHECK(device_init(&dev, "piece1", 1) == 0);
 		CHECK(dev_apply(&dev, cfg) == 0);
 		for (k = 0; k < 3; k++) {
-			t0 = seconds_now();
+			t0 = cpu_seconds_now();
 			device_config_get(&dev, &b);
-			if (seconds_now() - t0 < whole)
-				whole = seconds_now() - t0;
+			if (cpu_seconds_now() - t0 < whole)
+				whole = cpu_seconds_now() - t0;
 			uapi_buf_free(&b);
 		}
 		get_pieced(&dev, &got, NULL);
-		printf("    get of 20000 peers (%zu bytes): one go holds the loop %.1f ms; in "
-		       "pieces, %u calls, the longest %.2f ms\n", got.len, whole * 1e3, got.calls,
-		       got.max_call_s * 1e3);
+		printf("    get of 20000 peers (%zu bytes): one go holds the loop %.1f ms (CPU); "
+		       "in pieces, %u calls, the longest %.2f ms\n", got.len, whole * 1e3,
+		       got.calls, got.max_call_s * 1e3);
 		CHECKF(got.max_call_s < whole / 4, "longest piece %.2f ms, one go %.2f ms",
 		       got.max_call_s * 1e3, whole * 1e3);
 		free(got.data);
