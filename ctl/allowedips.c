@@ -523,9 +523,11 @@ void allowedips_init(struct allowedips *t)
 
 int allowedips_reserve(struct allowedips *t, size_t prefixes, size_t peers)
 {
+	/* An insert asks room for one more peer even when its peer is
+	 * already in the map: one slot more than the new peers. */
 	if (pool_reserve_n(&t->nodes, NODE_SIZE, prefixes) ||
 	    pool_reserve_n(&t->branches, BRANCH_SIZE, prefixes) ||
-	    peers_reserve_n(t, peers))
+	    peers_reserve_n(t, peers + 1))
 		return -ENOMEM;
 	t->hold = true;
 	return 0;
