@@ -876,7 +876,8 @@ static void test_allowedips_reserve(void)
 		for (i = 0; i < n; i++) {
 			uint8_t a[4] = { 10, (uint8_t)(i >> 8), (uint8_t)i, 0 };
 
-			ok &= allowedips_insert(&t, AF_INET, a, (uint8_t)(24 + i % 9), PEER(i % NPEERS)) == 0;
+			ok &= allowedips_insert(&t, AF_INET, a, (uint8_t)(24 + i % 9),
+						PEER(i % NPEERS)) == 0;
 		}
 		CHECKF(ok && allowedips_memory_usage(&t) == mem, "%zu inserts: %zu bytes, reserved %zu",
 		       n, allowedips_memory_usage(&t), mem);
