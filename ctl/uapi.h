@@ -285,7 +285,10 @@ void uapi_conn_init(struct uapi_conn *c, int fd);
  * when it is readable; also on EPOLLHUP/EPOLLERR). Sends what it can of
  * the pending reply; once none is pending, handles the complete operations
  * buffered and reads more, until a reply cannot be sent whole, or input
- * runs dry (EAGAIN), or UAPI_BURST_BYTES were read or written. Never waits.
+ * runs dry (EAGAIN), or UAPI_BURST_BYTES were read or written, or it built
+ * one piece of a get reply (uapi_ops.get_piece: then it asks to wait for
+ * writability, to be called again after the event loop's other work).
+ * Never waits.
  * Returns what to wait for next, or UAPI_CONN_CLOSE: EOF, a read or write
  * error, an invalid operation, a failed set (each once its reply, if any,
  * is sent), uapi_server_expire. For level-triggered epoll (a burst may end
