@@ -177,7 +177,10 @@ int device_config_get(struct wg_device *dev, struct uapi_buf *out);
 /* The same reply in pieces (uapi_ops.get_piece): the device lines and up
  * to DEVICE_GET_PIECE_PEERS peers (fewer once a piece has
  * DEVICE_GET_PIECE_BYTES) per call. *pos is the next peer: valid while
- * config_generation stays the same (peers go only in set transactions). */
+ * config_generation stays the same (peers go only in set transactions).
+ * Counters, handshake times and roamed endpoints are read as each piece is
+ * built, a few milliseconds apart: the configuration is one, the
+ * statistics are as fresh as in a reply built in one go. */
 #define DEVICE_GET_PIECE_PEERS 256U
 #define DEVICE_GET_PIECE_BYTES (256U * 1024)
 int device_config_get_piece(struct wg_device *dev, void **pos, struct uapi_buf *out);
