@@ -678,6 +678,11 @@ static bool buf_reserve(struct uapi_buf *b, size_t extra)
 	return true;
 }
 
+void uapi_buf_reserve(struct uapi_buf *b, size_t extra)
+{
+	buf_reserve(b, extra);
+}
+
 static void buf_vprintf(struct uapi_buf *b, const char *fmt, va_list ap)
 {
 	va_list aq;

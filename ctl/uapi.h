@@ -198,6 +198,10 @@ struct uapi_buf {
 
 void uapi_buf_printf(struct uapi_buf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* Room for extra more bytes at once (oom if not): a reply whose size is
+ * known roughly grows by one allocation, not by doubling, which copies
+ * and wipes what is written so far each time. */
+void uapi_buf_reserve(struct uapi_buf *b, size_t extra);
 /* "key=hex\n", lowercase. */
 void uapi_buf_put_hex(struct uapi_buf *b, const char *key,
 		      const uint8_t *bytes, size_t n);
