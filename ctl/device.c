@@ -646,7 +646,9 @@ static int txn_prepare(struct wg_device *dev, const struct uapi_set *set,
 	if (set->has_private_key) {
 		uint8_t pub[NOISE_PUBLIC_KEY_LEN];
 
-		if (crypto_public_key(pub, set->private_key) &&
+		/* All zeros clears the key: no public key then. */
+		if (!sodium_is_zero(set->private_key, NOISE_PRIVATE_KEY_LEN) &&
+		    crypto_public_key(pub, set->private_key) &&
 		    (p = device_peer_lookup(dev, pub)))
 			cand[n++] = p;
 	}
@@ -775,8 +777,8 @@ static int set_private_key(struct wg_device *dev, const uint8_t key[NOISE_PRIVAT
 		 * first: detaching it is the step that may fail. */
 		uint8_t pub[NOISE_PUBLIC_KEY_LEN];
 
-		if (crypto_public_key(pub, key) && (peer = device_peer_lookup(dev, pub)) &&
-		    txn_remove_peer(dev, txn, peer))
+		if (!sodium_is_zero(key, NOISE_PRIVATE_KEY_LEN) && crypto_public_key(pub, key) &&
+		    (peer = device_peer_lookup(dev, pub)) && txn_remove_peer(dev, txn, peer))
 			return -ENOMEM;
 		txn->key_changed = true;
 		if (dev->static_identity.has_identity)

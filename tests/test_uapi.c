@@ -638,6 +638,26 @@ static void test_uapi_all_or_nothing(void)
 		udp_socks_close(&dev.udp);
 		close(busy_fd);
 	}
+	/* Clearing the private key removes no peer, not even one whose key
+	 * is the public key of the clamped zero key. */
+	{
+		uint8_t zero[32] = { 0 }, pub[32];
+		struct wg_device dev;
+		char set[256], hex[65], *now;
+
+		crypto_clamp(zero);
+		crypto_public_key(pub, zero);
+		key_hex(hex, pub);
+		CHECK(device_init(&dev, "txn3", 1) == 0);
+		snprintf(set, sizeof(set), "private_key=%s\npublic_key=%s\nallowed_ip=10.0.0.0/8\n\n",
+			 k.ka, hex);
+		CHECK(dev_apply(&dev, set) == 0);
+		CHECK(dev_apply(&dev, "private_key=" KZ "\n\n") == 0);
+		now = dev_get(&dev);
+		CHECK(strstr(now, hex) && !strstr(now, "private_key="));
+		free(now);
+		device_uninit(&dev);
+	}
 	for (t = 0; t < 4; t++)
 		free(txns[t]);
 	free(base);
