@@ -12,7 +12,7 @@
 # peers at a time, so the 99th percentile RTT of the asking seconds stays
 # within the same bound of the others, measured twice if need be (built in
 # one go, 15-30 ms a reply, a tenth of the pings waited for it). Once on the portable data
-# path, once on the default (the fast path). About 60 s.
+# path, once on the default (the fast path). About 90 s.
 #
 #   XWGD=build/xwgd selftests/slow_client.sh   (the default)
 #
