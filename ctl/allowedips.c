@@ -83,30 +83,42 @@ static void *pool_item(const struct allowedips_pool *p, size_t size, uint32_t i)
 	       (size_t)(i & (POOL_BLOCK_ITEMS - 1)) * size;
 }
 
-/* Makes the next pool_get() infallible, so that callers can allocate
- * everything up front and then change the trie without failure paths. */
-static int pool_reserve(struct allowedips_pool *p, size_t size)
+/* Items pool_get() can hand out without a new block. */
+static size_t pool_free_items(const struct allowedips_pool *p)
+{
+	return p->nblocks ? ((size_t)p->nblocks << POOL_BLOCK_SHIFT) - 1 - p->used : 0;
+}
+
+/* Makes the next n pool_get() calls infallible, so that callers can
+ * allocate everything up front and then change the trie without failure
+ * paths. */
+static int pool_reserve_n(struct allowedips_pool *p, size_t size, size_t n)
 {
 	void *block;
 
-	if (p->free || p->top + 1 < p->nblocks << POOL_BLOCK_SHIFT)
-		return 0;
-	if (p->nblocks == POOL_MAX_BLOCKS)
-		return -ENOMEM;
-	if (p->nblocks == p->blocks_cap) {
-		uint32_t cap = p->blocks_cap ? p->blocks_cap * 2 : 8;
-		void **blocks = realloc(p->blocks, cap * sizeof(*blocks));
-
-		if (!blocks)
+	while (pool_free_items(p) < n) {
+		if (p->nblocks == POOL_MAX_BLOCKS)
 			return -ENOMEM;
-		p->blocks = blocks;
-		p->blocks_cap = cap;
+		if (p->nblocks == p->blocks_cap) {
+			uint32_t cap = p->blocks_cap ? p->blocks_cap * 2 : 8;
+			void **blocks = realloc(p->blocks, cap * sizeof(*blocks));
+
+			if (!blocks)
+				return -ENOMEM;
+			p->blocks = blocks;
+			p->blocks_cap = cap;
+		}
+		block = malloc(POOL_BLOCK_ITEMS * size);
+		if (!block)
+			return -ENOMEM;
+		p->blocks[p->nblocks++] = block;
 	}
-	block = malloc(POOL_BLOCK_ITEMS * size);
-	if (!block)
-		return -ENOMEM;
-	p->blocks[p->nblocks++] = block;
 	return 0;
+}
+
+static int pool_reserve(struct allowedips_pool *p, size_t size)
+{
+	return pool_reserve_n(p, size, 1);
 }
 
 static uint32_t pool_get(struct allowedips_pool *p, size_t size)
@@ -195,6 +207,8 @@ static void node_put(struct allowedips *t, uint32_t i)
  * a peer with a huge table does not pin its blocks for good. */
 static void trim(struct allowedips *t)
 {
+	if (t->hold)
+		return;
 	if (!t->nodes.used)
 		pool_release(&t->nodes);
 	if (!t->branches.used)
@@ -304,17 +318,19 @@ peer_free_slot(struct allowedips_peer_slot *slots, uint32_t cap,
 	return &slots[i];
 }
 
-/* Makes room for one more peer (load at most one half). */
-static int peers_reserve(struct allowedips *t)
+/* Makes room for n more peers (load at most one half). */
+static int peers_reserve_n(struct allowedips *t, size_t n)
 {
 	struct allowedips_peer_slot *slots;
+	uint64_t need = ((uint64_t)t->peers_used + n) * 2;
 	uint32_t cap, i;
 
-	if ((uint64_t)(t->peers_used + 1) * 2 <= t->peers_cap)
+	if (need <= t->peers_cap)
 		return 0;
-	if (t->peers_cap > UINT32_MAX / 2)
+	if (need > UINT32_MAX / 2 + 1)
 		return -ENOMEM;
-	cap = t->peers_cap ? t->peers_cap * 2 : 8;
+	for (cap = t->peers_cap ? t->peers_cap * 2 : 8; cap < need; cap *= 2)
+		;
 	slots = calloc(cap, sizeof(*slots));
 	if (!slots)
 		return -ENOMEM;
@@ -325,6 +341,11 @@ static int peers_reserve(struct allowedips *t)
 	t->peers = slots;
 	t->peers_cap = cap;
 	return 0;
+}
+
+static int peers_reserve(struct allowedips *t)
+{
+	return peers_reserve_n(t, 1);
 }
 
 /* Needs peers_reserve() first; peer must not be in the map yet. */
@@ -453,8 +474,9 @@ static void prune(struct allowedips *t, uint32_t i)
 
 	if (l->child[0] && l->child[1]) {
 		/* Keeping the dead node is correct, only bigger: a failed
-		 * allocation here is no error. */
-		if (!is_branch(i) && !pool_reserve(&t->branches, BRANCH_SIZE))
+		 * allocation here is no error. Under allowedips_reserve the
+		 * reserved branches are kept for inserts. */
+		if (!is_branch(i) && !t->hold && !pool_reserve(&t->branches, BRANCH_SIZE))
 			node_replace(t, i, branch_get(t));
 		return;
 	}
@@ -497,6 +519,24 @@ static void prefix_claim(struct allowedips *t, uint32_t i, const uint32_t key[4]
 void allowedips_init(struct allowedips *t)
 {
 	memset(t, 0, sizeof(*t));
+}
+
+int allowedips_reserve(struct allowedips *t, size_t prefixes, size_t peers)
+{
+	/* An insert asks room for one more peer even when its peer is
+	 * already in the map: one slot more than the new peers. */
+	if (pool_reserve_n(&t->nodes, NODE_SIZE, prefixes) ||
+	    pool_reserve_n(&t->branches, BRANCH_SIZE, prefixes) ||
+	    peers_reserve_n(t, peers + 1))
+		return -ENOMEM;
+	t->hold = true;
+	return 0;
+}
+
+void allowedips_unreserve(struct allowedips *t)
+{
+	t->hold = false;
+	trim(t);
 }
 
 void allowedips_free(struct allowedips *t)

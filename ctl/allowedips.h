@@ -43,6 +43,7 @@ struct allowedips {
 	struct allowedips_peer_slot *peers;  /* open-addressed peer -> list */
 	uint32_t peers_cap, peers_used;
 	size_t count;
+	bool hold;  /* allowedips_reserve: keep memory, do not trim */
 };
 
 void allowedips_init(struct allowedips *t);
@@ -55,6 +56,15 @@ void allowedips_free(struct allowedips *t);
  * nothing: 0, -EINVAL (bad family or cidr, NULL peer) or -ENOMEM. */
 int allowedips_insert(struct allowedips *t, int family, const void *addr,
 		      uint8_t cidr, struct wg_peer *peer);
+/* Makes the next inserts unable to fail for want of memory: at least
+ * `prefixes` prefix nodes and as many branch nodes are free, and the peer
+ * map has room for `peers` more peers; from then on no memory is given back
+ * (removals keep it) until allowedips_unreserve. So a caller that reserved
+ * for every insert it may make, undoing included (an insert takes at most
+ * one node of each kind and one peer slot; a removal takes none), cannot
+ * fail half way. 0 or -ENOMEM (what was allocated stays, unheld). */
+int allowedips_reserve(struct allowedips *t, size_t prefixes, size_t peers);
+void allowedips_unreserve(struct allowedips *t);
 /* Removes the exact prefix if peer owns it: 0, -ENOENT (absent or owned by
  * another peer) or -EINVAL (bad family or cidr). */
 int allowedips_remove(struct allowedips *t, int family, const void *addr,

@@ -489,15 +489,307 @@ void device_uninit(struct wg_device *dev)
 	sodium_memzero(&dev->static_identity, sizeof(dev->static_identity));
 }
 
-/* ---- configuration ---- */
+/* ---- configuration ----
+ *
+ * A set transaction is all or nothing, as wg(8) reads its errno: every
+ * change it makes is logged as it is made (struct config_txn), and the
+ * first failure (out of memory, a refused port or mark, a map write of the
+ * fast path, the test seam) undoes them in reverse order, so that a get
+ * afterwards reads byte for byte as before. Undoing never allocates in a
+ * way that can fail: a removed peer is only detached (out of the tables,
+ * its sessions and timers kept) and destroyed at the commit; the allowed
+ * IPs of every peer the transaction may touch are saved before it starts
+ * and the trie is reserved (allowedips_reserve) for every insert of the
+ * transaction and of the undoing; a new listen port's sockets are opened
+ * beside the old ones, which stay until the commit. The log costs about
+ * 250 bytes per peer entry (two steps for a new peer) and 18 per prefix of
+ * a touched peer: memory follows the transaction, not the configuration.
+ * (replace_peers keeps its own scheme, below: it builds new tables.) Map
+ * writes made while undoing, and those of the commit (removed peers'
+ * slots), cannot be refused any more: the re-sync (fastpath.h) makes the
+ * maps follow, and the log says so. Sessions that a new private key voided
+ * stay void after undoing, as after any key change. */
 
-static void set_private_key(struct wg_device *dev, const uint8_t key[NOISE_PRIVATE_KEY_LEN])
+static uint64_t config_fault_at;  /* test seam: 0 off, else steps to go */
+
+void device_config_fault_set(uint64_t n)
+{
+	config_fault_at = n;
+}
+
+/* A fallible step of a transaction: -ENOMEM when the seam says so. */
+static int config_fault(void)
+{
+	if (!config_fault_at)
+		return 0;
+	return --config_fault_at ? 0 : -ENOMEM;
+}
+
+struct txn_prefix {
+	uint8_t family, cidr;
+	uint8_t addr[16];
+};
+
+/* A peer's allowed IPs before the transaction, in list order. */
+struct txn_saved {
+	struct wg_peer *peer;
+	size_t first, n;   /* in config_txn.prefixes */
+};
+
+enum txn_kind {
+	TXN_CREATED,   /* undo: remove it */
+	TXN_DETACHED,  /* undo: back in its place; commit: destroy it */
+	TXN_SETTINGS,  /* undo: the values before */
+};
+
+struct txn_step {
+	enum txn_kind kind;
+	struct wg_peer *peer;
+	struct wg_peer *prev;      /* TXN_DETACHED: predecessor in order */
+	uint16_t keepalive;        /* TXN_SETTINGS: the values before */
+	uint8_t preshared_key[NOISE_SYMMETRIC_KEY_LEN];
+	struct udp_endpoint endpoint;
+};
+
+struct config_txn {
+	struct txn_step *steps;
+	size_t n_steps, cap_steps;
+	struct txn_saved *saved;
+	size_t n_saved;
+	struct txn_prefix *prefixes;
+	size_t n_prefixes;
+	bool key_changed;
+	uint8_t old_private_key[NOISE_PRIVATE_KEY_LEN];  /* zero: none */
+	bool fwmark_changed;
+	uint32_t old_fwmark;
+	struct udp_socks fresh;    /* a new port's sockets, until the commit */
+};
+
+static void txn_free(struct config_txn *txn)
+{
+	if (txn->steps) {
+		sodium_memzero(txn->steps, txn->cap_steps * sizeof(*txn->steps));
+		free(txn->steps);
+	}
+	free(txn->saved);
+	free(txn->prefixes);
+	sodium_memzero(txn->old_private_key, sizeof(txn->old_private_key));
+}
+
+/* Logs a step before it is made: only this can fail, never the undoing. */
+static struct txn_step *txn_step(struct config_txn *txn, enum txn_kind kind,
+				 struct wg_peer *peer)
+{
+	struct txn_step *step;
+
+	if (txn->n_steps == txn->cap_steps) {
+		size_t cap = txn->cap_steps ? 2 * txn->cap_steps : 16;
+		struct txn_step *steps = malloc(cap * sizeof(*steps));
+
+		if (!steps)
+			return NULL;
+		if (txn->steps) {
+			/* Steps hold preshared keys: wipe the old block. */
+			memcpy(steps, txn->steps, txn->n_steps * sizeof(*steps));
+			sodium_memzero(txn->steps, txn->cap_steps * sizeof(*steps));
+			free(txn->steps);
+		}
+		txn->steps = steps;
+		txn->cap_steps = cap;
+	}
+	step = &txn->steps[txn->n_steps++];
+	memset(step, 0, sizeof(*step));
+	step->kind = kind;
+	step->peer = peer;
+	return step;
+}
+
+static int save_prefix(void *ctx, int family, const void *addr, uint8_t cidr)
+{
+	struct config_txn *txn = ctx;
+	struct txn_prefix *p = &txn->prefixes[txn->n_prefixes++];
+
+	p->family = (uint8_t)family;
+	p->cidr = cidr;
+	memset(p->addr, 0, sizeof(p->addr));
+	memcpy(p->addr, addr, family == AF_INET ? 4 : 16);
+	return 0;
+}
+
+static int count_prefix(void *ctx, int family, const void *addr, uint8_t cidr)
+{
+	(void)family;
+	(void)addr;
+	(void)cidr;
+	++*(size_t *)ctx;
+	return 0;
+}
+
+static int ptr_cmp(const void *a, const void *b)
+{
+	uintptr_t x = (uintptr_t)*(void *const *)a, y = (uintptr_t)*(void *const *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Before anything changes: the allowed IPs of every existing peer that the
+ * transaction may touch (the peers it names, the owners of the prefixes it
+ * inserts, a peer a new private key makes our own), and a reservation of
+ * the trie for every insert forward and back. 0 or -ENOMEM. */
+static int txn_prepare(struct wg_device *dev, const struct uapi_set *set,
+		       struct config_txn *txn)
+{
+	struct wg_peer **cand = NULL, *p;
+	size_t n = 0, cap = 1, inserts = 0, i, j, total = 0;
+	int ret = -ENOMEM;
+
+	for (i = 0; !set->replace_peers && i < set->n_peers; i++)
+		cap += 1 + set->peers[i].n_allowed_ips;
+	cand = malloc(cap * sizeof(*cand));
+	if (!cand)
+		return -ENOMEM;
+	if (set->has_private_key) {
+		uint8_t pub[NOISE_PUBLIC_KEY_LEN];
+
+		/* All zeros clears the key: no public key then. */
+		if (!sodium_is_zero(set->private_key, NOISE_PRIVATE_KEY_LEN) &&
+		    crypto_public_key(pub, set->private_key) &&
+		    (p = device_peer_lookup(dev, pub)))
+			cand[n++] = p;
+	}
+	for (i = 0; !set->replace_peers && i < set->n_peers; i++) {
+		const struct uapi_peer *up = &set->peers[i];
+
+		p = device_peer_lookup(dev, up->public_key);
+		if (p && (up->remove || up->replace_allowed_ips || up->n_allowed_ips))
+			cand[n++] = p;
+		for (j = 0; !up->remove && j < up->n_allowed_ips; j++) {
+			const struct uapi_allowed_ip *a = &up->allowed_ips[j];
+
+			if (a->remove)
+				continue;
+			inserts++;
+			p = allowedips_owner(&dev->allowedips, a->family, a->addr, a->cidr);
+			if (p)
+				cand[n++] = p;
+		}
+	}
+	qsort(cand, n, sizeof(*cand), ptr_cmp);
+	for (i = 0, j = 0; i < n; i++)
+		if (!j || cand[j - 1] != cand[i])
+			cand[j++] = cand[i];
+	n = j;
+	for (i = 0; i < n; i++)
+		allowedips_walk_by_peer(&dev->allowedips, cand[i], count_prefix, &total);
+	txn->saved = calloc(n ? n : 1, sizeof(*txn->saved));
+	txn->prefixes = malloc((total ? total : 1) * sizeof(*txn->prefixes));
+	if (!txn->saved || !txn->prefixes)
+		goto out;
+	for (i = 0; i < n; i++) {
+		txn->saved[i] = (struct txn_saved){ .peer = cand[i], .first = txn->n_prefixes };
+		allowedips_walk_by_peer(&dev->allowedips, cand[i], save_prefix, txn);
+		txn->saved[i].n = txn->n_prefixes - txn->saved[i].first;
+	}
+	/* replace_peers inserts into a table of its own. */
+	ret = config_fault();
+	if (!ret)
+		ret = allowedips_reserve(&dev->allowedips, inserts + total,
+					 (set->replace_peers ? 0 : set->n_peers) + n + 1);
+	/* Only a reserved table is restored by txn_undo: without the
+	 * reservation nothing has changed, and restoring could fail. */
+	if (!ret)
+		txn->n_saved = n;
+out:
+	free(cand);
+	return ret;
+}
+
+/* Out of the tables (a later entry may create the same key afresh), its
+ * prefixes gone with the maps following; the rest stays until the commit. */
+static void peer_detach(struct wg_device *dev, struct wg_peer *peer)
+{
+	struct peer_table *t = &dev->peers;
+	struct wg_peer **pp;
+
+	allowedips_remove_by_peer(&dev->allowedips, peer);
+	notify_allowedips_changed(dev, peer);
+	for (pp = &t->buckets[peer_hash(t, peer->public_key)]; *pp; pp = &(*pp)->hash_next)
+		if (*pp == peer) {
+			*pp = peer->hash_next;
+			break;
+		}
+	if (peer->prev)
+		peer->prev->next = peer->next;
+	else
+		t->first = peer->next;
+	if (peer->next)
+		peer->next->prev = peer->prev;
+	else
+		t->last = peer->prev;
+	t->count--;
+	peer->next = peer->prev = peer->hash_next = NULL;
+}
+
+/* Back into the tables after prev (NULL: first). The buckets never shrink
+ * and count does not pass what it was, so this needs no memory. */
+static void peer_attach(struct wg_device *dev, struct wg_peer *peer, struct wg_peer *prev)
+{
+	struct peer_table *t = &dev->peers;
+	uint32_t h = peer_hash(t, peer->public_key);
+
+	peer->hash_next = t->buckets[h];
+	t->buckets[h] = peer;
+	peer->prev = prev;
+	peer->next = prev ? prev->next : t->first;
+	if (peer->next)
+		peer->next->prev = peer;
+	else
+		t->last = peer;
+	if (prev)
+		prev->next = peer;
+	else
+		t->first = peer;
+	t->count++;
+}
+
+/* Removes peer, or with a transaction detaches it. 0 or -ENOMEM. */
+static int txn_remove_peer(struct wg_device *dev, struct config_txn *txn, struct wg_peer *peer)
+{
+	struct txn_step *step;
+
+	if (!txn) {
+		device_peer_remove(dev, peer);
+		return 0;
+	}
+	step = txn_step(txn, TXN_DETACHED, peer);
+	if (!step)
+		return -ENOMEM;
+	step->prev = peer->prev;
+	peer_detach(dev, peer);
+	return 0;
+}
+
+static int set_private_key(struct wg_device *dev, const uint8_t key[NOISE_PRIVATE_KEY_LEN],
+			   struct config_txn *txn)
 {
 	struct wg_peer *peer, *next;
 
 	if (dev->static_identity.has_identity &&
 	    crypto_equal(dev->static_identity.static_private, key, NOISE_PRIVATE_KEY_LEN))
-		return;
+		return 0;
+	if (txn) {
+		/* Our own public key as a peer (found by txn_prepare) goes
+		 * first: detaching it is the step that may fail. */
+		uint8_t pub[NOISE_PUBLIC_KEY_LEN];
+
+		if (!sodium_is_zero(key, NOISE_PRIVATE_KEY_LEN) && crypto_public_key(pub, key) &&
+		    (peer = device_peer_lookup(dev, pub)) && txn_remove_peer(dev, txn, peer))
+			return -ENOMEM;
+		txn->key_changed = true;
+		if (dev->static_identity.has_identity)
+			memcpy(txn->old_private_key, dev->static_identity.static_private,
+			       NOISE_PRIVATE_KEY_LEN);
+	}
 	noise_static_identity_set(&dev->static_identity, key);
 	cookie_checker_init(&dev->cookie_checker, dev->static_identity.static_public,
 			    dev->ratelimiter);
@@ -517,6 +809,7 @@ static void set_private_key(struct wg_device *dev, const uint8_t key[NOISE_PRIVA
 		noise_handshake_precompute(&peer->handshake);
 		notify_session_expired(peer, NOTIFY_EXPIRED_PRIVATE_KEY);
 	}
+	return 0;
 }
 
 static int apply_allowed_ips(struct wg_device *dev, struct wg_peer *peer,
@@ -534,36 +827,60 @@ static int apply_allowed_ips(struct wg_device *dev, struct wg_peer *peer,
 			allowedips_remove(&dev->allowedips, a->family, a->addr, a->cidr, peer);
 			continue;
 		}
-		ret = allowedips_insert(&dev->allowedips, a->family, a->addr, a->cidr, peer);
+		ret = config_fault();
+		if (!ret)
+			ret = allowedips_insert(&dev->allowedips, a->family, a->addr, a->cidr,
+						peer);
 		if (ret)
 			return ret;
 	}
 	return 0;
 }
 
-static int apply_peer(struct wg_device *dev, const struct uapi_peer *up)
+/* One entry (see struct uapi_peer). With a transaction every change is
+ * logged for undoing, and a keepalive interval turned on sends nothing
+ * until the commit; without one (replace_peers' fresh tables, which go
+ * whole on failure) removal is immediate. 0 or -ENOMEM. */
+static int apply_peer(struct wg_device *dev, const struct uapi_peer *up, struct config_txn *txn)
 {
+	struct txn_step *step;
 	struct wg_peer *peer;
 	struct udp_endpoint old_endpoint;
-	bool keepalive_changed = false;
+	int ret = config_fault();
 
+	if (ret)
+		return ret;
 	/* A peer with our own public key is ignored, whatever follows (with
 	 * no private key set, "our own" is all zeros, as in wireguard-go). */
 	if (!memcmp(up->public_key, dev->static_identity.static_public, NOISE_PUBLIC_KEY_LEN))
 		return 0;
 
 	peer = device_peer_lookup(dev, up->public_key);
-	if (up->remove) {
-		if (peer)
-			device_peer_remove(dev, peer);
-		return 0;
-	}
+	if (up->remove)
+		return peer ? txn_remove_peer(dev, txn, peer) : 0;
 	if (!peer) {
 		if (up->update_only)
 			return 0;
-		peer = peer_create(dev, up->public_key);
-		if (!peer)
+		if (txn && !txn_step(txn, TXN_CREATED, NULL))
 			return -ENOMEM;
+		ret = config_fault();
+		peer = ret ? NULL : peer_create(dev, up->public_key);
+		if (!peer) {
+			if (txn)
+				txn->n_steps--;
+			return -ENOMEM;
+		}
+		if (txn)
+			txn->steps[txn->n_steps - 1].peer = peer;
+	}
+	if (txn) {
+		step = txn_step(txn, TXN_SETTINGS, peer);
+		if (!step)
+			return -ENOMEM;
+		memcpy(step->preshared_key, peer->handshake.preshared_key,
+		       NOISE_SYMMETRIC_KEY_LEN);
+		step->endpoint = peer->endpoint;
+		step->keepalive = peer->timers.persistent_keepalive_interval;
 	}
 	if (up->has_preshared_key)
 		memcpy(peer->handshake.preshared_key, up->preshared_key, NOISE_SYMMETRIC_KEY_LEN);
@@ -572,24 +889,101 @@ static int apply_peer(struct wg_device *dev, const struct uapi_peer *up)
 		memset(&peer->endpoint, 0, sizeof(peer->endpoint));
 		memcpy(&peer->endpoint.addr, &up->endpoint, sizeof(up->endpoint));
 	}
-	if (up->has_persistent_keepalive_interval &&
-	    peer->timers.persistent_keepalive_interval != up->persistent_keepalive_interval) {
+	if (up->has_persistent_keepalive_interval)
 		peer->timers.persistent_keepalive_interval = up->persistent_keepalive_interval;
-		keepalive_changed = true;
-	}
-	if (apply_allowed_ips(dev, peer, up))
-		return -ENOMEM;
-	/* A failed map write is not undone here: the daemon's state is the
-	 * truth, the fast path re-syncs the maps to it, and the transaction
-	 * answers with the error (fastpath_error_take). */
+	ret = apply_allowed_ips(dev, peer, up);
+	/* The maps follow; a failed write is this transaction's error
+	 * (fastpath_error_take), also after an error of our own. */
 	if (up->replace_allowed_ips || up->n_allowed_ips)
 		notify_allowedips_changed(dev, peer);
 	notify_peer_configured(dev, peer, up->has_endpoint ? &old_endpoint : NULL);
-	/* On: a keepalive goes out at once (when there is an endpoint to
-	 * send it to); off: the timer stops. */
-	if (keepalive_changed)
-		timers_persistent_keepalive_changed(&peer->timers);
-	return 0;
+	return ret;
+}
+
+/* Undoes what txn logged, newest first, then puts back the saved allowed
+ * IPs (the reservation covers every insert) and the device's key and mark.
+ * Frees nothing of the log. */
+static void txn_undo(struct wg_device *dev, struct config_txn *txn)
+{
+	size_t i, j;
+
+	for (i = txn->n_steps; i--;) {
+		struct txn_step *step = &txn->steps[i];
+		struct wg_peer *peer = step->peer;
+
+		switch (step->kind) {
+		case TXN_CREATED:
+			device_peer_remove(dev, peer);
+			break;
+		case TXN_DETACHED:
+			peer_attach(dev, peer, step->prev);
+			break;
+		case TXN_SETTINGS:
+			memcpy(peer->handshake.preshared_key, step->preshared_key,
+			       NOISE_SYMMETRIC_KEY_LEN);
+			peer->endpoint = step->endpoint;
+			peer->timers.persistent_keepalive_interval = step->keepalive;
+			notify_peer_configured(dev, peer, NULL);
+			break;
+		}
+	}
+	/* Every prefix the transaction inserted or removed belongs to (or
+	 * belonged to) a saved peer or a removed new one: clearing the saved
+	 * peers leaves exactly the untouched prefixes, and re-inserting
+	 * their lists in order restores the lists' order too. */
+	for (i = 0; i < txn->n_saved; i++)
+		allowedips_remove_by_peer(&dev->allowedips, txn->saved[i].peer);
+	for (i = 0; i < txn->n_saved; i++) {
+		const struct txn_saved *sv = &txn->saved[i];
+
+		for (j = 0; j < sv->n; j++) {
+			const struct txn_prefix *p = &txn->prefixes[sv->first + j];
+
+			if (allowedips_insert(&dev->allowedips, p->family, p->addr, p->cidr,
+					      sv->peer))
+				log_error("undoing a configuration: cannot restore an allowed "
+					  "IP (out of memory despite the reservation)");
+		}
+		notify_allowedips_changed(dev, sv->peer);
+		notify_peer_configured(dev, sv->peer, NULL);
+	}
+	if (txn->key_changed)
+		set_private_key(dev, txn->old_private_key, NULL);
+	udp_socks_close(&txn->fresh);
+	if (txn->fwmark_changed)
+		udp_socks_set_fwmark(&dev->udp, txn->old_fwmark);
+}
+
+/* Makes the logged changes final: the new sockets, the keepalives turned
+ * on or off, the detached peers destroyed. Cannot fail. */
+static void txn_commit(struct wg_device *dev, const struct uapi_set *set,
+		       struct config_txn *txn)
+{
+	size_t i;
+
+	if (txn->fresh.fd4 >= 0) {
+		udp_socks_commit(&dev->udp, &txn->fresh);
+		dev->listen_port = set->listen_port;
+	}
+	for (i = 0; i < txn->n_steps; i++) {
+		struct txn_step *step = &txn->steps[i];
+		struct wg_peer *peer = step->peer;
+
+		/* On: a keepalive goes out at once (when there is an
+		 * endpoint to send it to); off: the timer stops. */
+		if (step->kind == TXN_SETTINGS &&
+		    peer->timers.persistent_keepalive_interval != step->keepalive &&
+		    device_peer_lookup(dev, peer->public_key) == peer)
+			timers_persistent_keepalive_changed(&peer->timers);
+	}
+	for (i = 0; i < txn->n_steps; i++) {
+		if (txn->steps[i].kind != TXN_DETACHED)
+			continue;
+		/* Destroyed the one way peers go (maps included): back in
+		 * the table for a moment. */
+		peer_attach(dev, txn->steps[i].peer, dev->peers.last);
+		device_peer_remove(dev, txn->steps[i].peer);
+	}
 }
 
 /* Removes every peer of the table *peers (not dev->peers), then frees it.
@@ -607,11 +1001,12 @@ static void remove_peers_of(struct wg_device *dev, struct peer_table *peers)
 }
 
 /* replace_peers, all or nothing against our own failures (ENOMEM creating
- * a peer or inserting an allowed IP): the new peers are built in fresh
- * tables (peers, allowed IPs) while the old ones stay whole beside them.
- * On success the old peers go; on failure the new ones go and the old
- * tables come back. Going back only frees memory, so it cannot fail in
- * turn, which restoring by re-creating the old peers could (the same
+ * a peer or inserting an allowed IP) and the fast path's: the new peers are
+ * built in fresh tables (peers, allowed IPs) while the old ones stay whole
+ * beside them. On success the old peers go (replace_peers_commit); on
+ * failure the new ones go and the old tables come back
+ * (replace_peers_abort). Going back only frees memory, so it cannot fail
+ * in turn, which restoring by re-creating the old peers could (the same
  * ENOMEM on the way back), and pre-allocating would need to know every
  * allocation of peer creation and of the allowed-IPs trie up front. On
  * the fast path old and new peers hold ids side by side meanwhile (a new
@@ -619,37 +1014,56 @@ static void remove_peers_of(struct wg_device *dev, struct peer_table *peers)
  * re-sync); a prefix both sets have moves to its new peer in place, so
  * traffic to it never finds none. Sessions of the old peers end, as in
  * any replace_peers. */
-static int replace_peers(struct wg_device *dev, const struct uapi_set *set)
+struct replace_state {
+	struct peer_table old_peers;
+	struct allowedips old_allowedips;
+};
+
+static void replace_peers_abort(struct wg_device *dev, struct replace_state *rs)
 {
-	struct peer_table old_peers = dev->peers, new_peers = { 0 };
-	struct allowedips old_allowedips = dev->allowedips, new_allowedips;
+	struct peer_table new_peers = dev->peers;
+	struct allowedips new_allowedips = dev->allowedips;
+
+	dev->allowedips = rs->old_allowedips;
+	remove_peers_of(dev, &new_peers);
+	allowedips_free(&new_allowedips);
+	dev->peers = rs->old_peers;
+}
+
+static void replace_peers_commit(struct wg_device *dev, struct replace_state *rs)
+{
+	struct wg_peer *peer;
+
+	remove_peers_of(dev, &rs->old_peers);
+	allowedips_free(&rs->old_allowedips);
+	/* Every peer is new: a keepalive interval is a change. */
+	for (peer = dev->peers.first; peer; peer = peer->next)
+		if (peer->timers.persistent_keepalive_interval)
+			timers_persistent_keepalive_changed(&peer->timers);
+}
+
+static int replace_peers(struct wg_device *dev, const struct uapi_set *set,
+			 struct replace_state *rs)
+{
+	struct peer_table new_peers = { 0 };
 	size_t i;
 	int ret = 0;
 
+	rs->old_peers = dev->peers;
+	rs->old_allowedips = dev->allowedips;
 	new_peers.buckets = calloc(64, sizeof(*new_peers.buckets));
 	if (!new_peers.buckets)
 		return -ENOMEM;
 	new_peers.mask = 63;
-	memcpy(new_peers.hash_key, old_peers.hash_key, sizeof(new_peers.hash_key));
+	memcpy(new_peers.hash_key, rs->old_peers.hash_key, sizeof(new_peers.hash_key));
 	dev->peers = new_peers;
 	allowedips_init(&dev->allowedips);
 	for (i = 0; i < set->n_peers && !ret; i++)
-		ret = apply_peer(dev, &set->peers[i]);
-	new_peers = dev->peers;
-	new_allowedips = dev->allowedips;
-	if (ret) {
-		dev->allowedips = old_allowedips;
-		remove_peers_of(dev, &new_peers);
-		allowedips_free(&new_allowedips);
-		dev->peers = old_peers;
-		return ret;
-	}
-	dev->peers = new_peers;
-	remove_peers_of(dev, &old_peers);
-	allowedips_free(&old_allowedips);
-	return 0;
+		ret = apply_peer(dev, &set->peers[i], NULL);
+	if (ret)
+		replace_peers_abort(dev, rs);
+	return ret;
 }
-
 static int key_cmp(const void *a, const void *b)
 {
 	return memcmp(*(const uint8_t *const *)a, *(const uint8_t *const *)b,
@@ -689,61 +1103,84 @@ static size_t peers_after(struct wg_device *dev, const struct uapi_set *set)
 	return base + unique;
 }
 
+
 int device_config_set(struct wg_device *dev, const struct uapi_set *set)
 {
-	uint32_t old_fwmark = dev->udp.fwmark;
+	struct config_txn txn = { .fresh = { .fd4 = -1, .fd6 = -1 } };
+	struct replace_state rs;
+	bool replaced = false;
 	size_t i;
-	int ret;
+	int ret, err;
 
+	/* A get being built in pieces starts over (uapi.h). */
+	dev->config_generation++;
 	if (peers_after(dev, set) > dev->max_peers) {
 		log_error("refusing configuration: more than %u peers", dev->max_peers);
 		return -ENOSPC;
 	}
-
-	/* What can fail on the outside comes first, so a refused port or
-	 * mark leaves everything as it was. */
+	/* Map writes that failed before were not this transaction's. */
+	fastpath_error_take(dev);
+	ret = txn_prepare(dev, set, &txn);
+	if (ret)
+		goto undo;
+	/* What can fail on the outside comes first. */
 	if (set->has_fwmark && set->fwmark != dev->udp.fwmark) {
+		txn.old_fwmark = dev->udp.fwmark;
 		ret = udp_socks_set_fwmark(&dev->udp, set->fwmark);
 		if (ret) {
 			log_error("cannot set fwmark %u: %s", set->fwmark, strerror(-ret));
-			return ret;
+			goto undo;
 		}
+		txn.fwmark_changed = true;
 	}
 	if (set->has_listen_port && set->listen_port != dev->listen_port) {
-		ret = udp_socks_rebind(&dev->udp, set->listen_port);
+		/* The old sockets stay until the commit. */
+		ret = udp_socks_stage(&dev->udp, set->listen_port, &txn.fresh);
 		if (ret) {
 			log_error("cannot listen on port %u: %s", set->listen_port, strerror(-ret));
-			if (set->has_fwmark)
-				udp_socks_set_fwmark(&dev->udp, old_fwmark);
-			return ret;
+			goto undo;
 		}
-		dev->listen_port = set->listen_port;
 	}
-	/* Map writes that failed before were not this transaction's. */
-	fastpath_error_take(dev);
-	if (set->has_private_key)
-		set_private_key(dev, set->private_key);
+	if (set->has_private_key) {
+		ret = set_private_key(dev, set->private_key, &txn);
+		if (ret)
+			goto undo;
+	}
 	if (set->replace_peers) {
-		ret = replace_peers(dev, set);
-		if (ret) {
-			log_error("out of memory applying peer configuration: the peers are as "
-				  "they were");
-			return ret;
-		}
+		ret = replace_peers(dev, set, &rs);
+		replaced = !ret;
 	}
-	for (i = 0; i < set->n_peers && !set->replace_peers; i++) {
-		ret = apply_peer(dev, &set->peers[i]);
-		if (ret) {
-			log_error("out of memory applying peer configuration");
-			return ret;
-		}
+	for (i = 0; i < set->n_peers && !set->replace_peers && !ret; i++)
+		ret = apply_peer(dev, &set->peers[i], &txn);
+	/* A map write the fast path could not make refuses the transaction
+	 * as our own failures do. */
+	err = fastpath_error_take(dev);
+	ret = ret ? ret : err;
+	if (ret) {
+		if (replaced)
+			replace_peers_abort(dev, &rs);
+		goto undo;
 	}
-	/* Applied; if the fast path could not mirror all of it, say so (its
-	 * maps follow within a re-sync). */
-	ret = fastpath_error_take(dev);
-	if (ret)
-		log_error("configuration applied, but the fast path's maps could not all be "
-			  "written (%s): they are re-synced until they agree", strerror(-ret));
+	txn_commit(dev, set, &txn);
+	if (replaced)
+		replace_peers_commit(dev, &rs);
+	allowedips_unreserve(&dev->allowedips);
+	txn_free(&txn);
+	err = fastpath_error_take(dev);
+	if (err)
+		log_error("configuration applied; the fast path could not clear every removed "
+			  "peer from its maps (%s): they are re-synced until they agree",
+			  strerror(-err));
+	return 0;
+undo:
+	txn_undo(dev, &txn);
+	/* Nothing changed: nothing to report of it either. */
+	notify_config_discard(dev);
+	allowedips_unreserve(&dev->allowedips);
+	txn_free(&txn);
+	err = fastpath_error_take(dev);
+	log_error("configuration refused (%s): nothing of it applied%s", strerror(-ret),
+		  err ? "; the fast path's maps are re-synced to the configuration as it was" : "");
 	return ret;
 }
 
@@ -753,34 +1190,67 @@ static int put_allowed_ip(void *ctx, int family, const void *addr, uint8_t cidr)
 	return 0;
 }
 
+static void put_peer(struct wg_device *dev, struct wg_peer *peer, struct uapi_buf *out)
+{
+	uapi_buf_put_hex(out, "public_key", peer->public_key, NOISE_PUBLIC_KEY_LEN);
+	uapi_buf_put_hex(out, "preshared_key", peer->handshake.preshared_key,
+			 NOISE_SYMMETRIC_KEY_LEN);
+	uapi_buf_printf(out, "protocol_version=1\n");
+	if (udp_endpoint_family(&peer->endpoint) != AF_UNSPEC)
+		uapi_buf_put_endpoint(out, &peer->endpoint.addr.sa);
+	uapi_buf_printf(out, "last_handshake_time_sec=%llu\n",
+			(unsigned long long)peer->last_handshake_sec);
+	uapi_buf_printf(out, "last_handshake_time_nsec=%u\n", peer->last_handshake_nsec);
+	uapi_buf_printf(out, "tx_bytes=%llu\n", (unsigned long long)peer->tx_bytes);
+	uapi_buf_printf(out, "rx_bytes=%llu\n", (unsigned long long)peer->rx_bytes);
+	uapi_buf_printf(out, "persistent_keepalive_interval=%u\n",
+			peer->timers.persistent_keepalive_interval);
+	allowedips_walk_by_peer(&dev->allowedips, peer, put_allowed_ip, out);
+}
+
+/* Up to max_peers peers (or about max_bytes of text) from *pos on. */
+static int get_piece(struct wg_device *dev, void **pos, struct uapi_buf *out,
+		     size_t max_peers, size_t max_bytes)
+{
+	struct wg_peer *peer = *pos;
+	size_t start = out->len, n;
+
+	if (!peer) {
+		/* About what the reply takes (a peer's lines without allowed IPs
+		 * are about 330 bytes, an allowed IP line 20 to 60): one
+		 * allocation, whose pages are touched a piece at a time, rather
+		 * than doublings that copy megabytes in one piece. */
+		uapi_buf_reserve(out, 512 + (size_t)dev->peers.count * 340 +
+					   allowedips_count(&dev->allowedips) * 32);
+		if (dev->static_identity.has_identity)
+			uapi_buf_put_hex(out, "private_key", dev->static_identity.static_private,
+					 NOISE_PRIVATE_KEY_LEN);
+		if (udp_socks_port(&dev->udp))
+			uapi_buf_printf(out, "listen_port=%u\n", udp_socks_port(&dev->udp));
+		if (dev->udp.fwmark)
+			uapi_buf_printf(out, "fwmark=%u\n", dev->udp.fwmark);
+		peer = dev->peers.first;
+	}
+	for (n = 0; peer && n < max_peers && out->len - start < max_bytes; n++) {
+		put_peer(dev, peer, out);
+		peer = peer->next;
+	}
+	*pos = peer;
+	if (out->oom)
+		return -ENOMEM;
+	return peer ? 1 : 0;
+}
+
 int device_config_get(struct wg_device *dev, struct uapi_buf *out)
 {
-	struct wg_peer *peer;
+	void *pos = NULL;
 
-	if (dev->static_identity.has_identity)
-		uapi_buf_put_hex(out, "private_key", dev->static_identity.static_private,
-				 NOISE_PRIVATE_KEY_LEN);
-	if (udp_socks_port(&dev->udp))
-		uapi_buf_printf(out, "listen_port=%u\n", udp_socks_port(&dev->udp));
-	if (dev->udp.fwmark)
-		uapi_buf_printf(out, "fwmark=%u\n", dev->udp.fwmark);
-	for (peer = dev->peers.first; peer; peer = peer->next) {
-		uapi_buf_put_hex(out, "public_key", peer->public_key, NOISE_PUBLIC_KEY_LEN);
-		uapi_buf_put_hex(out, "preshared_key", peer->handshake.preshared_key,
-				 NOISE_SYMMETRIC_KEY_LEN);
-		uapi_buf_printf(out, "protocol_version=1\n");
-		if (udp_endpoint_family(&peer->endpoint) != AF_UNSPEC)
-			uapi_buf_put_endpoint(out, &peer->endpoint.addr.sa);
-		uapi_buf_printf(out, "last_handshake_time_sec=%llu\n",
-				(unsigned long long)peer->last_handshake_sec);
-		uapi_buf_printf(out, "last_handshake_time_nsec=%u\n", peer->last_handshake_nsec);
-		uapi_buf_printf(out, "tx_bytes=%llu\n", (unsigned long long)peer->tx_bytes);
-		uapi_buf_printf(out, "rx_bytes=%llu\n", (unsigned long long)peer->rx_bytes);
-		uapi_buf_printf(out, "persistent_keepalive_interval=%u\n",
-				peer->timers.persistent_keepalive_interval);
-		allowedips_walk_by_peer(&dev->allowedips, peer, put_allowed_ip, out);
-	}
-	return out->oom ? -ENOMEM : 0;
+	return get_piece(dev, &pos, out, SIZE_MAX, SIZE_MAX);
+}
+
+int device_config_get_piece(struct wg_device *dev, void **pos, struct uapi_buf *out)
+{
+	return get_piece(dev, pos, out, DEVICE_GET_PIECE_PEERS, DEVICE_GET_PIECE_BYTES);
 }
 
 /* ---- rebuilding a handed-over state (ctl/snapshot.c) ---- */
@@ -818,6 +1288,6 @@ int device_index_insert(struct wg_device *dev, uint32_t index, struct noise_hand
 		t->slots[j].handshake = hs;
 	t->used++;
 	if (kp)
-		fastpath_index_keypair(dev, index, peer);
+		notify_index_keypair(dev, index, peer);
 	return 0;
 }

@@ -155,6 +155,9 @@ struct wg_device {
 	xwg_time_t icmp_refill;
 	unsigned int icmp_tokens;
 	uint64_t next_peer_id;
+	/* Bumped by every set transaction: a get built in pieces that sees
+	 * it change starts over (ctl/uapi.h). */
+	uint64_t config_generation;
 	uint64_t drops[DROP_REASON_COUNT];
 	uint64_t handshakes_sent, handshakes_received, cookies_sent;
 	/* What changed, handed on (ctl/notify.h). */
@@ -164,9 +167,26 @@ struct wg_device {
 int device_init(struct wg_device *dev, const char *ifname, unsigned int nthreads);
 void device_uninit(struct wg_device *dev);
 
-/* The configuration socket's set and get (ctl/uapi.c does the text). */
+/* The configuration socket's set and get (ctl/uapi.c does the text). A
+ * set is all or nothing: 0, or -errno and the configuration is as it was
+ * (-ENOSPC past max_peers, -EADDRINUSE for a port, -ENOMEM, or the -errno
+ * of a map write of the fast path). */
 int device_config_set(struct wg_device *dev, const struct uapi_set *set);
+/* Test seam (unit tests only): the Nth fallible step of the transactions
+ * from now on (preparing, each peer entry, each peer created, each allowed
+ * IP inserted) fails with -ENOMEM; 0 turns it off. */
+void device_config_fault_set(uint64_t n);
 int device_config_get(struct wg_device *dev, struct uapi_buf *out);
+/* The same reply in pieces (uapi_ops.get_piece): the device lines and up
+ * to DEVICE_GET_PIECE_PEERS peers (fewer once a piece has
+ * DEVICE_GET_PIECE_BYTES) per call. *pos is the next peer: valid while
+ * config_generation stays the same (peers go only in set transactions).
+ * Counters, handshake times and roamed endpoints are read as each piece is
+ * built, a few milliseconds apart: the configuration is one, the
+ * statistics are as fresh as in a reply built in one go. */
+#define DEVICE_GET_PIECE_PEERS 256U
+#define DEVICE_GET_PIECE_BYTES (256U * 1024)
+int device_config_get_piece(struct wg_device *dev, void **pos, struct uapi_buf *out);
 
 struct wg_peer *device_peer_lookup(struct wg_device *dev,
 				   const uint8_t public_key[NOISE_PUBLIC_KEY_LEN]);

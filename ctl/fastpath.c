@@ -111,6 +111,7 @@ struct fastpath_dp {
 	uint64_t map_write_errors;       /* since start: SIGUSR1, peer_stats[0] */
 	int first_error;                 /* for fastpath_error_take */
 	bool out_of_step;                /* something waits for mirror_resync */
+	bool config_out_of_step;         /* the config map: rewrite it */
 	bool episode_logged;
 	xwg_time_t last_resync;
 	struct fastpath_orphan *orphans;
@@ -118,6 +119,8 @@ struct fastpath_dp {
 	uint32_t *stale_indices;         /* removals of indices to retry */
 	size_t n_stale, cap_stale;
 };
+
+static int config_written(struct fastpath_dp *f, int ret);
 
 static struct fastpath_dp *fast_of(struct wg_device *dev)
 {
@@ -452,7 +455,7 @@ static void underlay_ports_adopt(struct fastpath_dp *f, const struct fastpath_xd
 	up->n = 0;
 	if (f->n_ul) {
 		f->ul_ifindex = ul->ifindex;
-		fastpath_xsk_ifindex_set(&f->fp, ul->ifindex);
+		config_written(f, fastpath_xsk_ifindex_set(&f->fp, ul->ifindex));
 	}
 	log_info("fast path: xdp_rx on %s (%s XDP), %u AF_XDP socket(s)%s%s%s, rings of %u",
 		 ul->ifname, fastpath_xdp_mode_name(ul->mode), f->n_ul, f->n_ul ? " in " : "",
@@ -937,7 +940,8 @@ void fastpath_flush(struct wg_device *dev)
  * was (fp_out_of_step: its peers entry, all its prefixes, its live
  * indices are written again), a removed peer whose id could not be
  * cleared (an orphan: its id stays taken until its prefixes and slot are),
- * or a receiver index that could not be removed (stale_indices). */
+ * a receiver index that could not be removed (stale_indices), or the config
+ * map (listen port, AF_XDP underlay: config_out_of_step). */
 
 static void endpoint_to_map(const struct udp_endpoint *ep, struct xwg_endpoint *out)
 {
@@ -985,6 +989,19 @@ static int mirror_failed(struct fastpath_dp *f, struct wg_peer *peer, const char
 		f->episode_logged = true;
 	}
 	return err;
+}
+
+/* After a rewrite of the config map (listen port, AF_XDP underlay): a
+ * failed one is re-synced like any other mirror write (the loader keeps
+ * the values it should hold). Returns ret. */
+static int config_written(struct fastpath_dp *f, int ret)
+{
+	if (ret) {
+		f->config_out_of_step = true;
+		return mirror_failed(f, NULL, "the config map", ret);
+	}
+	f->config_out_of_step = false;
+	return 0;
 }
 
 int fastpath_error_take(struct wg_device *dev)
@@ -1379,7 +1396,7 @@ int fastpath_listen_port(struct wg_device *dev, uint16_t port)
 {
 	struct fastpath_dp *f = fast_of(dev);
 
-	return f ? fastpath_listen_port_set(&f->fp, port) : 0;
+	return f ? config_written(f, fastpath_listen_port_set(&f->fp, port)) : 0;
 }
 
 /* A live peer out of step: everything of its mirror written again. */
@@ -1436,6 +1453,9 @@ static void mirror_resync(struct fastpath_dp *f, struct wg_device *dev)
 		f->stale_indices[n++] = index;
 	}
 	f->n_stale = n;
+	if (f->config_out_of_step &&
+	    config_written(f, fastpath_config_rewrite(&f->fp)))
+		all = false;
 	for (peer = dev->peers.first; peer; peer = peer->next)
 		if (peer->fp_out_of_step && peer_resync(f, dev, peer))
 			all = false;

@@ -29,11 +29,13 @@
  * until it succeeds: a live peer whole (its peers entry, all its prefixes,
  * prefixes it no longer owns pointed at their owner or removed, its live
  * receiver indices); a removed peer's prefixes and slot (its id is not
- * reused until then); a receiver index to remove.
+ * reused until then); a receiver index to remove; the config map (listen
+ * port and AF_XDP underlay). A configuration transaction whose writes
+ * fail is refused and undone (ctl/device.c), and the maps follow it back.
  *
  * Test seam (not a user option): XWG_TEST_FAIL_MAP_WRITE=N, read once by
  * fastpath_dp_load: the Nth write of the mirror after loading (peers,
- * allowed_ips_v4/v6 or indices; a batch counts as one; peer_stats is
+ * allowed_ips_v4/v6, indices or config; a batch counts as one; peer_stats is
  * stores into an mmap and cannot fail) fails with -ENOMEM and writes
  * nothing. The log says which ("test seam: map write N (KIND) fails");
  * SIGUSR1 logs how many writes were made. selftests/map_faults.sh drives

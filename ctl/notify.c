@@ -343,6 +343,16 @@ out:
 	n->n_staged = 0;
 }
 
+void notify_config_discard(struct wg_device *dev)
+{
+	struct notify *n = &dev->notify;
+	size_t i;
+
+	for (i = 0; i < n->n_staged; i++)
+		staged_free(&n->staged[i]);
+	n->n_staged = 0;
+}
+
 void notify_tick(struct wg_device *dev)
 {
 	struct notify *n = &dev->notify;

@@ -123,6 +123,8 @@ void notify_cookie_mode(struct wg_device *dev, bool on);
 /* Around one configuration transaction (see above). */
 void notify_config_begin(struct wg_device *dev);
 void notify_config_end(struct wg_device *dev);
+/* The transaction was refused and undone: what it staged goes unsaid. */
+void notify_config_discard(struct wg_device *dev);
 
 /* After every wake-up of the daemon's loop: cookie mode's end, the drop
  * rates' windows. */

@@ -29,6 +29,7 @@
 #include "ctl/device.h"
 #include "ctl/handshake/crypto.h"
 #include "ctl/log.h"
+#include "ctl/notify.h"
 #include "ctl/peer.h"
 
 
@@ -1362,8 +1363,8 @@ int snapshot_read(struct wg_device *dev, const uint8_t *buf, size_t len,
 		/* The fast path mirrors what was rebuilt (no-ops on the
 		 * portable one). */
 		for (peer = dev->peers.first; peer; peer = peer->next) {
-			fastpath_allowedips_changed(dev, peer);
-			fastpath_peer_refresh(dev, peer);
+			notify_allowedips_changed(dev, peer);
+			notify_peer_configured(dev, peer, NULL);
 		}
 	}
 	free(r);

@@ -678,6 +678,11 @@ static bool buf_reserve(struct uapi_buf *b, size_t extra)
 	return true;
 }
 
+void uapi_buf_reserve(struct uapi_buf *b, size_t extra)
+{
+	buf_reserve(b, extra);
+}
+
 static void buf_vprintf(struct uapi_buf *b, const char *fmt, va_list ap)
 {
 	va_list aq;
@@ -873,6 +878,29 @@ static void out_account(struct uapi_conn *c, int sign)
 		c->server->pending -= c->out.cap;
 }
 
+/* The same for the input buffer (its capacity). */
+static void in_account(struct uapi_conn *c, int sign)
+{
+	if (!c->server)
+		return;
+	if (sign > 0)
+		c->server->input += c->cap;
+	else
+		c->server->input -= c->cap;
+}
+
+/* The input is given up on (the connection closes): wipe and free it. */
+static void in_release(struct uapi_conn *c)
+{
+	in_account(c, -1);
+	if (c->buf) {
+		sodium_memzero(c->buf, c->cap);
+		free(c->buf);
+	}
+	c->buf = NULL;
+	c->start = c->len = c->cap = c->scan = c->line_start = 0;
+}
+
 /* The reply is sent (or abandoned): wipe and free it. */
 static void out_release(struct uapi_conn *c)
 {
@@ -886,6 +914,7 @@ void uapi_conn_close(struct uapi_conn *c)
 	struct uapi_server *srv = c->server;
 
 	out_release(c);
+	uapi_buf_free(&c->built);
 	if (srv) {
 		if (c->prev)
 			c->prev->next = c->next;
@@ -895,10 +924,7 @@ void uapi_conn_close(struct uapi_conn *c)
 			c->next->prev = c->prev;
 		srv->n_conns--;
 	}
-	if (c->buf) {
-		sodium_memzero(c->buf, c->cap);
-		free(c->buf);
-	}
+	in_release(c);
 	if (c->fd >= 0)
 		close(c->fd);
 	memset(c, 0, sizeof(*c));
@@ -949,11 +975,20 @@ static int ensure_space(struct uapi_conn *c)
 		cap = INPUT_MAX;
 	if (cap <= c->cap)  /* at the bound: read what still fits */
 		return c->cap > c->len ? 0 : -EMSGSIZE;
+	/* The server's bound, past each connection's first buffer. */
+	if (c->server && cap > 2 * READ_CHUNK &&
+	    (cap - c->cap > c->server->input_max ||
+	     c->server->input > c->server->input_max - (cap - c->cap))) {
+		c->server->refused_inputs++;
+		return -ENOMEM;
+	}
 	buf = grow_wiped(c->buf, c->len, c->cap, cap);
 	if (!buf)
 		return -ENOMEM;
+	in_account(c, -1);
 	c->buf = buf;
 	c->cap = cap;
+	in_account(c, 1);
 	return 0;
 }
 
@@ -1039,12 +1074,13 @@ static bool is_over_pending_max(const struct uapi_conn *c, size_t cap)
 				       srv->pending > srv->pending_max - cap);
 }
 
-/* Queues the reply: 0, or -errno when not even an errno line fits. */
-static int handle_get(struct uapi_conn *c, const struct uapi_ops *ops)
+/* Queues the reply out (or the errno ret): 0, or -errno when not even an
+ * errno line fits. */
+static int get_finish(struct uapi_conn *c, struct uapi_buf *reply, int ret)
 {
-	struct uapi_buf out = { 0 };
-	int ret = ops && ops->get ? ops->get(ops->ctx, &out) : 0;
+	struct uapi_buf out = *reply;
 
+	memset(reply, 0, sizeof(*reply));
 	if (ret > 0)
 		ret = -ret;
 	if (!ret)
@@ -1060,6 +1096,55 @@ static int handle_get(struct uapi_conn *c, const struct uapi_ops *ops)
 		return reply_errno(c, ret);
 	}
 	return queue_reply(c, &out);
+}
+
+/* The reply in one go. */
+static int get_whole(struct uapi_conn *c, const struct uapi_ops *ops)
+{
+	struct uapi_buf out = { 0 };
+	int ret = ops && ops->get ? ops->get(ops->ctx, &out) : 0;
+
+	return get_finish(c, &out, ret);
+}
+
+/* One piece of a get reply built in pieces (see uapi_ops.get_piece): 0
+ * (c->building tells whether more is to come) or -errno (close). */
+static int get_step(struct uapi_conn *c, const struct uapi_ops *ops)
+{
+	uint64_t gen = ops->generation(ops->ctx);
+	int ret;
+
+	if (gen != c->get_generation) {
+		/* Nothing was sent: start over on the new configuration. */
+		uapi_buf_free(&c->built);
+		c->get_pos = NULL;
+		c->get_generation = gen;
+		c->get_restarts++;
+	}
+	if (c->get_restarts >= UAPI_GET_RESTARTS) {
+		uapi_buf_free(&c->built);
+		c->building = false;
+		return get_whole(c, ops);
+	}
+	ret = ops->get_piece(ops->ctx, &c->get_pos, &c->built);
+	c->progress_ms = uapi_clock_ms();
+	if (ret > 0 && !c->built.oom)
+		return 0;
+	c->building = false;
+	return get_finish(c, &c->built, ret);
+}
+
+/* Queues the reply, or starts building it in pieces: 0, or -errno when
+ * not even an errno line fits. */
+static int handle_get(struct uapi_conn *c, const struct uapi_ops *ops)
+{
+	if (!ops || !ops->get_piece || !ops->generation)
+		return get_whole(c, ops);
+	c->building = true;
+	c->get_pos = NULL;
+	c->get_generation = ops->generation(ops->ctx);
+	c->get_restarts = 0;
+	return get_step(c, ops);
 }
 
 /* The transaction is c->buf[start, end): parse, apply, answer, consume.
@@ -1078,6 +1163,10 @@ static int handle_set(struct uapi_conn *c, const struct uapi_ops *ops,
 	uapi_set_free(&set);
 	consume(c, end - c->start);
 	c->state = CONN_OP;
+	/* A large transaction's buffer would count against the server's
+	 * bound (UAPI_INPUT_MAX) while the connection idles: give it back. */
+	if (c->start == c->len && c->cap > 2 * READ_CHUNK)
+		in_release(c);
 	/* wireguard-go stops reading the transaction at its first bad line
 	 * and takes whatever follows as operations, which ends the
 	 * connection; we have consumed it all, and close instead. */
@@ -1132,14 +1221,24 @@ static int scan_set(struct uapi_conn *c, const struct uapi_ops *ops, bool eof)
 static int process(struct uapi_conn *c, const struct uapi_ops *ops, bool eof)
 {
 	for (;;) {
-		const char *op = c->buf + c->start;
+		const char *op;
 		char *nl;
 		int r;
 
 		/* Request/reply: the next operation waits until the reply
-		 * to this one is sent. */
+		 * to this one is built and sent. */
 		if (uapi_conn_pending(c))
 			return 1;
+		if (c->building) {
+			if (get_step(c, ops))
+				return 0;
+			if (c->building)
+				return 1;
+			continue;
+		}
+		if (!c->buf)  /* given back after a large transaction */
+			return eof ? 0 : 1;
+		op = c->buf + c->start;
 		switch (c->state) {
 		case CONN_OP:
 			nl = memchr(c->buf + c->scan, '\n', c->len - c->scan);
@@ -1188,6 +1287,8 @@ static int process(struct uapi_conn *c, const struct uapi_ops *ops, bool eof)
 			consume(c, 1);
 			if (handle_get(c, ops))
 				return 0;
+			if (c->building)
+				return 1;
 			break;
 		case CONN_SET:
 			r = scan_set(c, ops, eof);
@@ -1221,10 +1322,14 @@ enum uapi_conn_wait uapi_conn_on_event(struct uapi_conn *c,
 		if (c->closing)
 			return UAPI_CONN_CLOSE;
 		/* Nothing buffered before the first read. */
-		if (c->buf ? !process(c, ops, c->eof) : c->eof) {
+		if (c->buf || c->building ? !process(c, ops, c->eof) : c->eof) {
 			c->closing = true;
 			continue;
 		}
+		/* One piece per call: back to the event loop, which calls
+		 * again once the socket is writable (at once, with room). */
+		if (c->building)
+			return UAPI_CONN_WAIT_WRITE;
 		if (uapi_conn_pending(c))
 			continue;
 		if (!read_budget)
@@ -1233,6 +1338,9 @@ enum uapi_conn_wait uapi_conn_on_event(struct uapi_conn *c,
 		if (err) {
 			if (c->state == CONN_SET)
 				reply_errno(c, err);
+			/* Nothing more is read: the input goes now, not once
+			 * the reply is taken. */
+			in_release(c);
 			c->closing = true;
 			continue;
 		}
@@ -1266,6 +1374,7 @@ void uapi_server_init(struct uapi_server *srv)
 	memset(srv, 0, sizeof(*srv));
 	srv->conns_max = UAPI_CONNS_MAX;
 	srv->pending_max = UAPI_PENDING_MAX;
+	srv->input_max = UAPI_INPUT_MAX;
 }
 
 void uapi_server_add(struct uapi_server *srv, struct uapi_conn *c)
@@ -1278,6 +1387,7 @@ void uapi_server_add(struct uapi_server *srv, struct uapi_conn *c)
 	srv->conns = c;
 	srv->n_conns++;
 	out_account(c, 1);
+	in_account(c, 1);
 }
 
 bool uapi_server_is_full(const struct uapi_server *srv)

@@ -18,15 +18,17 @@
  * output is pending). The protocol is request/reply, so while a reply is
  * pending nothing more is read from that connection; a connection thus
  * holds at most one reply, as large as that reply is. What bounds memory is
- * the server (struct uapi_server): a bounded number of connections, and a
- * bound on the replies pending over all of them.
+ * the server (struct uapi_server): a bounded number of connections, and
+ * bounds on the replies pending and on the input buffered over all of them.
+ * A large get reply may be built in pieces between events (uapi_ops
+ * .get_piece), so that building it does not hold up the packets either.
  *
  * Deliberate difference: a set transaction is all or nothing. It is parsed
  * and checked up to its blank line into a struct uapi_set first; only a
- * wholly valid transaction reaches uapi_ops.set, which should apply it
- * without partial failure. On the first bad line the reply carries the errno
- * wireguard-go gives for that line, nothing is applied, and the connection
- * is closed.
+ * wholly valid transaction reaches uapi_ops.set, which applies it whole or
+ * undoes what it did before answering an error. On the first bad line the
+ * reply carries the errno wireguard-go gives for that line, nothing is
+ * applied, and the connection is closed.
  */
 #ifndef XWG_UAPI_H
 #define XWG_UAPI_H
@@ -61,6 +63,13 @@
  * past this bound is answered errno=-12 (-ENOMEM) instead. Memory for
  * pending replies is thus at most max(this, the largest reply). */
 #define UAPI_PENDING_MAX (64U * 1024 * 1024)
+/* Input buffered over all of a server's connections (set transactions
+ * waiting for their blank line): a connection whose buffer would take the
+ * sum past this is answered errno=-12 (-ENOMEM) and closed, its buffer
+ * freed. Each connection may always buffer its first 128 KiB, so a small
+ * request always goes through. Memory for input is thus at most this plus
+ * 128 KiB per connection, not UAPI_CONNS_MAX * UAPI_SET_MAX_BYTES. */
+#define UAPI_INPUT_MAX (256U * 1024 * 1024)
 /* What one call handles before it returns to the event loop, so a fast
  * reader or writer of a large reply or transaction does not hold up the
  * packets: at most this much read and this much written. */
@@ -121,11 +130,13 @@ struct uapi_peer {
 /*
  * A staged set transaction. The device part comes first (wireguard-go
  * takes device keys only before the first public_key line). Apply order:
- * listen_port and fwmark (the only steps that may fail: return
- * -EADDRINUSE, as wireguard-go does, before changing anything), then
- * private_key (all zeros clears it; a non-zero key is already clamped, as
- * wireguard-go stores it; peers whose public key equals the new public key
- * are removed), then replace_peers (remove every peer), then the peers.
+ * listen_port and fwmark (-EADDRINUSE, as wireguard-go answers, for a port
+ * in use), then private_key (all zeros clears it; a non-zero key is
+ * already clamped, as wireguard-go stores it; peers whose public key equals
+ * the new public key are removed), then replace_peers (remove every peer),
+ * then the peers. Whatever step fails (a port, out of memory, a map write
+ * of the fast path), the daemon undoes the steps before it: a reply other
+ * than errno=0 means nothing changed (ctl/device.c, device_config_set).
  */
 struct uapi_set {
 	bool has_private_key;
@@ -187,6 +198,10 @@ struct uapi_buf {
 
 void uapi_buf_printf(struct uapi_buf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* Room for extra more bytes at once (oom if not): a reply whose size is
+ * known roughly grows by one allocation, not by doubling, which copies
+ * and wipes what is written so far each time. */
+void uapi_buf_reserve(struct uapi_buf *b, size_t extra);
 /* "key=hex\n", lowercase. */
 void uapi_buf_put_hex(struct uapi_buf *b, const char *key,
 		      const uint8_t *bytes, size_t n);
@@ -200,14 +215,36 @@ void uapi_buf_put_allowed_ip(struct uapi_buf *b, int family,
 			     const void *addr, uint8_t cidr);
 void uapi_buf_free(struct uapi_buf *b);
 
+/* Restarts of a get built in pieces before it is built in one go. */
+#define UAPI_GET_RESTARTS 3
+
 /* What the daemon provides to a connection. */
 struct uapi_ops {
 	/* Apply a valid transaction (see struct uapi_set for the order):
-	 * 0 or -errno (e.g. -EADDRINUSE). NULL accepts and ignores. */
+	 * 0, or -errno (e.g. -EADDRINUSE) with nothing of it applied. NULL
+	 * accepts and ignores. */
 	int (*set)(void *ctx, const struct uapi_set *set);
 	/* Append the lines of a get reply (without the errno line): 0 or
 	 * -errno, which is then the reply's only line. */
 	int (*get)(void *ctx, struct uapi_buf *out);
+	/*
+	 * Optional (both or neither): the same reply in pieces, so that
+	 * building a large one (20,000 peers: tens of milliseconds) does
+	 * not hold up the packets. get_piece appends the next lines (*pos
+	 * NULL: from the start), sets *pos to where it goes on, and returns
+	 * 1 while more follows, 0 after the last piece, or -errno. The
+	 * connection builds one piece per call of uapi_conn_on_event
+	 * (asking to wait for writability meanwhile, which a socket with
+	 * room has at once) and sends nothing before the reply is whole.
+	 * generation says whether *pos is still valid: when it changed
+	 * since the first piece (a set came in between), what was built is
+	 * thrown away and the build starts over, so a reply is never torn
+	 * between two configurations; after UAPI_GET_RESTARTS starts, the
+	 * reply is built in one go with get (a stream of sets cannot starve
+	 * a reader).
+	 */
+	int (*get_piece)(void *ctx, void **pos, struct uapi_buf *out);
+	uint64_t (*generation)(void *ctx);
 	void *ctx;
 };
 
@@ -225,6 +262,11 @@ struct uapi_conn {
 	size_t line_start;     /* current line of a set transaction */
 	struct uapi_buf out;   /* the pending reply (keys in it: wiped) */
 	size_t out_sent;       /* bytes of out already written */
+	bool building;         /* a get reply is being built in pieces */
+	struct uapi_buf built; /* what of it is built (wiped) */
+	void *get_pos;         /* uapi_ops.get_piece's position */
+	uint64_t get_generation;
+	unsigned int get_restarts;
 	uint64_t progress_ms;  /* last byte read or written (monotonic) */
 	bool eof;              /* the reader shut down its side */
 	bool closing;          /* close once the pending reply is sent */
@@ -247,7 +289,10 @@ void uapi_conn_init(struct uapi_conn *c, int fd);
  * when it is readable; also on EPOLLHUP/EPOLLERR). Sends what it can of
  * the pending reply; once none is pending, handles the complete operations
  * buffered and reads more, until a reply cannot be sent whole, or input
- * runs dry (EAGAIN), or UAPI_BURST_BYTES were read or written. Never waits.
+ * runs dry (EAGAIN), or UAPI_BURST_BYTES were read or written, or it built
+ * one piece of a get reply (uapi_ops.get_piece: then it asks to wait for
+ * writability, to be called again after the event loop's other work).
+ * Never waits.
  * Returns what to wait for next, or UAPI_CONN_CLOSE: EOF, a read or write
  * error, an invalid operation, a failed set (each once its reply, if any,
  * is sent), uapi_server_expire. For level-triggered epoll (a burst may end
@@ -266,7 +311,8 @@ void uapi_conn_close(struct uapi_conn *c);
 
 /*
  * The connections of one listening socket: how many, the replies pending
- * over all of them (bounded, see UAPI_PENDING_MAX), and their deadlines.
+ * over all of them (bounded, see UAPI_PENDING_MAX), the input buffered
+ * over all of them (bounded, see UAPI_INPUT_MAX), and their deadlines.
  * Limits may be lowered after uapi_server_init (tests do).
  */
 struct uapi_server {
@@ -275,6 +321,9 @@ struct uapi_server {
 	size_t n_conns;
 	size_t pending;        /* sum of the connections' reply buffers */
 	uint64_t refused_gets; /* answered -ENOMEM for pending_max */
+	size_t input_max;      /* UAPI_INPUT_MAX */
+	size_t input;          /* sum of the connections' input buffers */
+	uint64_t refused_inputs; /* answered -ENOMEM for input_max */
 	struct uapi_conn *conns;
 };
 

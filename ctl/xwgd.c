@@ -265,6 +265,20 @@ static int uapi_get(void *ctx, struct uapi_buf *out)
 	return device_config_get(&d->dev, out);
 }
 
+static int uapi_get_piece(void *ctx, void **pos, struct uapi_buf *out)
+{
+	struct daemon *d = ctx;
+
+	return device_config_get_piece(&d->dev, pos, out);
+}
+
+static uint64_t uapi_generation(void *ctx)
+{
+	struct daemon *d = ctx;
+
+	return d->dev.config_generation;
+}
+
 /*
  * The connections of the configuration socket (see uapi.h): at most
  * UAPI_CONNS_MAX at once, and a timerfd at their earliest deadline, set up
@@ -277,7 +291,7 @@ static int uapi_get(void *ctx, struct uapi_buf *out)
 static struct uapi_server uapi_server;
 static struct source uapi_timer = { .kind = SRC_UAPI_LISTEN, .fd = -1 };
 static uint64_t uapi_timer_at;  /* what it is armed for; 0: nothing */
-static bool uapi_listen_paused, uapi_full_logged, uapi_refusal_logged;
+static bool uapi_listen_paused, uapi_full_logged, uapi_refusal_logged, uapi_input_logged;
 
 static void uapi_server_start(struct daemon *d)
 {
@@ -387,9 +401,19 @@ static void uapi_accept_all(struct daemon *d)
  * nothing here waits for the client. */
 static void uapi_conn_readable(struct daemon *d, struct source *s)
 {
-	const struct uapi_ops ops = { .set = uapi_set, .get = uapi_get, .ctx = d };
-	uint64_t refused = uapi_server.refused_gets;
+	const struct uapi_ops ops = { .set = uapi_set, .get = uapi_get, .get_piece = uapi_get_piece,
+				      .generation = uapi_generation, .ctx = d };
+	uint64_t refused = uapi_server.refused_gets, refused_in = uapi_server.refused_inputs;
 	enum uapi_conn_wait wait = uapi_conn_on_event(s->conn, &ops);
+
+	if (uapi_server.refused_inputs != refused_in && !uapi_input_logged) {
+		log_info("configuration socket: a set transaction answered -ENOMEM and closed: "
+			 "%zu bytes of input buffered over all connections (bound %zu); the next "
+			 "such are not logged", uapi_server.input, uapi_server.input_max);
+		uapi_input_logged = true;
+	}
+	if (!uapi_server.input)
+		uapi_input_logged = false;
 
 	/* Once until no reply is pending any more. */
 	if (uapi_server.refused_gets != refused && !uapi_refusal_logged) {

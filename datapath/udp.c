@@ -186,26 +186,39 @@ int udp_socks_open(struct udp_socks *s, uint16_t port, uint32_t fwmark)
 	return pair_open(s, port, fwmark);
 }
 
-int udp_socks_rebind(struct udp_socks *s, uint16_t port)
+int udp_socks_stage(const struct udp_socks *s, uint16_t port, struct udp_socks *fresh)
 {
-	struct udp_socks fresh;
-	int ret;
-
+	fresh->fd4 = fresh->fd6 = -1;
+	fresh->port = 0;
 	/* A random port asked again still means a new one, as in the
 	 * kernel's set_port(): only an equal explicit port is a no-op. */
 	if (port == s->port && s->fd4 >= 0)
 		return 0;
-	ret = pair_open(&fresh, port, s->fwmark);
-	if (ret)
-		return ret;
+	return pair_open(fresh, port, s->fwmark);
+}
+
+void udp_socks_commit(struct udp_socks *s, struct udp_socks *fresh)
+{
+	if (fresh->fd4 < 0)
+		return;
 	udp_socks_close(s);
 	/* Only the sockets change: the GSO settings stay. */
-	s->fd4 = fresh.fd4;
-	s->fd6 = fresh.fd6;
-	s->port = fresh.port;
+	s->fd4 = fresh->fd4;
+	s->fd6 = fresh->fd6;
+	s->port = fresh->port;
+	fresh->fd4 = fresh->fd6 = -1;
 	if (s->gro)
 		gro_apply(s);
-	return 0;
+}
+
+int udp_socks_rebind(struct udp_socks *s, uint16_t port)
+{
+	struct udp_socks fresh;
+	int ret = udp_socks_stage(s, port, &fresh);
+
+	if (!ret)
+		udp_socks_commit(s, &fresh);
+	return ret;
 }
 
 int udp_socks_set_fwmark(struct udp_socks *s, uint32_t fwmark)

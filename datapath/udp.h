@@ -117,6 +117,15 @@ int udp_socks_open(struct udp_socks *s, uint16_t port, uint32_t fwmark);
  * fd4/fd6 change: re-register them with epoll.
  */
 int udp_socks_rebind(struct udp_socks *s, uint16_t port);
+/*
+ * The two halves of udp_socks_rebind, for a caller that may still change
+ * its mind: udp_socks_stage opens the new pair (with the current fwmark)
+ * into *fresh and leaves *s alone (fresh->fd4 -1 when there is nothing to
+ * change); udp_socks_commit then puts it in place of the old one, which
+ * it closes, or udp_socks_close(fresh) drops it. 0 or -errno.
+ */
+int udp_socks_stage(const struct udp_socks *s, uint16_t port, struct udp_socks *fresh);
+void udp_socks_commit(struct udp_socks *s, struct udp_socks *fresh);
 /* SO_MARK on both sockets (0 clears it); on failure neither changes. */
 int udp_socks_set_fwmark(struct udp_socks *s, uint32_t fwmark);
 /* Sets the GSO mode (UDP_GSO_ON by default) and forgets past refusals.

@@ -855,11 +855,60 @@ static void test_allowedips_scale(void)
 	allowedips_free(&t);
 }
 
+/* Test allowedips_reserve: after reserving for n inserts of up to p new
+ * peers, those inserts allocate nothing (memory use stays put), removals
+ * under the reservation give nothing back (a table emptied keeps its
+ * blocks, so inserting again cannot fail either), lookups stay right, and
+ * allowedips_unreserve trims an empty table as before. */
+static void test_allowedips_reserve(void)
+{
+	static const size_t ns[] = { 1, 255, 256, 257, 1000 };
+	size_t k;
+
+	for (k = 0; k < sizeof(ns) / sizeof(ns[0]); k++) {
+		struct allowedips t;
+		size_t n = ns[k], i, mem;
+		bool ok = true;
+
+		allowedips_init(&t);
+		CHECK(allowedips_reserve(&t, n, NPEERS) == 0);
+		mem = allowedips_memory_usage(&t);
+		for (i = 0; i < n; i++) {
+			uint8_t a[4] = { 10, (uint8_t)(i >> 8), (uint8_t)i, 0 };
+
+			ok &= allowedips_insert(&t, AF_INET, a, (uint8_t)(24 + i % 9),
+						PEER(i % NPEERS)) == 0;
+		}
+		CHECKF(ok && allowedips_memory_usage(&t) == mem, "%zu inserts: %zu bytes, reserved %zu",
+		       n, allowedips_memory_usage(&t), mem);
+		for (i = 0; i < NPEERS; i++)
+			allowedips_remove_by_peer(&t, PEER(i));
+		CHECK(allowedips_count(&t) == 0 && allowedips_memory_usage(&t) == mem);
+		for (i = 0; i < n; i++) {
+			uint8_t a[16] = { 0xfd, 0, (uint8_t)(i >> 8), (uint8_t)i };
+
+			ok &= allowedips_insert(&t, AF_INET6, a, 64, PEER(i % NPEERS)) == 0;
+		}
+		CHECK(ok && allowedips_memory_usage(&t) == mem && allowedips_is_consistent(&t));
+		{
+			uint8_t probe[16] = { 0xfd, 0, 0, (uint8_t)(n - 1), 0, 0, 0, 0, 1 };
+
+			CHECK(allowedips_lookup(&t, AF_INET6, probe) == PEER((n - 1) % NPEERS));
+		}
+		for (i = 0; i < NPEERS; i++)
+			allowedips_remove_by_peer(&t, PEER(i));
+		allowedips_unreserve(&t);
+		CHECK(allowedips_memory_usage(&t) == 0 && allowedips_is_consistent(&t));
+		allowedips_free(&t);
+	}
+}
+
 void test_allowedips(void)
 {
 	test_allowedips_tables();
 	test_allowedips_walk();
 	test_allowedips_random();
 	test_allowedips_many_peers();
+	test_allowedips_reserve();
 	test_allowedips_scale();
 }

@@ -400,6 +400,28 @@ static void test_events_kinds(void)
 		check_lines(r, &pos, &seq, "replace_peers", w, 4);
 	}
 
+	/* 4b: a transaction refused at any of its steps (and undone) says
+	 * nothing; the same one applied says what stays of it. */
+	{
+		const char *set = "public_key=" P1 "\nallowed_ip=10.1.0.0/24\n"
+				  "public_key=" P2 "\nallowed_ip=10.2.0.0/24\n"
+				  "public_key=" P2 "\nremove=true\n\n";
+		const struct expect w[] = { { "allowed_ips_changed", p1, "\"count\":2" } };
+		uint64_t n;
+		int ret = -1;
+
+		for (n = 1; n < 64 && ret; n++) {
+			device_config_fault_set(n);
+			ret = test_config_apply(&dev, set);
+			device_config_fault_set(0);
+			if (ret)
+				check_lines(r, &pos, &seq, "a refused transaction", NULL, 0);
+		}
+		CHECKF(!ret && n > 2, "the transaction applied after %llu faults",
+		       (unsigned long long)n - 1);
+		check_lines(r, &pos, &seq, "the transaction applied", w, 1);
+	}
+
 	/* 5: a new private key voids every session; then removal. */
 	CHECK(test_config_apply(&dev, "private_key=" K1 "\n\n") == 0);
 	CHECK(test_config_apply(&dev, "public_key=" P1 "\nremove=true\n\n") == 0);

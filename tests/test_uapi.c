@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <net/if.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <netinet/in.h>
+
+#include "ctl/allowedips.h"
+#include "ctl/device.h"
+#include "ctl/handshake/crypto.h"
+#include "ctl/log.h"
 #include "ctl/uapi.h"
 #include "test.h"
 #include "tests/suites.h"
@@ -391,6 +398,270 @@ static void test_uapi_transactional(void)
 	CHECK(!set.has_private_key && !set.has_listen_port &&
 	      !set.replace_peers && set.n_peers == 0 && !set.peers);
 	uapi_set_free(&set);
+}
+
+/* ------------------------------------------------------------------ */
+/* Transactions applied to a device: all or nothing                    */
+
+static void key_hex(char out[65], const uint8_t key[32])
+{
+	size_t i;
+
+	for (i = 0; i < 32; i++)
+		snprintf(out + 2 * i, 3, "%02x", key[i]);
+}
+
+static int dev_apply(struct wg_device *dev, const char *text)
+{
+	struct uapi_set set;
+	int ret = uapi_set_parse(&set, text, strlen(text));
+
+	if (!ret)
+		ret = device_config_set(dev, &set);
+	uapi_set_free(&set);
+	return ret;
+}
+
+/* The get reply as one string (caller frees). */
+static char *dev_get(struct wg_device *dev)
+{
+	struct uapi_buf b = { 0 };
+	char *s;
+
+	device_config_get(dev, &b);
+	s = strndup(b.data ? b.data : "", b.len);
+	uapi_buf_free(&b);
+	return s;
+}
+
+/* A UDP port free for now (both families bind it in xwgd). */
+static uint16_t free_port(void)
+{
+	struct sockaddr_in6 sa = { .sin6_family = AF_INET6 };
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET6, SOCK_DGRAM, 0);
+	uint16_t port = 0;
+
+	if (fd >= 0 && !bind(fd, (struct sockaddr *)&sa, sizeof(sa)) &&
+	    !getsockname(fd, (struct sockaddr *)&sa, &len))
+		port = ntohs(sa.sin6_port);
+	if (fd >= 0)
+		close(fd);
+	return port;
+}
+
+struct txn_keys {
+	char ka[65], kb[65], own_b[65];  /* private keys; pub(kb) */
+	char p[8][65];                    /* peers */
+};
+
+static void txn_keys_make(struct txn_keys *k)
+{
+	uint8_t priv[32], pub[32];
+	size_t i;
+
+	test_rand_bytes(priv, 32);
+	crypto_clamp(priv);
+	key_hex(k->ka, priv);
+	test_rand_bytes(priv, 32);
+	crypto_clamp(priv);
+	key_hex(k->kb, priv);
+	crypto_public_key(pub, priv);
+	key_hex(k->own_b, pub);
+	for (i = 0; i < 8; i++) {
+		test_rand_bytes(pub, 32);
+		key_hex(k->p[i], pub);
+	}
+}
+
+/* Appends printf output to a growing string. */
+static void str_addf(char **s, size_t *len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void str_addf(char **s, size_t *len, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	*s = realloc(*s, *len + (size_t)n + 1);
+	if (!*s)
+		abort();
+	va_start(ap, fmt);
+	vsnprintf(*s + *len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	*len += (size_t)n;
+}
+
+/* Test, for transactions of every kind (new, removed, re-created and
+ * updated peers, prefixes moving between peers, replace_allowed_ips,
+ * "-prefix", a private key that makes a peer our own, a new listen port
+ * and fwmark, replace_peers), that failing at each fallible step (the test
+ * seam: out of memory) answers -ENOMEM and leaves the configuration byte
+ * for byte as get read it before, the old sockets in use; that a port in
+ * use refuses it whole too; and that without a fault it applies as on a
+ * fresh device. */
+static void test_uapi_all_or_nothing(void)
+{
+	struct txn_keys k;
+	uint16_t port_a = free_port(), port_b = free_port();
+	bool root = geteuid() == 0;  /* SO_MARK needs CAP_NET_ADMIN */
+	char *base = NULL, *txns[4] = { NULL };
+	size_t len = 0, t, i;
+	int busy_fd;
+
+	if (!CHECK(port_a && port_b && port_a != port_b))
+		return;
+	/* Each refusal is logged; hundreds of them say nothing here. */
+	log_set_level(LOG_LEVEL_SILENT);
+	txn_keys_make(&k);
+	str_addf(&base, &len, "private_key=%s\nlisten_port=%u\n", k.ka, port_a);
+	str_addf(&base, &len, "public_key=%s\nallowed_ip=10.1.0.0/24\nallowed_ip=10.1.1.0/24\n"
+		 "allowed_ip=fd01::/64\nendpoint=192.0.2.1:51820\npreshared_key=%s\n"
+		 "persistent_keepalive_interval=25\n", k.p[1], k.p[2]);
+	str_addf(&base, &len, "public_key=%s\nallowed_ip=10.2.0.0/16\nallowed_ip=10.2.1.0/24\n",
+		 k.p[2]);
+	str_addf(&base, &len, "public_key=%s\nallowed_ip=10.3.0.0/24\n", k.own_b);
+	str_addf(&base, &len, "public_key=%s\nallowed_ip=10.4.0.0/24\nallowed_ip=10.4.1.0/24\n"
+		 "allowed_ip=10.4.2.0/24\n\n", k.p[4]);
+
+	/* 0: a bit of everything, device part included */
+	len = 0;
+	str_addf(&txns[0], &len, "listen_port=%u\n%sprivate_key=%s\n", port_b,
+		 root ? "fwmark=77\n" : "", k.kb);
+	str_addf(&txns[0], &len, "public_key=%s\nreplace_allowed_ips=true\n"
+		 "allowed_ip=10.4.1.0/24\nallowed_ip=10.9.0.0/16\nendpoint=[2001:db8::1]:1\n"
+		 "persistent_keepalive_interval=0\n", k.p[1]);
+	str_addf(&txns[0], &len, "public_key=%s\nremove=true\n", k.p[2]);
+	str_addf(&txns[0], &len, "public_key=%s\nallowed_ip=10.2.1.0/24\nallowed_ip=10.1.0.0/24\n"
+		 "persistent_keepalive_interval=10\nendpoint=192.0.2.5:5\n", k.p[5]);
+	str_addf(&txns[0], &len, "public_key=%s\nallowed_ip=10.2.0.0/16\n", k.p[2]);
+	str_addf(&txns[0], &len, "public_key=%s\nallowed_ip=-10.4.0.0/24\nallowed_ip=10.4.0.0/25\n",
+		 k.p[4]);
+	str_addf(&txns[0], &len, "public_key=%s\nupdate_only=true\nallowed_ip=10.6.0.0/16\n\n",
+		 k.p[6]);
+	/* 1: replace_peers with the device part */
+	len = 0;
+	str_addf(&txns[1], &len, "private_key=%s\nlisten_port=%u\n%sreplace_peers=true\n", k.kb,
+		 port_b, root ? "fwmark=78\n" : "");
+	str_addf(&txns[1], &len, "public_key=%s\nallowed_ip=10.1.0.0/24\n", k.p[1]);
+	str_addf(&txns[1], &len, "public_key=%s\nallowed_ip=10.5.0.0/16\n"
+		 "persistent_keepalive_interval=5\n", k.p[5]);
+	str_addf(&txns[1], &len, "public_key=%s\nallowed_ip=10.4.1.0/24\n\n", k.p[6]);
+	/* 2: many new peers (the tables grow), each taking a prefix */
+	len = 0;
+	for (i = 0; i < 80; i++) {
+		uint8_t key[32];
+		char hex[65];
+
+		test_rand_bytes(key, 32);
+		key_hex(hex, key);
+		str_addf(&txns[2], &len, "public_key=%s\nallowed_ip=10.%zu.%zu.0/24\n"
+			 "allowed_ip=fd%02zx::/64\n", hex, 1 + i % 4, i % 3, i);
+	}
+	str_addf(&txns[2], &len, "public_key=%s\nremove=true\n\n", k.p[1]);
+	/* 3: only the private key, which makes a peer our own */
+	len = 0;
+	str_addf(&txns[3], &len, "private_key=%s\n\n", k.kb);
+
+	for (t = 0; t < 4; t++) {
+		struct wg_device dev, ref;
+		char *before, *after, *want;
+		int fd4, ret = -1;
+		uint64_t n;
+		bool same = true, consistent = true;
+
+		if (!CHECK(device_init(&dev, "txn0", 1) == 0))
+			break;
+		CHECK(dev_apply(&dev, base) == 0);
+		before = dev_get(&dev);
+		fd4 = dev.udp.fd4;
+		for (n = 1; n < 10000; n++) {
+			char *now;
+
+			device_config_fault_set(n);
+			ret = dev_apply(&dev, txns[t]);
+			device_config_fault_set(0);
+			if (!ret)
+				break;
+			now = dev_get(&dev);
+			/* the first difference only: the rest would repeat it */
+			if (same && (ret != -ENOMEM || strcmp(now, before) || dev.udp.fd4 != fd4)) {
+				CHECKF(false, "txn %zu failing at step %llu: ret %d, get:\n%s\n"
+				       "want:\n%s", t, (unsigned long long)n, ret, now, before);
+				same = false;
+			}
+			consistent &= allowedips_is_consistent(&dev.allowedips) &&
+				      dev.peers.count == 4;
+			free(now);
+		}
+		CHECKF(same && consistent && n > 1, "txn %zu: %llu steps", t, (unsigned long long)n);
+		printf("    transaction %zu: refused whole at each of its %llu fallible steps\n", t,
+		       (unsigned long long)n - 1);
+		CHECKF(ret == 0, "txn %zu applies without a fault: %d", t, ret);
+		after = dev_get(&dev);
+		device_uninit(&dev);
+		udp_socks_close(&dev.udp);
+		/* the same as on a device that never failed */
+		CHECK(device_init(&ref, "txn1", 1) == 0);
+		CHECK(dev_apply(&ref, base) == 0);
+		CHECK(dev_apply(&ref, txns[t]) == 0);
+		want = dev_get(&ref);
+		CHECKF(!strcmp(after, want) && strcmp(after, before), "txn %zu:\n%s\nwant:\n%s",
+		       t, after, want);
+		free(after);
+		free(want);
+		free(before);
+		device_uninit(&ref);
+		udp_socks_close(&ref.udp);
+	}
+
+	/* A port in use refuses the whole transaction, key and peers too. */
+	{
+		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port_b) };
+		struct wg_device dev;
+		char *before, *now;
+
+		busy_fd = socket(AF_INET, SOCK_DGRAM, 0);
+		CHECK(busy_fd >= 0 && !bind(busy_fd, (struct sockaddr *)&sa, sizeof(sa)));
+		CHECK(device_init(&dev, "txn2", 1) == 0);
+		CHECK(dev_apply(&dev, base) == 0);
+		before = dev_get(&dev);
+		CHECK(dev_apply(&dev, txns[0]) == -EADDRINUSE);
+		CHECK(dev_apply(&dev, txns[1]) == -EADDRINUSE);
+		now = dev_get(&dev);
+		CHECK(!strcmp(now, before));
+		free(now);
+		free(before);
+		device_uninit(&dev);
+		udp_socks_close(&dev.udp);
+		close(busy_fd);
+	}
+	/* Clearing the private key removes no peer, not even one whose key
+	 * is the public key of the clamped zero key. */
+	{
+		uint8_t zero[32] = { 0 }, pub[32];
+		struct wg_device dev;
+		char set[256], hex[65], *now;
+
+		crypto_clamp(zero);
+		crypto_public_key(pub, zero);
+		key_hex(hex, pub);
+		CHECK(device_init(&dev, "txn3", 1) == 0);
+		snprintf(set, sizeof(set), "private_key=%s\npublic_key=%s\nallowed_ip=10.0.0.0/8\n\n",
+			 k.ka, hex);
+		CHECK(dev_apply(&dev, set) == 0);
+		CHECK(dev_apply(&dev, "private_key=" KZ "\n\n") == 0);
+		now = dev_get(&dev);
+		CHECK(strstr(now, hex) && !strstr(now, "private_key="));
+		free(now);
+		device_uninit(&dev);
+	}
+	for (t = 0; t < 4; t++)
+		free(txns[t]);
+	free(base);
+	log_set_level(LOG_LEVEL_INFO);
 }
 
 struct format_vector {
@@ -1270,6 +1541,329 @@ static void test_uapi_pending_max(void)
 	CHECK(srv.n_conns == 0 && srv.pending == 0);
 }
 
+/* Sends len bytes as the client a socket buffer at a time, letting the
+ * server read in between; returns on_event's last result (0: closed). */
+static int pair_feed(struct pair *p, const char *in, size_t len, size_t *max_input)
+{
+	int r = UAPI_CONN_WAIT_READ;
+
+	while (p->open) {
+		ssize_t n = len ? send(p->client, in, len, MSG_NOSIGNAL | MSG_DONTWAIT) : 0;
+
+		if (n > 0) {
+			in += n;
+			len -= (size_t)n;
+		}
+		r = pair_handle(p);
+		if (max_input && p->conn.server && p->conn.server->input > *max_input)
+			*max_input = p->conn.server->input;
+		if (!len && r != UAPI_CONN_WAIT_WRITE)
+			break;
+		if (n <= 0 && r == UAPI_CONN_WAIT_WRITE)
+			pair_recv(p);
+	}
+	return p->open ? r : 0;
+}
+
+/* Test the bound on input over all connections: a transaction that would
+ * take it past input_max is answered -ENOMEM and closed, its buffer freed,
+ * while the others go on; a connection gives back a large buffer once its
+ * transaction is handled. */
+static void test_uapi_input_max(void)
+{
+	const size_t big = 900u << 10, huge = 1536u << 10;
+	char *lines = malloc(huge);
+	struct uapi_server srv;
+	size_t i, max_input = 0;
+	struct pair a, b, c;
+
+	if (!CHECK(lines))
+		return;
+	for (i = 0; i + 9 <= huge; i += 9)
+		memcpy(lines + i, "fwmark=1\n", 9);
+	uapi_server_init(&srv);
+	CHECK(srv.input_max == UAPI_INPUT_MAX);
+	srv.input_max = 2u << 20;
+	pair_open(&a);
+	pair_open(&b);
+	pair_open(&c);
+	uapi_server_add(&srv, &a.conn);
+	uapi_server_add(&srv, &b.conn);
+	uapi_server_add(&srv, &c.conn);
+	CHECK(pair_sends(&a, "set=1\n") == UAPI_CONN_WAIT_READ);
+	CHECK(pair_feed(&a, lines, big, &max_input) == UAPI_CONN_WAIT_READ);
+	CHECK(srv.input >= big && srv.input == a.conn.cap + b.conn.cap + c.conn.cap);
+	/* b: refused once a and b together would pass the bound */
+	CHECK(pair_sends(&b, "set=1\n") == UAPI_CONN_WAIT_READ);
+	CHECK(pair_feed(&b, lines, huge - 9, &max_input) == 0);
+	CHECK_REPLY(&b, "errno=-12\n\n");
+	CHECK(srv.refused_inputs == 1 && b.fake.sets == 0);
+	CHECKF(max_input <= srv.input_max, "input %zu", max_input);
+	CHECK(srv.n_conns == 2 && srv.input == a.conn.cap + c.conn.cap);
+	/* a small request still goes through meanwhile */
+	CHECK(pair_sends(&c, "set=1\nfwmark=2\n\n") == UAPI_CONN_WAIT_READ);
+	CHECK_REPLY(&c, "errno=0\n\n");
+	/* a completes; its large buffer is given back */
+	CHECK(pair_sends(&a, "\n") == UAPI_CONN_WAIT_READ);
+	CHECK_REPLY(&a, "errno=0\n\n");
+	CHECK(a.fake.sets == 1 && a.conn.cap <= (128u << 10) &&
+	      srv.input == a.conn.cap + c.conn.cap);
+	/* and then c may buffer as much as a did */
+	CHECK(pair_sends(&c, "set=1\n") == UAPI_CONN_WAIT_READ);
+	CHECK(pair_feed(&c, lines, big, NULL) == UAPI_CONN_WAIT_READ);
+	CHECK(pair_sends(&c, "\n") == UAPI_CONN_WAIT_READ);
+	CHECK_REPLY(&c, "errno=0\n\n");
+	CHECK(c.fake.sets == 2 && srv.refused_inputs == 1);
+	pair_close(&a);
+	pair_close(&b);
+	pair_close(&c);
+	CHECK(srv.n_conns == 0 && srv.input == 0 && srv.pending == 0);
+	free(lines);
+}
+
+/* ------------------------------------------------------------------ */
+/* A device's get reply built in pieces                                */
+
+static int dev_ops_set(void *ctx, const struct uapi_set *set)
+{
+	return device_config_set(ctx, set);
+}
+
+static int dev_ops_get(void *ctx, struct uapi_buf *out)
+{
+	return device_config_get(ctx, out);
+}
+
+static int dev_ops_get_piece(void *ctx, void **pos, struct uapi_buf *out)
+{
+	return device_config_get_piece(ctx, pos, out);
+}
+
+static uint64_t dev_ops_generation(void *ctx)
+{
+	return ((struct wg_device *)ctx)->config_generation;
+}
+
+struct pieced {
+	char *data;          /* the reply as the client read it */
+	size_t len;
+	unsigned int calls;  /* on_event calls until it was whole */
+	double max_call_s;   /* the longest of them, in CPU time */
+};
+
+/* This thread's CPU time: what the daemon's loop spends, whatever else
+ * the (shared) machine runs meanwhile. */
+static double cpu_seconds_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Asks dev for get over a connection with the pieced ops and reads the
+ * reply; between on_event calls, between(ctx, call number) runs (a
+ * concurrent set). */
+static void get_pieced(struct wg_device *dev, struct pieced *out,
+		       void (*between)(struct wg_device *dev, unsigned int call))
+{
+	struct pair p;
+	size_t cap = 1 << 16;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	out->data = malloc(cap);
+	pair_open(&p);
+	p.ops = (struct uapi_ops){ .set = dev_ops_set, .get = dev_ops_get,
+				   .get_piece = dev_ops_get_piece,
+				   .generation = dev_ops_generation, .ctx = dev };
+	if (send(p.client, "get=1\n\n", 7, 0) != 7)
+		abort();
+	do {
+		double t0 = cpu_seconds_now(), dt;
+		ssize_t n;
+
+		r = pair_handle(&p);
+		dt = cpu_seconds_now() - t0;
+		out->calls++;
+		if (dt > out->max_call_s)
+			out->max_call_s = dt;
+		for (;;) {
+			if (cap - out->len < 4096) {
+				cap *= 2;
+				out->data = realloc(out->data, cap);
+				if (!out->data)
+					abort();
+			}
+			n = recv(p.client, out->data + out->len, cap - out->len, MSG_DONTWAIT);
+			if (n <= 0)
+				break;
+			out->len += (size_t)n;
+		}
+		if (between && r == UAPI_CONN_WAIT_WRITE)
+			between(dev, out->calls);
+	} while (r == UAPI_CONN_WAIT_WRITE && out->calls < 1000000);
+	out->data[out->len] = '\0';
+	pair_close(&p);
+}
+
+/* A random configuration of n peers: keys, endpoints of both families,
+ * keepalives, preshared keys, 0-3 allowed IPs each (some moved between
+ * peers), as a set transaction (caller frees). */
+static char *random_config(size_t n)
+{
+	char *t = NULL;
+	size_t len = 0, i, j;
+
+	str_addf(&t, &len, "listen_port=0\n");
+	for (i = 0; i < n; i++) {
+		uint8_t key[32];
+		char hex[65];
+
+		test_rand_bytes(key, 32);
+		key_hex(hex, key);
+		str_addf(&t, &len, "public_key=%s\n", hex);
+		if (test_rand() % 2) {
+			test_rand_bytes(key, 32);
+			key_hex(hex, key);
+			str_addf(&t, &len, "preshared_key=%s\n", hex);
+		}
+		switch (test_rand() % 3) {
+		case 0:
+			str_addf(&t, &len, "endpoint=192.0.2.%u:%u\n",
+				 (unsigned int)(test_rand() % 256),
+				 (unsigned int)(test_rand() % 65536));
+			break;
+		case 1:
+			str_addf(&t, &len, "endpoint=[2001:db8::%x]:%u\n",
+				 (unsigned int)(test_rand() % 65536),
+				 (unsigned int)(test_rand() % 65536));
+			break;
+		}
+		if (test_rand() % 4 == 0)
+			str_addf(&t, &len, "persistent_keepalive_interval=%u\n",
+				 (unsigned int)(test_rand() % 100));
+		for (j = test_rand() % 4; j; j--)
+			str_addf(&t, &len, "allowed_ip=10.%u.%u.0/24\n",
+				 (unsigned int)(test_rand() % 64), (unsigned int)(test_rand() % 256));
+		if (test_rand() % 8 == 0)
+			str_addf(&t, &len, "allowed_ip=fd00:%x::/64\n",
+				 (unsigned int)(test_rand() % 4096));
+	}
+	str_addf(&t, &len, "\n");
+	return t;
+}
+
+/* A set after each of the first calls: each piece built so far is thrown
+ * away, until the reply is built in one go. */
+static void set_between(struct wg_device *dev, unsigned int call)
+{
+	char set[128];
+
+	if (call > UAPI_GET_RESTARTS)
+		return;
+	snprintf(set, sizeof(set), "public_key=%064x\nallowed_ip=10.200.%u.0/24\n\n", call,
+		 call % 256);
+	dev_apply(dev, set);
+}
+
+/* One set, after the second call. */
+static void set_once(struct wg_device *dev, unsigned int call)
+{
+	if (call == 2)
+		set_between(dev, call);
+}
+
+/* Test that a get reply built in pieces is the one-shot reply byte for
+ * byte, for random configurations from none to thousands of peers; that a
+ * set between two pieces restarts it (the reply is the configuration after
+ * the set, never a mix), and that sets between every piece cannot starve
+ * it. And how long the event loop is held: one-shot versus the longest
+ * piece, for 20,000 peers. */
+static void test_uapi_get_pieces(void)
+{
+	static const size_t sizes[] = { 0, 1, 255, 256, 257, 700, 3000 };
+	struct wg_device dev;
+	struct pieced got;
+	size_t i;
+
+	log_set_level(LOG_LEVEL_SILENT);
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		char *cfg = random_config(sizes[i]), *want, *w;
+
+		CHECK(device_init(&dev, "piece0", 1) == 0);
+		CHECK(dev_apply(&dev, cfg) == 0);
+		w = dev_get(&dev);
+		want = malloc(strlen(w) + 16);
+		sprintf(want, "%serrno=0\n\n", w);
+		get_pieced(&dev, &got, NULL);
+		CHECKF(!strcmp(got.data, want), "%zu peers: pieced reply differs (%zu vs %zu bytes)",
+		       sizes[i], got.len, strlen(want));
+		CHECKF(got.calls >= (sizes[i] + DEVICE_GET_PIECE_PEERS - 1) / DEVICE_GET_PIECE_PEERS,
+		       "%zu peers in %u calls", sizes[i], got.calls);
+		free(got.data);
+
+		/* a set between two pieces: the reply is the new one */
+		if (sizes[i] > 2 * DEVICE_GET_PIECE_PEERS) {
+			char *after;
+
+			get_pieced(&dev, &got, set_once);
+			after = dev_get(&dev);
+			CHECK(strcmp(after, w) != 0);
+			free(want);
+			want = malloc(strlen(after) + 16);
+			sprintf(want, "%serrno=0\n\n", after);
+			CHECKF(!strcmp(got.data, want), "%zu peers, a set between pieces: the "
+			       "reply is not the configuration after it", sizes[i]);
+			free(got.data);
+			/* sets between every piece: built in one go in the end */
+			get_pieced(&dev, &got, set_between);
+			free(after);
+			after = dev_get(&dev);
+			CHECKF(got.len > strlen(after) && !strncmp(got.data, after, strlen(after)) &&
+			       !strcmp(got.data + strlen(after), "errno=0\n\n"),
+			       "%zu peers, sets between the first pieces: %u calls", sizes[i],
+			       got.calls);
+			free(got.data);
+			free(after);
+		}
+		free(w);
+		free(want);
+		free(cfg);
+		device_uninit(&dev);
+		udp_socks_close(&dev.udp);
+	}
+
+	/* 20,000 peers: the longest hold of the event loop */
+	{
+		char *cfg = random_config(20000);
+		struct uapi_buf b = { 0 };
+		double t0, whole = 1e9;
+		int k;
+
+		CHECK(device_init(&dev, "piece1", 1) == 0);
+		CHECK(dev_apply(&dev, cfg) == 0);
+		for (k = 0; k < 3; k++) {
+			t0 = cpu_seconds_now();
+			device_config_get(&dev, &b);
+			if (cpu_seconds_now() - t0 < whole)
+				whole = cpu_seconds_now() - t0;
+			uapi_buf_free(&b);
+		}
+		get_pieced(&dev, &got, NULL);
+		printf("    get of 20000 peers (%zu bytes): one go holds the loop %.1f ms (CPU); "
+		       "in pieces, %u calls, the longest %.2f ms\n", got.len, whole * 1e3,
+		       got.calls, got.max_call_s * 1e3);
+		CHECKF(got.max_call_s < whole / 4, "longest piece %.2f ms, one go %.2f ms",
+		       got.max_call_s * 1e3, whole * 1e3);
+		free(got.data);
+		free(cfg);
+		device_uninit(&dev);
+		udp_socks_close(&dev.udp);
+	}
+	log_set_level(LOG_LEVEL_INFO);
+}
+
 /* Test UAPI_CONNS_MAX connections that all ask and none reads: each side
  * is left at once, the server is full, and every reply then arrives whole;
  * the accounting returns to zero. */
@@ -1446,12 +2040,15 @@ void test_uapi(void)
 	test_uapi_valid();
 	test_uapi_invalid();
 	test_uapi_transactional();
+	test_uapi_all_or_nothing();
 	test_uapi_format();
 	test_uapi_conn();
 	test_uapi_big_set();
 	test_uapi_slow_reader();
 	test_uapi_deadlines();
 	test_uapi_pending_max();
+	test_uapi_input_max();
+	test_uapi_get_pieces();
 	test_uapi_many_conns();
 	test_uapi_too_big();
 	test_uapi_listen();

@@ -33,6 +33,7 @@
 
 #include "ctl/log.h"
 #include "ctl/maps/loader_internal.h"
+#include "ctl/maps/sync.h"
 
 static const char *const map_names[FASTPATH_MAPS] = {
 	[FASTPATH_MAP_ALLOWED_IPS_V4] = "allowed_ips_v4",
@@ -103,17 +104,21 @@ static int config_write(struct fastpath *fp)
 	return 0;
 }
 
+/* The rewrites after loading count for the test seam (sync.h); the
+ * caller logs and retries (ctl/fastpath.c). */
+static int config_rewrite(struct fastpath *fp)
+{
+	int ret = fastpath_map_write_fault("config");
+
+	return ret ? ret : config_write(fp);
+}
+
 int fastpath_listen_port_set(struct fastpath *fp, uint16_t listen_port)
 {
-	int ret;
-
 	if (!fp->loaded)
 		return -EBADF;
 	fp->listen_port = listen_port;
-	ret = config_write(fp);
-	if (ret)
-		log_error("cannot write the listen port to the config map: %s", strerror(-ret));
-	return ret;
+	return config_rewrite(fp);
 }
 
 uint32_t fastpath_monotonic_s(void)
@@ -131,15 +136,15 @@ int fastpath_heartbeat(struct fastpath *fp)
 
 int fastpath_xsk_ifindex_set(struct fastpath *fp, int ifindex)
 {
-	int ret;
-
 	if (!fp->loaded)
 		return -EBADF;
 	fp->xsk_ifindex = ifindex;
-	ret = config_write(fp);
-	if (ret)
-		log_error("cannot write the AF_XDP underlay to the config map: %s", strerror(-ret));
-	return ret;
+	return config_rewrite(fp);
+}
+
+int fastpath_config_rewrite(struct fastpath *fp)
+{
+	return fp->loaded ? config_rewrite(fp) : -EBADF;
 }
 
 /* Every map, from whichever object declares it (they share the pins). */

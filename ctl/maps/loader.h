@@ -179,8 +179,12 @@ void fastpath_reap(struct fastpath *fp);
 int fastpath_map_fd(const struct fastpath *fp, enum fastpath_map map);
 const char *fastpath_map_name(enum fastpath_map map);
 
-/* Rewrites the config map with a new listen port (host order). */
+/* Rewrites the config map with a new listen port (host order). These
+ * three return 0 or -errno and log nothing: the caller keeps the maps in
+ * step (ctl/fastpath.c re-syncs a failed rewrite). */
 int fastpath_listen_port_set(struct fastpath *fp, uint16_t listen_port);
+/* The config map again, as it should be (after a failed write). */
+int fastpath_config_rewrite(struct fastpath *fp);
 
 /* Rewrites the config map with the time now (its alive_s): once a second,
  * so that another instance can tell this one's programs from orphans. */

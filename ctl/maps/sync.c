@@ -55,7 +55,7 @@ const char *fastpath_map_write_fault_kind(void)
 
 /* Called right before each map write: -ENOMEM if the seam says this one
  * fails. */
-static int write_fault(const char *kind)
+int fastpath_map_write_fault(const char *kind)
 {
 	if (++writes_counted != write_to_fail)
 		return 0;
@@ -126,7 +126,7 @@ int fastpath_peer_set(struct fastpath *fp, uint32_t peer_id,
 	peer.pad = 0;
 	if (public_key)
 		memcpy(peer.public_key, public_key, sizeof(peer.public_key));
-	ret = write_fault("peers set");
+	ret = fastpath_map_write_fault("peers set");
 	if (ret)
 		return ret;
 	if (bpf_map_update_elem(fd, &peer_id, &peer, BPF_ANY))
@@ -144,7 +144,7 @@ int fastpath_peer_clear(struct fastpath *fp, uint32_t peer_id)
 	if (!peer_id_is_valid(peer_id))
 		return -EINVAL;
 	memset(&peer, 0, sizeof(peer));
-	ret = write_fault("peers clear");
+	ret = fastpath_map_write_fault("peers clear");
 	if (ret)
 		return ret;
 	if (bpf_map_update_elem(peers_fd, &peer_id, &peer, BPF_ANY))
@@ -215,7 +215,7 @@ int fastpath_allowedip_add(struct fastpath *fp, int family, const void *addr,
 		return -EINVAL;
 	ret = lpm_key_make(fp, family, addr, cidr, &key, &key_size, &fd);
 	if (!ret)
-		ret = write_fault("allowed_ips add");
+		ret = fastpath_map_write_fault("allowed_ips add");
 	if (ret)
 		return ret;
 	if (bpf_map_update_elem(fd, &key, &ref, BPF_ANY))
@@ -232,7 +232,7 @@ int fastpath_allowedip_remove(struct fastpath *fp, int family, const void *addr,
 
 	ret = lpm_key_make(fp, family, addr, cidr, &key, &key_size, &fd);
 	if (!ret)
-		ret = write_fault("allowed_ips remove");
+		ret = fastpath_map_write_fault("allowed_ips remove");
 	if (ret)
 		return ret;
 	if (bpf_map_delete_elem(fd, &key))
@@ -289,7 +289,7 @@ int fastpath_allowedips_add_batch(struct fastpath *fp, int family,
 	}
 	if (!n)
 		return 0;
-	ret = write_fault("allowed_ips batch");
+	ret = fastpath_map_write_fault("allowed_ips batch");
 	if (ret)
 		return ret;
 	keys = malloc(FASTPATH_BATCH_CHUNK * key_size);
@@ -332,7 +332,7 @@ int fastpath_index_set(struct fastpath *fp, uint32_t index, uint32_t peer_id,
 		return fd;
 	if (!peer_id_is_valid(peer_id) || !slot_is_valid(slot))
 		return -EINVAL;
-	ret = write_fault("indices set");
+	ret = fastpath_map_write_fault("indices set");
 	if (ret)
 		return ret;
 	if (bpf_map_update_elem(fd, &index, &value, BPF_ANY))
@@ -346,7 +346,7 @@ int fastpath_index_remove(struct fastpath *fp, uint32_t index)
 
 	if (fd < 0)
 		return fd;
-	ret = write_fault("indices remove");
+	ret = fastpath_map_write_fault("indices remove");
 	if (ret)
 		return ret;
 	if (bpf_map_delete_elem(fd, &index))

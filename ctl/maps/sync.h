@@ -106,10 +106,14 @@ const char *fastpath_drop_reason_name(unsigned int reason);
 
 /* ---- the test seam ----
  * n > 0: the nth map write from now (counted by every function above that
- * updates or deletes an entry of peers, allowed_ips_v4/v6 or indices; a
- * batch is one write) fails with -ENOMEM without writing; 0: none. The
+ * updates or deletes an entry of peers, allowed_ips_v4/v6 or indices, and
+ * by the loader's rewrites of the config map after loading; a batch is one
+ * write) fails with -ENOMEM without writing; 0: none. The
  * daemon sets it from XWG_TEST_FAIL_MAP_WRITE (ctl/fastpath.h). */
 void fastpath_map_write_fault_set(uint64_t n);
+/* Counts one write of kind (also the loader's rewrites of the config map,
+ * "config"): -ENOMEM when it is the one to fail, else 0. */
+int fastpath_map_write_fault(const char *kind);
 /* Writes counted so far, and the kind of the last one that was made to fail
  * ("peers", "allowed_ips add", ...; NULL if none has been). */
 uint64_t fastpath_map_writes(void);

@@ -9,7 +9,10 @@
  *    values, or the formatters and parsers disagree about Go's text forms.
  * 2. The same bytes through a connection over a socketpair, in chunks whose
  *    size the first byte picks, then EOF; dummy ops answer get and run the
- *    round trip on every set that reaches them.
+ *    round trip on every set that reaches them. The connection belongs to
+ *    a server with a small bound on input; the parity of the size picks
+ *    a get built in pieces (every set changes the generation, so a get
+ *    after a set in the same chunk starts over) or in one go.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -60,27 +63,51 @@ static void check_round_trip(const struct uapi_peer *p)
 	uapi_buf_free(&text);
 }
 
+static uint64_t generation;
+
 static int dummy_set(void *ctx, const struct uapi_set *set)
 {
 	size_t i;
 
 	(void)ctx;
+	generation++;
 	for (i = 0; i < set->n_peers; i++)
 		check_round_trip(&set->peers[i]);
 	return set->has_fwmark && set->fwmark == 98 ? -EADDRINUSE : 0;
 }
 
-static int dummy_get(void *ctx, struct uapi_buf *out)
+/* Four pieces: the device lines and a peer, then three more prefixes. */
+static int dummy_get_piece(void *ctx, void **pos, struct uapi_buf *out)
 {
 	static const uint8_t key[32] = { 1, 2, 3 };
-	static const uint8_t v4[4] = { 10, 0, 0, 0 };
+	uintptr_t i = (uintptr_t)*pos;
+	uint8_t v4[4] = { 10, (uint8_t)i, 0, 0 };
 
 	(void)ctx;
-	uapi_buf_put_hex(out, "private_key", key, sizeof(key));
-	uapi_buf_printf(out, "listen_port=%u\n", 51820);
-	uapi_buf_put_hex(out, "public_key", key, sizeof(key));
-	uapi_buf_put_allowed_ip(out, AF_INET, v4, 8);
-	return 0;
+	if (!i) {
+		uapi_buf_put_hex(out, "private_key", key, sizeof(key));
+		uapi_buf_printf(out, "listen_port=%u\n", 51820);
+		uapi_buf_put_hex(out, "public_key", key, sizeof(key));
+	}
+	uapi_buf_put_allowed_ip(out, AF_INET, v4, 16);
+	*pos = (void *)(i + 1);
+	return i + 1 < 4;
+}
+
+static int dummy_get(void *ctx, struct uapi_buf *out)
+{
+	void *pos = NULL;
+	int ret;
+
+	while ((ret = dummy_get_piece(ctx, &pos, out)) > 0)
+		;
+	return ret;
+}
+
+static uint64_t dummy_generation(void *ctx)
+{
+	(void)ctx;
+	return generation;
 }
 
 static void drain(int fd)
@@ -93,7 +120,12 @@ static void drain(int fd)
 
 static void feed_connection(const uint8_t *data, size_t size)
 {
-	const struct uapi_ops ops = { .set = dummy_set, .get = dummy_get };
+	const struct uapi_ops pieces = { .set = dummy_set, .get = dummy_get,
+					 .get_piece = dummy_get_piece,
+					 .generation = dummy_generation };
+	const struct uapi_ops whole = { .set = dummy_set, .get = dummy_get };
+	const struct uapi_ops ops = size & 1 ? pieces : whole;
+	struct uapi_server srv;
 	struct uapi_conn conn;
 	size_t chunk = size ? 1 + data[0] % 97 : 1, off = 0;
 	int sv[2], open = 1;
@@ -101,7 +133,10 @@ static void feed_connection(const uint8_t *data, size_t size)
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
 		       sv))
 		return;
+	uapi_server_init(&srv);
+	srv.input_max = 192 * 1024;
 	uapi_conn_init(&conn, sv[0]);
+	uapi_server_add(&srv, &conn);
 	conn.write_timeout_ms = 20;
 	while (open && off < size) {
 		size_t n = size - off < chunk ? size - off : chunk;
@@ -119,6 +154,8 @@ static void feed_connection(const uint8_t *data, size_t size)
 	}
 	uapi_conn_close(&conn);
 	close(sv[1]);
+	if (srv.n_conns || srv.input || srv.pending)
+		abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
