@@ -46,7 +46,7 @@ endif
 # tests and the fuzzers link.
 PROG_MAINS = ctl/xwgd.c
 LIB_SRCS := $(filter-out $(PROG_MAINS), \
-	$(wildcard ctl/*.c ctl/handshake/*.c ctl/maps/*.c datapath/*.c))
+	$(wildcard base/*.c ctl/*.c ctl/handshake/*.c ctl/maps/*.c datapath/*.c))
 TEST_SRCS := $(wildcard tests/*.c)
 FUZZ_SRCS := $(wildcard tests/fuzz/*.c)
 TOOL_SRCS := $(wildcard tests/tools/*.c)

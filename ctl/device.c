@@ -15,7 +15,7 @@
 #include "ctl/fastpath.h"
 #include "ctl/handshake/crypto.h"
 #include "ctl/handshake/ratelimiter.h"
-#include "ctl/log.h"
+#include "base/log.h"
 #include "ctl/notify.h"
 #include "ctl/uapi.h"
 #include "datapath/crypto_pool.h"

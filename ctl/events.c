@@ -16,8 +16,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "ctl/log.h"
-#include "ctl/platform.h"
+#include "base/log.h"
+#include "base/platform.h"
 
 /* ---- lines and queues ---- */
 

@@ -22,11 +22,11 @@
 
 #include "ctl/device.h"
 #include "ctl/fastpath.h"
-#include "ctl/log.h"
+#include "base/log.h"
 #include "ctl/maps/loader.h"
 #include "ctl/maps/sync.h"
 #include "ctl/netdev.h"
-#include "ctl/platform.h"
+#include "base/platform.h"
 #include "datapath/frame.h"
 #include "datapath/tun.h"
 #include "datapath/xsk.h"

@@ -15,7 +15,7 @@
 #include "ctl/device.h"
 #include "ctl/events.h"
 #include "ctl/fastpath.h"
-#include "ctl/log.h"
+#include "base/log.h"
 
 _Static_assert(DROP_REASON_COUNT <= NOTIFY_DROP_REASONS_MAX,
 	       "struct notify counts drops by reason");

@@ -32,7 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ctl/platform.h"
+#include "base/platform.h"
 
 struct wg_device;
 struct wg_peer;

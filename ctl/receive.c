@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "ctl/device.h"
-#include "ctl/log.h"
+#include "base/log.h"
 #include "ctl/notify.h"
 #include "datapath/crypto_pool.h"
 #include "datapath/ip.h"

@@ -12,7 +12,7 @@
 
 #include "ctl/device.h"
 #include "ctl/handshake/crypto.h"
-#include "ctl/log.h"
+#include "base/log.h"
 #include "datapath/crypto_pool.h"
 #include "datapath/icmp.h"
 #include "datapath/ip.h"

@@ -28,7 +28,7 @@
 #include "constants.h"
 #include "ctl/device.h"
 #include "ctl/handshake/crypto.h"
-#include "ctl/log.h"
+#include "base/log.h"
 #include "ctl/notify.h"
 #include "ctl/peer.h"
 

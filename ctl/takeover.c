@@ -25,8 +25,8 @@
 #include <unistd.h>
 
 #include "ctl/device.h"
-#include "ctl/log.h"
-#include "ctl/platform.h"
+#include "base/log.h"
+#include "base/platform.h"
 #include "ctl/snapshot.h"
 #include "ctl/uapi.h"
 

@@ -20,7 +20,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "ctl/platform.h"
+#include "base/platform.h"
 
 enum timer_kind {
 	TIMER_RETRANSMIT_HANDSHAKE,  /* no response to our initiation */

@@ -23,6 +23,8 @@
 
 #include <sodium.h>
 
+#include "base/addr.h"
+
 /* ------------------------------------------------------------------ */
 /* Memory that may hold keys                                           */
 
@@ -735,57 +737,6 @@ void uapi_buf_put_hex(struct uapi_buf *b, const char *key,
 	b->len = (size_t)(p - b->data);
 }
 
-/* Go's netip.Addr.String: dotted IPv4; "::ffff:a.b.c.d" for IPv4-mapped;
- * otherwise lowercase groups without leading zeros, the first longest run
- * of two or more zero groups written "::" (so "::1.2.3.4" style compat
- * addresses are hex, unlike inet_ntop). Then "%zone". out >= 64 bytes. */
-static void format_addr(char *out, size_t cap, int family, const uint8_t *a,
-			uint32_t scope_id)
-{
-	static const uint8_t v4mapped[12] = { [10] = 0xff, [11] = 0xff };
-	size_t len = 0;
-
-	if (family == AF_INET) {
-		snprintf(out, cap, "%u.%u.%u.%u", a[0], a[1], a[2], a[3]);
-		return;
-	}
-	if (!memcmp(a, v4mapped, sizeof(v4mapped))) {
-		len = (size_t)snprintf(out, cap, "::ffff:%u.%u.%u.%u", a[12],
-				       a[13], a[14], a[15]);
-	} else {
-		unsigned int g[8], zstart = 8, zlen = 0, i, j;
-
-		for (i = 0; i < 8; i++)
-			g[i] = (unsigned int)a[2 * i] << 8 | a[2 * i + 1];
-		for (i = 0; i < 8; i++) {
-			for (j = i; j < 8 && !g[j]; j++)
-				;
-			if (j - i >= 2 && j - i > zlen) {
-				zstart = i;
-				zlen = j - i;
-			}
-		}
-		for (i = 0; i < 8; i++) {
-			if (i == zstart) {
-				len += (size_t)snprintf(out + len, cap - len, "::");
-				i += zlen - 1;
-				continue;
-			}
-			len += (size_t)snprintf(out + len, cap - len, "%s%x",
-						i && i != zstart + zlen ? ":" : "",
-						g[i]);
-		}
-	}
-	if (scope_id) {
-		char name[IF_NAMESIZE];
-
-		if (if_indextoname(scope_id, name))
-			snprintf(out + len, cap - len, "%%%s", name);
-		else
-			snprintf(out + len, cap - len, "%%%u", scope_id);
-	}
-}
-
 void uapi_buf_put_endpoint(struct uapi_buf *b, const struct sockaddr *sa)
 {
 	char addr[80];
@@ -793,14 +744,14 @@ void uapi_buf_put_endpoint(struct uapi_buf *b, const struct sockaddr *sa)
 	if (sa->sa_family == AF_INET) {
 		const struct sockaddr_in *in4 = (const void *)sa;
 
-		format_addr(addr, sizeof(addr), AF_INET,
+		addr_format(addr, sizeof(addr), AF_INET,
 			    (const uint8_t *)&in4->sin_addr, 0);
 		uapi_buf_printf(b, "endpoint=%s:%u\n", addr,
 				ntohs(in4->sin_port));
 	} else if (sa->sa_family == AF_INET6) {
 		const struct sockaddr_in6 *in6 = (const void *)sa;
 
-		format_addr(addr, sizeof(addr), AF_INET6,
+		addr_format(addr, sizeof(addr), AF_INET6,
 			    in6->sin6_addr.s6_addr, in6->sin6_scope_id);
 		uapi_buf_printf(b, "endpoint=[%s]:%u\n", addr,
 				ntohs(in6->sin6_port));
@@ -814,7 +765,7 @@ void uapi_buf_put_allowed_ip(struct uapi_buf *b, int family,
 
 	if (family != AF_INET && family != AF_INET6)
 		return;
-	format_addr(text, sizeof(text), family, addr, 0);
+	addr_format(text, sizeof(text), family, addr, 0);
 	uapi_buf_printf(b, "allowed_ip=%s/%u\n", text, cidr);
 }
 

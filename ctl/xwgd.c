@@ -37,7 +37,7 @@
 #include "ctl/events_client.h"
 #include "ctl/fastpath.h"
 #include "ctl/handshake/crypto.h"
-#include "ctl/log.h"
+#include "base/log.h"
 #include "ctl/netdev.h"
 #include "ctl/notify.h"
 #include "ctl/snapshot.h"

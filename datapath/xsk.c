@@ -20,7 +20,7 @@
 #include <bpf/bpf.h>
 #include <xdp/xsk.h>
 
-#include "ctl/log.h"
+#include "base/log.h"
 #include "datapath/xsk.h"
 
 #ifndef SOL_XDP

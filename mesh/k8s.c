@@ -45,7 +45,7 @@
 #include <json-c/json.h>
 #include <sodium.h>
 
-#include "ctl/log.h"
+#include "base/log.h"
 
 #define K8S_DEFAULT_SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
 #define K8S_LIST_LIMIT 500

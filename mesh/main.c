@@ -42,7 +42,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ctl/log.h"
+#include "base/log.h"
 #include "ctl/netdev.h"
 #include "mesh/file_source.h"
 #include "mesh/keyfile.h"
@@ -1345,7 +1345,7 @@ int main(int argc, char **argv)
 
 		log_debug_on = lvl && (!strcmp(lvl, "debug") || !strcmp(lvl, "verbose"));
 	}
-	log_init_from_env(a->o.ifname); /* for library code logging through ctl/log */
+	log_init_from_env(a->o.ifname); /* for library code logging through base/log */
 	{
 		char prefix[64];
 

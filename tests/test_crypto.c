@@ -18,8 +18,8 @@
 
 #include "ctl/handshake/crypto.h"
 #include "ctl/handshake/noise.h"
-#include "ctl/log.h"
-#include "ctl/platform.h"
+#include "base/log.h"
+#include "base/platform.h"
 #include "datapath/crypto_pool.h"
 #include "datapath/transport.h"
 #include "messages.h"

@@ -17,7 +17,7 @@
 #include <json-c/json.h>
 #include <sodium.h>
 
-#include "ctl/log.h"
+#include "base/log.h"
 #include "mesh/k8s.h"
 #include "test.h"
 #include "tests/suites.h"

@@ -8,7 +8,7 @@
 
 #include "constants.h"
 #include "ctl/handshake/crypto.h"
-#include "ctl/platform.h"
+#include "base/platform.h"
 #include "test.h"
 #include "tests/suites.h"
 

@@ -21,7 +21,7 @@
 #include "constants.h"
 #include "ctl/device.h"
 #include "ctl/handshake/crypto.h"
-#include "ctl/platform.h"
+#include "base/platform.h"
 #include "ctl/timers.h"
 #include "ctl/uapi.h"
 #include "test.h"

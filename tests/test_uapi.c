@@ -35,7 +35,7 @@
 #include "ctl/allowedips.h"
 #include "ctl/device.h"
 #include "ctl/handshake/crypto.h"
-#include "ctl/log.h"
+#include "base/log.h"
 #include "ctl/uapi.h"
 #include "test.h"
 #include "tests/suites.h"

@@ -17,7 +17,7 @@
 #include <sys/socket.h>
 
 #include "constants.h"
-#include "ctl/platform.h"
+#include "base/platform.h"
 #include "messages.h"
 
 struct ratelimiter;

@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ctl/log.h"
+#include "base/log.h"
 
 _Static_assert(sizeof(struct crypto_hash_state) >= sizeof(blake2s_state),
 	       "crypto_hash_state too small for blake2s_state");

@@ -25,7 +25,7 @@
 #include <stdint.h>
 
 #include "constants.h"
-#include "ctl/platform.h"
+#include "base/platform.h"
 #include "datapath/replay.h"
 #include "messages.h"
 

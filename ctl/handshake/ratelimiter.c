@@ -27,7 +27,7 @@
 #include <string.h>
 
 #include "constants.h"
-#include "ctl/platform.h"
+#include "base/platform.h"
 
 #define PACKET_COST (NSEC_PER_SEC / RATELIMITER_PACKETS_PER_SECOND)
 #define TOKEN_MAX (PACKET_COST * RATELIMITER_PACKETS_BURSTABLE)

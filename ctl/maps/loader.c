@@ -31,7 +31,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "ctl/log.h"
+#include "base/log.h"
 #include "ctl/maps/loader_internal.h"
 #include "ctl/maps/sync.h"
 

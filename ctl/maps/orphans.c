@@ -17,7 +17,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "ctl/log.h"
+#include "base/log.h"
 #include "ctl/maps/loader_internal.h"
 
 #define PROG_PREFIX "xwg_"

@@ -17,7 +17,7 @@
 
 #include <linux/magic.h>
 
-#include "ctl/log.h"
+#include "base/log.h"
 #include "ctl/maps/loader_internal.h"
 
 #ifndef BPF_FS_MAGIC

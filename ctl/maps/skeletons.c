@@ -17,7 +17,7 @@
 
 #include <bpf/libbpf.h>
 
-#include "ctl/log.h"
+#include "base/log.h"
 #include "ctl/maps/loader_internal.h"
 
 #define HAVE_SKELETONS 0

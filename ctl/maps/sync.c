@@ -14,7 +14,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "ctl/log.h"
+#include "base/log.h"
 #include "ctl/maps/loader.h"
 #include "ctl/maps/sync.h"
 

@@ -23,7 +23,7 @@
 #include <netlink/route/route.h>
 #include <netlink/socket.h>
 
-#include "ctl/log.h"
+#include "base/log.h"
 #include "ctl/netdev.h"
 #include "ctl/maps/loader_internal.h"
 

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ctl/log.h"
+#include "base/log.h"
 #include "mesh/k8s.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -31,7 +31,7 @@
 #include "constants.h"
 #include "ctl/device.h"
 #include "ctl/handshake/crypto.h"
-#include "ctl/log.h"
+#include "base/log.h"
 #include "ctl/snapshot.h"
 #include "ctl/uapi.h"
 

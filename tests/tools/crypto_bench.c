@@ -60,7 +60,7 @@
 #include "ctl/handshake/cookie.h"
 #include "ctl/handshake/crypto.h"
 #include "ctl/handshake/noise.h"
-#include "ctl/platform.h"
+#include "base/platform.h"
 #include "datapath/crypto_pool.h"
 #include "datapath/transport.h"
 #include "messages.h"

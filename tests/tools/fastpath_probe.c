@@ -54,7 +54,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "ctl/log.h"
+#include "base/log.h"
 #include "ctl/maps/loader.h"
 #include "ctl/maps/twin.h"
 #include "datapath/xsk.h"

@@ -35,7 +35,7 @@
 
 #include <sodium.h>
 
-#include "ctl/log.h"
+#include "base/log.h"
 #include "mesh/k8s.h"
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;

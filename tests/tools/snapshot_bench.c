@@ -24,7 +24,7 @@
 
 #include "ctl/device.h"
 #include "ctl/handshake/crypto.h"
-#include "ctl/log.h"
+#include "base/log.h"
 #include "ctl/snapshot.h"
 
 static double ms_between(const struct timespec *a, const struct timespec *b)

@@ -79,7 +79,7 @@
 #include "ctl/handshake/cookie.h"
 #include "ctl/handshake/crypto.h"
 #include "ctl/handshake/noise.h"
-#include "ctl/platform.h"
+#include "base/platform.h"
 #include "datapath/transport.h"
 #include "messages.h"
 

@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Addresses as text, the one way the configuration socket and the event
+ * stream write them (as wireguard-go does, so wg(8) shows the same).
+ */
+#ifndef XWG_ADDR_H
+#define XWG_ADDR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* a (4 bytes for AF_INET, 16 for AF_INET6) as Go's netip.Addr.String:
+ * dotted IPv4; "::ffff:a.b.c.d" for IPv4-mapped; otherwise lowercase
+ * groups without leading zeros, the first longest run of two or more zero
+ * groups written "::" (so "::1.2.3.4" style compat addresses are hex,
+ * unlike inet_ntop). Then "%zone" for a scope_id. out >= 64 bytes. */
+void addr_format(char *out, size_t cap, int family, const uint8_t *a, uint32_t scope_id);
+
+#endif
