@@ -2,7 +2,9 @@
 /* Addresses as text (base/addr.h). */
 #include "base/addr.h"
 
+#include <arpa/inet.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -51,4 +53,28 @@ void addr_format(char *out, size_t cap, int family, const uint8_t *a, uint32_t s
 		else
 			snprintf(out + len, cap - len, "%%%u", scope_id);
 	}
+}
+
+bool addr_format_endpoint(char *out, size_t cap, const struct sockaddr *sa)
+{
+	char addr[64];
+
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in4 = (const void *)sa;
+
+		addr_format(addr, sizeof(addr), AF_INET, (const uint8_t *)&in4->sin_addr, 0);
+		snprintf(out, cap, "%s:%u", addr, ntohs(in4->sin_port));
+		return true;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+
+		addr_format(addr, sizeof(addr), AF_INET6, in6->sin6_addr.s6_addr,
+			    in6->sin6_scope_id);
+		snprintf(out, cap, "[%s]:%u", addr, ntohs(in6->sin6_port));
+		return true;
+	}
+	if (cap)
+		out[0] = '\0';
+	return false;
 }

@@ -3,6 +3,7 @@
  * JSON members and lines of the event stream (events_json.h).
  */
 #include "ctl/events_json.h"
+#include "base/addr.h"
 
 #include <netinet/in.h>
 #include <sodium.h>
@@ -71,29 +72,15 @@ void events_json_key(struct uapi_buf *b, const char *key, const uint8_t pub[32])
 	events_json_str(b, key, b64);
 }
 
-/* uapi.c writes endpoints and prefixes as wg(8) shows them ("key=...\n"):
- * the text between '=' and '\n' of what it wrote into a scratch buffer. */
-static void json_from_uapi_line(struct uapi_buf *b, struct uapi_buf *line)
-{
-	char *eq = line->data ? memchr(line->data, '=', line->len) : NULL;
-
-	if (!eq || line->oom || line->data[line->len - 1] != '\n') {
-		uapi_buf_printf(b, "null");
-	} else {
-		line->data[line->len - 1] = '\0';
-		json_escaped(b, eq + 1);
-	}
-	uapi_buf_free(line);
-}
-
 void events_json_endpoint(struct uapi_buf *b, const char *key, const struct sockaddr *sa)
 {
-	struct uapi_buf line = { 0 };
+	char ep[96];
 
 	json_key(b, key);
-	if (sa && (sa->sa_family == AF_INET || sa->sa_family == AF_INET6))
-		uapi_buf_put_endpoint(&line, sa);
-	json_from_uapi_line(b, &line);
+	if (sa && addr_format_endpoint(ep, sizeof(ep), sa))
+		json_escaped(b, ep);
+	else
+		uapi_buf_printf(b, "null");
 }
 
 void events_json_array_open(struct uapi_buf *b, const char *key)

@@ -739,23 +739,10 @@ void uapi_buf_put_hex(struct uapi_buf *b, const char *key,
 
 void uapi_buf_put_endpoint(struct uapi_buf *b, const struct sockaddr *sa)
 {
-	char addr[80];
+	char ep[96];
 
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *in4 = (const void *)sa;
-
-		addr_format(addr, sizeof(addr), AF_INET,
-			    (const uint8_t *)&in4->sin_addr, 0);
-		uapi_buf_printf(b, "endpoint=%s:%u\n", addr,
-				ntohs(in4->sin_port));
-	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const void *)sa;
-
-		addr_format(addr, sizeof(addr), AF_INET6,
-			    in6->sin6_addr.s6_addr, in6->sin6_scope_id);
-		uapi_buf_printf(b, "endpoint=[%s]:%u\n", addr,
-				ntohs(in6->sin6_port));
-	}
+	if (addr_format_endpoint(ep, sizeof(ep), sa))
+		uapi_buf_printf(b, "endpoint=%s\n", ep);
 }
 
 void uapi_buf_put_allowed_ip(struct uapi_buf *b, int family,

@@ -16,6 +16,7 @@
  *    bound on pending replies, many connections, deadlines;
  *  - the listening socket in a temporary directory.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
@@ -35,6 +36,7 @@
 #include "ctl/allowedips.h"
 #include "ctl/device.h"
 #include "ctl/handshake/crypto.h"
+#include "base/addr.h"
 #include "base/log.h"
 #include "ctl/uapi.h"
 #include "test.h"
@@ -2035,8 +2037,58 @@ static void test_uapi_listen(void)
 	umask(old_umask);
 }
 
+/* Endpoints as wireguard-go writes them (netip.AddrPort.String). */
+static void test_addr_format(void)
+{
+	static const struct {
+		int family;
+		const char *addr;      /* inet_pton text */
+		uint16_t port;
+		uint32_t scope;
+		const char *want;
+	} cases[] = {
+		{ AF_INET, "192.0.2.1", 51820, 0, "192.0.2.1:51820" },
+		{ AF_INET, "0.0.0.0", 0, 0, "0.0.0.0:0" },
+		{ AF_INET6, "2001:db8::1", 51820, 0, "[2001:db8::1]:51820" },
+		{ AF_INET6, "::1", 1, 0, "[::1]:1" },
+		{ AF_INET6, "::", 65535, 0, "[::]:65535" },
+		{ AF_INET6, "::ffff:192.0.2.7", 9, 0, "[::ffff:192.0.2.7]:9" },
+		{ AF_INET6, "::192.0.2.7", 9, 0, "[::c000:207]:9" },
+		{ AF_INET6, "2001:db8:0:0:1:0:0:1", 7, 0, "[2001:db8::1:0:0:1]:7" },
+		{ AF_INET6, "2001:0:0:1:0:0:0:1", 7, 0, "[2001:0:0:1::1]:7" },
+		{ AF_INET6, "fe80::1", 7, 1, "[fe80::1%lo]:7" },
+		{ AF_INET6, "fe80::1", 7, 4000000, "[fe80::1%4000000]:7" },
+	};
+	struct sockaddr_storage ss;
+	char out[96];
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memset(&ss, 0, sizeof(ss));
+		if (cases[i].family == AF_INET) {
+			struct sockaddr_in *in4 = (void *)&ss;
+
+			in4->sin_family = AF_INET;
+			in4->sin_port = htons(cases[i].port);
+			inet_pton(AF_INET, cases[i].addr, &in4->sin_addr);
+		} else {
+			struct sockaddr_in6 *in6 = (void *)&ss;
+
+			in6->sin6_family = AF_INET6;
+			in6->sin6_port = htons(cases[i].port);
+			in6->sin6_scope_id = cases[i].scope;
+			inet_pton(AF_INET6, cases[i].addr, &in6->sin6_addr);
+		}
+		CHECKF(addr_format_endpoint(out, sizeof(out), (struct sockaddr *)&ss) &&
+		       !strcmp(out, cases[i].want), "case %zu: %s, want %s", i, out, cases[i].want);
+	}
+	ss.ss_family = AF_UNIX;
+	CHECK(!addr_format_endpoint(out, sizeof(out), (struct sockaddr *)&ss) && !out[0]);
+}
+
 void test_uapi(void)
 {
+	test_addr_format();
 	test_uapi_valid();
 	test_uapi_invalid();
 	test_uapi_transactional();
