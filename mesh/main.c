@@ -9,7 +9,8 @@
  * One thread runs an epoll loop over: a signalfd (SIGINT/SIGTERM: leave;
  * SIGUSR2: rotate the key; SIGHUP: reread the file; SIGCHLD: our xwgd
  * died), an eventfd (a source delivered a snapshot: the Kubernetes source
- * runs in a thread of its own), the node-list file's inotify fd, and a 1 s
+ * runs in a thread of its own), the node-list file's inotify fd, the
+ * interface's event stream (for the event counters of /metrics), and a 1 s
  * timerfd (retries with bounded backoff, a resync with the daemon every
  * RESYNC_SECONDS that repairs anything changed behind our back, including a
  * daemon restart). libmicrohttpd serves /metrics from its own thread and
