@@ -9,7 +9,8 @@
  * One thread runs an epoll loop over: a signalfd (SIGINT/SIGTERM: leave;
  * SIGUSR2: rotate the key; SIGHUP: reread the file; SIGCHLD: our xwgd
  * died), an eventfd (a source delivered a snapshot: the Kubernetes source
- * runs in a thread of its own), the node-list file's inotify fd, and a 1 s
+ * runs in a thread of its own), the node-list file's inotify fd, the
+ * interface's event stream (for the event counters of /metrics), and a 1 s
  * timerfd (retries with bounded backoff, a resync with the daemon every
  * RESYNC_SECONDS that repairs anything changed behind our back, including a
  * daemon restart). libmicrohttpd serves /metrics from its own thread and
@@ -46,6 +47,7 @@
 #include "ctl/netdev.h"
 #include "mesh/file_source.h"
 #include "mesh/keyfile.h"
+#include "mesh/event_client.h"
 #include "mesh/metrics.h"
 #include "mesh/netconf.h"
 #include "mesh/node.h"
@@ -139,6 +141,10 @@ struct agent {
 
 	struct mesh_stats stats;
 	struct mesh_metrics *metrics;
+	/* The interface's event stream, for the event counters (only while
+	 * metrics are served). */
+	struct mesh_event_counts *ev_counts;
+	struct mesh_event_client evc;
 	struct mesh_file_source fs;
 	struct mesh_k8s *k8s;
 	int pid_fd;
@@ -1094,15 +1100,24 @@ static int parse_args(int argc, char **argv, struct options *o, bool *rotate)
 
 /* ---- the host exporter (--exporter) */
 
+static int epoll_add(int epfd, int fd);
+
 /* Serve /metrics for interfaces another program manages (xwgd started by
  * wg-quick, wireguard-go, ...) until SIGINT or SIGTERM: every scrape reads
- * their configuration sockets and pinned maps; nothing is written. */
+ * their configuration sockets and pinned maps; nothing is written. An epoll
+ * loop reads their event streams (xwgd's; absent for others, retried with
+ * backoff) for the event counters. */
 static int exporter_run(const struct options *o)
 {
+	struct itimerspec its = { .it_interval = { 1, 0 }, .it_value = { 1, 0 } };
 	char err[512], list[MESH_METRICS_MAX_IFACES * IF_NAMESIZE] = "";
-	struct mesh_metrics *m;
+	struct mesh_event_counts *counts[MESH_METRICS_MAX_IFACES] = { 0 };
+	struct mesh_event_client *evc = NULL;
+	struct mesh_metrics *m = NULL;
+	int sigfd = -1, timerfd = -1, epfd = -1, ret = 1;
+	bool stop = false;
 	sigset_t mask;
-	int sig = 0;
+	size_t i;
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
@@ -1111,22 +1126,84 @@ static int exporter_run(const struct options *o)
 	/* Before libmicrohttpd's thread starts, so it inherits the mask. */
 	pthread_sigmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	for (size_t i = 0; i < o->n_exported; i++)
+	for (i = 0; i < o->n_exported; i++)
 		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? "," : "",
 			 o->exported[i]);
+	evc = calloc(o->n_exported, sizeof(*evc));
+	sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (!evc || sigfd < 0 || timerfd < 0 || epfd < 0 ||
+	    timerfd_settime(timerfd, 0, &its, NULL) || epoll_add(epfd, sigfd) ||
+	    epoll_add(epfd, timerfd)) {
+		say(LOG_ERR, "cannot set up the event loop: %s", strerror(errno));
+		goto out;
+	}
+	for (i = 0; i < o->n_exported; i++) {
+		counts[i] = mesh_event_counts_new(MESH_EVENT_PEERS_MAX);
+		if (!counts[i]) {
+			say(LOG_ERR, "out of memory");
+			goto out;
+		}
+		mesh_event_client_init(&evc[i], MESH_UAPI_DIR, o->exported[i], counts[i]);
+		mesh_event_client_tick(&evc[i], epfd, now_ms());
+	}
 	m = mesh_metrics_start(o->metrics, NULL, (const char (*)[IF_NAMESIZE])o->exported,
-			       o->n_exported, err, sizeof(err));
+			       o->n_exported, counts, err, sizeof(err));
 	if (!m) {
 		say(LOG_ERR, "%s", err);
-		return 1;
+		goto out;
 	}
 	say(LOG_INFO, "metrics of %s on http://%s/metrics", list, o->metrics);
-	/* SIGHUP (a reload by habit) changes nothing: keep serving. */
-	while (!sigwait(&mask, &sig) && sig == SIGHUP)
-		;
-	say(LOG_INFO, "signal %d: exiting", sig);
+	while (!stop) {
+		struct epoll_event evs[8];
+		int n = epoll_wait(epfd, evs, 8, -1);
+
+		if (n < 0 && errno != EINTR) {
+			say(LOG_ERR, "epoll: %s", strerror(errno));
+			goto out;
+		}
+		for (int k = 0; k < n; k++) {
+			int fd = evs[k].data.fd;
+			struct signalfd_siginfo si;
+			uint64_t v;
+
+			if (fd == sigfd) {
+				/* SIGHUP (a reload by habit) changes nothing. */
+				while (read(sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+					if (si.ssi_signo != SIGHUP) {
+						say(LOG_INFO, "signal %u: exiting", si.ssi_signo);
+						stop = true;
+					}
+				}
+			} else if (fd == timerfd) {
+				if (read(timerfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+					say(LOG_DEBUG, "timerfd: %s", strerror(errno));
+			} else {
+				for (i = 0; i < o->n_exported; i++)
+					if (fd == evc[i].fd)
+						mesh_event_client_read(&evc[i], epfd, now_ms());
+			}
+		}
+		for (i = 0; i < o->n_exported; i++)
+			mesh_event_client_tick(&evc[i], epfd, now_ms());
+	}
+	ret = 0;
+out:
 	mesh_metrics_stop(m);
-	return 0;
+	for (i = 0; evc && i < o->n_exported; i++) {
+		if (counts[i])
+			mesh_event_client_close(&evc[i], epfd);
+		mesh_event_counts_free(counts[i]);
+	}
+	free(evc);
+	if (epfd >= 0)
+		close(epfd);
+	if (timerfd >= 0)
+		close(timerfd);
+	if (sigfd >= 0)
+		close(sigfd);
+	return ret;
 }
 
 /* ---- the loop */
@@ -1195,10 +1272,14 @@ static int run(struct agent *a)
 
 				if (read(a->timerfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 					say(LOG_DEBUG, "timerfd: %s", strerror(errno));
+			} else if (a->ev_counts && fd == a->evc.fd) {
+				mesh_event_client_read(&a->evc, a->epfd, now_ms());
 			}
 		}
 		if (stop)
 			break;
+		if (a->ev_counts)
+			mesh_event_client_tick(&a->evc, a->epfd, now_ms());
 		nodes_take(a);
 		if (now_ms() >= a->resync_at_ms)
 			resync(a);
@@ -1305,9 +1386,14 @@ static int setup(struct agent *a)
 		file_reload(a);
 	}
 	if (strcmp(a->o.metrics, "off")) {
+		a->ev_counts = mesh_event_counts_new(MESH_EVENT_PEERS_MAX);
+		if (!a->ev_counts)
+			return -ENOMEM;
+		mesh_event_client_init(&a->evc, MESH_UAPI_DIR, a->o.ifname, a->ev_counts);
+		mesh_event_client_tick(&a->evc, a->epfd, now_ms());
 		a->metrics = mesh_metrics_start(a->o.metrics, &a->stats,
 						(const char (*)[IF_NAMESIZE])a->stats.ifname, 1,
-						err, sizeof(err));
+						&a->ev_counts, err, sizeof(err));
 		if (!a->metrics) {
 			say(LOG_ERR, "%s", err);
 			return -EADDRINUSE;
@@ -1377,6 +1463,10 @@ int main(int argc, char **argv)
 	if (a->k8s)
 		mesh_k8s_stop(a->k8s);
 	mesh_metrics_stop(a->metrics);
+	if (a->ev_counts) {
+		mesh_event_client_close(&a->evc, a->epfd);
+		mesh_event_counts_free(a->ev_counts);
+	}
 	if (a->nc.sk)
 		leave(a);
 	else if (a->xwgd_pid)

@@ -289,6 +289,73 @@ static bool fp_read(const struct mesh_metrics_iface *m)
 	return m->fp && m->fp->read;
 }
 
+/* The event stream's counts (mesh/event_counts.h): they count since
+ * xwg-mesh subscribed, so they start at 0 then. */
+static void events_render(const struct mesh_stats *agent, const struct mesh_metrics_iface *ifs,
+			  size_t n, struct mesh_buf *out)
+{
+	bool any = false;
+	size_t i, j;
+	int k;
+
+	for (i = 0; i < n; i++)
+		any |= ifs[i].ev != NULL;
+	if (!any)
+		return;
+	head(out, "xwg_events_up", "gauge",
+	     "1 while xwg-mesh is subscribed to the interface's event stream (the xwg_events_ and event-derived peer counters count since the subscription began).");
+	for (i = 0; i < n; i++)
+		if (ifs[i].ev)
+			iface_sample(out, "xwg_events_up", ifs[i].ifname, ifs[i].ev->up);
+	head(out, "xwg_events_lost_total", "counter",
+	     "Events the daemon dropped for this reader because its queue was full (reported by events_lost).");
+	for (i = 0; i < n; i++)
+		if (ifs[i].ev)
+			iface_sample(out, "xwg_events_lost_total", ifs[i].ifname,
+				     (unsigned long long)ifs[i].ev->lost);
+	head(out, "xwg_events_skipped_lines_total", "counter",
+	     "Event stream lines xwg-mesh did not count, by reason: too_long, malformed, peer_table_full.");
+	for (i = 0; i < n; i++) {
+		for (k = 0; ifs[i].ev && k < MESH_EVENT_SKIP_REASONS; k++) {
+			mesh_buf_printf(out, "xwg_events_skipped_lines_total{interface=\"");
+			label(out, ifs[i].ifname);
+			mesh_buf_printf(out, "\",reason=\"%s\"} %llu\n",
+					mesh_event_skip_name((enum mesh_event_skip)k),
+					(unsigned long long)ifs[i].ev->skipped[k]);
+		}
+	}
+	head(out, "xwg_peer_handshakes_completed_total", "counter",
+	     "Handshakes completed with the peer, by our role (event stream; every rekey too).");
+	for (i = 0; i < n; i++) {
+		for (j = 0; ifs[i].ev && j < ifs[i].ev->n_peers; j++) {
+			const struct mesh_event_peer *p = &ifs[i].ev->peers[j];
+
+			for (k = 0; k < MESH_EVENT_ROLES; k++) {
+				mesh_buf_printf(out, "xwg_peer_handshakes_completed_total");
+				peer_labels_open(out, agent, ifs[i].ifname, p->public_key);
+				mesh_buf_printf(out, ",role=\"%s\"} %llu\n",
+						mesh_event_role_name((enum mesh_event_role)k),
+						(unsigned long long)p->handshakes[k]);
+			}
+		}
+	}
+	head(out, "xwg_peer_endpoint_changes_total", "counter",
+	     "Changes of the peer's endpoint, by cause: configuration or roaming (event stream).");
+	for (i = 0; i < n; i++) {
+		for (j = 0; ifs[i].ev && j < ifs[i].ev->n_peers; j++) {
+			const struct mesh_event_peer *p = &ifs[i].ev->peers[j];
+
+			for (k = 0; k < MESH_EVENT_CAUSES; k++) {
+				mesh_buf_printf(out, "xwg_peer_endpoint_changes_total");
+				peer_labels_open(out, agent, ifs[i].ifname, p->public_key);
+				mesh_buf_printf(out, ",cause=\"%s\"} %llu\n",
+						mesh_event_cause_name((enum mesh_event_cause)k),
+						(unsigned long long)p->endpoint_changes[k]);
+			}
+		}
+	}
+}
+
 void mesh_metrics_render(const struct mesh_stats *agent, const struct mesh_metrics_iface *ifs,
 			 size_t n, struct mesh_buf *out)
 {
@@ -404,6 +471,7 @@ void mesh_metrics_render(const struct mesh_stats *agent, const struct mesh_metri
 		XSK_METRICS(X)
 #undef X
 	}
+	events_render(agent, ifs, n, out);
 	if (agent && n) {
 #define X(field, name, type, help)                                                          \
 		head(out, name, type, help);                                                \
@@ -491,6 +559,7 @@ struct mesh_metrics {
 	struct mesh_stats *stats;       /* NULL: the exporter */
 	size_t n;
 	char ifnames[MESH_METRICS_MAX_IFACES][IF_NAMESIZE];
+	struct mesh_event_counts *events[MESH_METRICS_MAX_IFACES];
 };
 
 static enum MHD_Result respond(struct MHD_Connection *conn, unsigned int code,
@@ -515,6 +584,7 @@ static void scrape(struct mesh_metrics *m, const struct mesh_stats *agent, struc
 	struct mesh_iface_state st[MESH_METRICS_MAX_IFACES];
 	struct mesh_metrics_iface ifs[MESH_METRICS_MAX_IFACES];
 	struct mesh_fastpath *fp = calloc(m->n, sizeof(*fp));
+	struct mesh_event_counts *ev[MESH_METRICS_MAX_IFACES];
 	bool have_st[MESH_METRICS_MAX_IFACES];
 
 	if (!fp) {
@@ -524,10 +594,14 @@ static void scrape(struct mesh_metrics *m, const struct mesh_stats *agent, struc
 	for (size_t i = 0; i < m->n; i++) {
 		have_st[i] = mesh_uapi_get(m->ifnames[i], &st[i]) == 0;
 		mesh_fastpath_read(XWG_PIN_ROOT, m->ifnames[i], &fp[i]);
+		ev[i] = m->events[i] ? mesh_event_counts_snapshot(m->events[i]) : NULL;
+		if (m->events[i] && !ev[i])
+			out->failed = true;
 		ifs[i] = (struct mesh_metrics_iface){
 			.ifname = m->ifnames[i],
 			.st = have_st[i] ? &st[i] : NULL,
 			.fp = &fp[i],
+			.ev = ev[i],
 		};
 	}
 	mesh_metrics_render(agent, ifs, m->n, out);
@@ -535,6 +609,7 @@ static void scrape(struct mesh_metrics *m, const struct mesh_stats *agent, struc
 		if (have_st[i])
 			mesh_iface_state_free(&st[i]);
 		mesh_fastpath_free(&fp[i]);
+		free(ev[i]);
 	}
 	free(fp);
 }
@@ -595,6 +670,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 struct mesh_metrics *mesh_metrics_start(const char *addr, struct mesh_stats *stats,
 					const char (*ifnames)[IF_NAMESIZE], size_t n,
+					struct mesh_event_counts *const *events,
 					char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
@@ -619,8 +695,10 @@ struct mesh_metrics *mesh_metrics_start(const char *addr, struct mesh_stats *sta
 	}
 	m->stats = stats;
 	m->n = n;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		snprintf(m->ifnames[i], sizeof(m->ifnames[i]), "%s", ifnames[i]);
+		m->events[i] = events ? events[i] : NULL;
+	}
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	m->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, m,

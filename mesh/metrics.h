@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include "include/maps.h"
+#include "mesh/event_counts.h"
 #include "mesh/reconcile.h"
 
 #define MESH_DEFAULT_METRICS "127.0.0.1:9586"
@@ -76,11 +77,13 @@ struct mesh_fastpath {
 int mesh_fastpath_read(const char *pin_root, const char *ifname, struct mesh_fastpath *fp);
 void mesh_fastpath_free(struct mesh_fastpath *fp);
 
-/* One interface's part of a scrape. st or fp may be NULL (not available). */
+/* One interface's part of a scrape. st, fp or ev may be NULL (not
+ * available; ev NULL: no event stream reader, no xwg_events_* series). */
 struct mesh_metrics_iface {
 	const char *ifname;
 	const struct mesh_iface_state *st;
 	const struct mesh_fastpath *fp;
+	const struct mesh_event_counts *ev;
 };
 
 /* The whole exposition text: every family once, its samples for each
@@ -101,9 +104,12 @@ int mesh_metrics_parse_ifnames(const char *text, char (*names)[IF_NAMESIZE], siz
 
 struct mesh_metrics;
 /* Serve on addr. Agent: stats (must outlive the server), its interface.
- * Exporter: stats NULL, ifnames[0..n) (copied). NULL with err set. */
+ * Exporter: stats NULL, ifnames[0..n) (copied). events: NULL, or n
+ * interfaces' event counts (each may be NULL; they must outlive the
+ * server). NULL with err set. */
 struct mesh_metrics *mesh_metrics_start(const char *addr, struct mesh_stats *stats,
 					const char (*ifnames)[IF_NAMESIZE], size_t n,
+					struct mesh_event_counts *const *events,
 					char *err, size_t errlen);
 void mesh_metrics_stop(struct mesh_metrics *m);
 

@@ -23,7 +23,10 @@
 # that grow with a ping, the handshake's timestamp, the fast path's packet
 # counters, and the AF_XDP sockets' kernel statistics (xwg_xsk_*): present
 # for $if1, whose xdp_rx has sockets on veth1, absent (no series at all,
-# not zeros) for $if3 and for wireguard-go, which has no fast path.
+# not zeros) for $if3 and for wireguard-go, which has no fast path. Then
+# the counters from xwgd's event stream: the handshake by role, an endpoint
+# change by configuration and one by roaming, and a reconnect when $if3's
+# xwgd restarts.
 
 set -euo pipefail
 XWGD=${XWGD:-build/xwgd}
@@ -203,6 +206,52 @@ else
 		check "bpftool map dump of xsk_stats names the fields (BTF)" dump_names_fields
 	fi
 fi
+
+# Test the event stream's counters: xwgd's handshake above (xwgd
+# initiated it), an endpoint set by configuration, then a roam (wireguard-go
+# moves to another port and sends from there).
+# sample_is FILE SERIES WANT: the sample SERIES (exact name and labels) has
+# the value WANT (">=N": at least N), scraping $ns1 into FILE first.
+sample_is() {
+	local v
+	scrape "$ns1" "$1" || return 1
+	v=$(awk -v s="$2" 'index($0, s " ") == 1 { print $NF; found = 1; exit } END { exit !found }' "$1") ||
+		{ echo "no $2"; return 1; }
+	if [[ $3 == ">="* ]]; then
+		((v >= ${3#>=})) || { echo "$2 is $v, want $3"; return 1; }
+	else
+		((v == $3)) || { echo "$2 is $v, want $3"; return 1; }
+	fi
+}
+m1=$TMP_DIR/m1.events
+hs="xwg_peer_handshakes_completed_total{interface=\"$if1\",public_key=\"$pub2\""
+ep="xwg_peer_endpoint_changes_total{interface=\"$if1\",public_key=\"$pub2\""
+check_within 5 "the exporter is subscribed to both xwgd interfaces' event streams" \
+	eval "sample_is $m1 'xwg_events_up{interface=\"$if1\"}' 1 &&
+	      sample_is $m1 'xwg_events_up{interface=\"$if3\"}' 1"
+check "wireguard-go has no event stream: xwg_events_up 0" has "$TMP_DIR/m2" "xwg_events_up{interface=\"$if2\"} 0"
+check "the handshake is counted with role initiator" sample_is "$m1" "$hs,role=\"initiator\"}" ">=1"
+check "nothing was lost or skipped" \
+	eval "sample_is $m1 'xwg_events_lost_total{interface=\"$if1\"}' 0 &&
+	      sample_is $m1 'xwg_events_skipped_lines_total{interface=\"$if1\",reason=\"malformed\"}' 0"
+check "no endpoint change yet" \
+	eval "sample_is $m1 '$ep,cause=\"configuration\"}' 0 && sample_is $m1 '$ep,cause=\"roaming\"}' 0"
+n1 wg set "$if1" peer "$pub2" endpoint 192.0.2.2:10012
+check_within 5 "wg set ... endpoint counts a change with cause configuration" \
+	sample_is "$m1" "$ep,cause=\"configuration\"}" 1
+n2 wg set "$if2" listen-port 10003
+check_within 10 "wireguard-go pings xwgd from its new port" pings "$ns2" 10.0.0.1
+check_within 5 "xwgd's side roamed to it: a change with cause roaming" \
+	eval "sample_is $m1 '$ep,cause=\"roaming\"}' 1 && endpoint_is $ns1 $if1 $pub2 192.0.2.2:10003"
+check_promtool "promtool check metrics finds nothing with the event counters" "$m1"
+
+# Test that the exporter reconnects when xwgd restarts ($if3: no peer).
+check "$if3's xwgd stops on SIGTERM" stop_impl "$if3"
+check_within 5 "xwg_events_up drops to 0 while it is gone" \
+	sample_is "$m1" "xwg_events_up{interface=\"$if3\"}" 0
+start_host "$ns1" "$if3"
+check_within 20 "the exporter subscribes again to the new daemon (backoff at most 16 s)" \
+	sample_is "$m1" "xwg_events_up{interface=\"$if3\"}" 1
 
 # Test that the exporter ends cleanly on SIGTERM and left the interfaces
 # alone.

@@ -35,6 +35,7 @@ void test_timers(void);
 void test_uapi(void);
 /* tests/test_mesh.c, tests/test_k8s.c, tests/test_cni.c */
 void test_mesh(void);
+void test_mesh_events(void);
 void test_k8s(void);
 void test_cni(void);
 /* tests/test_offload.c */
@@ -68,6 +69,7 @@ void test_worker(void);
 	SUITE(timers)                  \
 	SUITE(uapi)                    \
 	SUITE(mesh)                    \
+	SUITE(mesh_events)             \
 	SUITE(k8s)                     \
 	SUITE(cni)                     \
 	SUITE(offload)                 \

@@ -572,6 +572,26 @@ static void test_metrics_text(void)
 	const struct mesh_metrics_iface one_uapi[] = {
 		{ .ifname = "xwg0", .st = &st, .fp = NULL },
 	};
+	struct mesh_event_counts *evc = mesh_event_counts_new(4);
+	struct mesh_event ev = { .kind = MESH_EVENT_SUBSCRIBED };
+
+	if (!CHECK(evc))
+		return;
+	mesh_event_counts_apply(evc, &ev);
+	ev = (struct mesh_event){ .kind = MESH_EVENT_HANDSHAKE_COMPLETED,
+				  .role = MESH_EVENT_RESPONDER };
+	memset(ev.peer, 1, 32);
+	mesh_event_counts_apply(evc, &ev);
+	ev.kind = MESH_EVENT_ENDPOINT_CHANGED;
+	ev.cause = MESH_EVENT_ROAMING;
+	mesh_event_counts_apply(evc, &ev);
+	mesh_event_counts_apply(evc, &ev);
+	ev = (struct mesh_event){ .kind = MESH_EVENT_EVENTS_LOST, .count = 5 };
+	mesh_event_counts_apply(evc, &ev);
+	mesh_event_counts_skip(evc, MESH_EVENT_SKIP_TOO_LONG);
+	const struct mesh_metrics_iface with_events[] = {
+		{ .ifname = "xwg0", .st = &st, .fp = NULL, .ev = evc },
+	};
 	const struct mesh_metrics_iface two_exported[] = {
 		{ .ifname = "wg0", .st = &st, .fp = fp },
 		{ .ifname = "wg1", .st = NULL, .fp = NULL },
@@ -579,7 +599,7 @@ static void test_metrics_text(void)
 	static const struct {
 		const char *what;
 		bool agent;
-		int ifs;            /* 0: one_full, 1: one_uapi, 2: two_exported */
+		int ifs;            /* 0: one_full, 1: one_uapi, 2: two_exported, 3: with_events */
 		const char *want[8];
 		const char *absent[6];
 	} cases[] = {
@@ -613,6 +633,19 @@ static void test_metrics_text(void)
 		  { "\nxwg_fastpath_up{interface=\"xwg0\"} 0\n",
 		    "\nxwg_peer_transmit_bytes_total{interface=\"xwg0\",public_key=\"" K2 "\"} 0\n" },
 		  { "xwg_peer_transmit_packets_total", "xwg_xsk_", "xwg_fastpath_dropped" } },
+		{ "agent, event counts", true, 3,
+		  { "\nxwg_events_up{interface=\"xwg0\"} 1\n",
+		    "\nxwg_events_lost_total{interface=\"xwg0\"} 5\n",
+		    "\nxwg_events_skipped_lines_total{interface=\"xwg0\",reason=\"too_long\"} 1\n",
+		    "\nxwg_events_skipped_lines_total{interface=\"xwg0\",reason=\"peer_table_full\"} 0\n",
+		    "\nxwg_peer_handshakes_completed_total{interface=\"xwg0\",public_key=\"" K1
+		    "\",node=\"node-a\",role=\"responder\"} 1\n",
+		    "\nxwg_peer_handshakes_completed_total{interface=\"xwg0\",public_key=\"" K1
+		    "\",node=\"node-a\",role=\"initiator\"} 0\n",
+		    "\nxwg_peer_endpoint_changes_total{interface=\"xwg0\",public_key=\"" K1
+		    "\",node=\"node-a\",cause=\"roaming\"} 2\n",
+		    "# TYPE xwg_peer_endpoint_changes_total counter\n" },
+		  { "xwg_fastpath_dropped", NULL } },
 		{ "exporter, two interfaces, one down", false, 2,
 		  { "\nxwg_uapi_up{interface=\"wg0\"} 1\nxwg_uapi_up{interface=\"wg1\"} 0\n",
 		    "\nxwg_fastpath_up{interface=\"wg1\"} 0\n",
@@ -623,7 +656,8 @@ static void test_metrics_text(void)
 
 	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
 		const struct mesh_metrics_iface *ifs =
-			cases[c].ifs == 0 ? one_full : cases[c].ifs == 1 ? one_uapi : two_exported;
+			cases[c].ifs == 0 ? one_full : cases[c].ifs == 1 ? one_uapi :
+			cases[c].ifs == 3 ? with_events : two_exported;
 
 		mesh_metrics_render(cases[c].agent ? &stats : NULL, ifs, cases[c].ifs == 2 ? 2 : 1,
 				    &b);
@@ -640,6 +674,7 @@ static void test_metrics_text(void)
 		mesh_buf_free(&b);
 	}
 	free(fp);
+	mesh_event_counts_free(evc);
 
 	CHECK(mesh_metrics_parse_addr("127.0.0.1:9586", &ss) == 0 && ss.ss_family == AF_INET);
 	CHECK(mesh_metrics_parse_addr("[::1]:9586", &ss) == 0 && ss.ss_family == AF_INET6);
