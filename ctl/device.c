@@ -306,17 +306,10 @@ static struct wg_peer *peer_create(struct wg_device *dev,
 	return peer;
 }
 
-void device_peer_remove(struct wg_device *dev, struct wg_peer *peer)
+/* Out of the hash chain and the ordered list of t. */
+static void peer_unlink(struct peer_table *t, struct wg_peer *peer)
 {
-	struct peer_table *t = &dev->peers;
 	struct wg_peer **pp;
-
-	timers_peer_stop(&peer->timers);
-	allowedips_remove_by_peer(&dev->allowedips, peer);
-	noise_keypairs_clear(&peer->keypairs, &dev->noise_ops);
-	noise_handshake_clear(&peer->handshake, &dev->noise_ops);
-	peer_staged_purge(peer);
-	notify_peer_removed(dev, peer);
 
 	for (pp = &t->buckets[peer_hash(t, peer->public_key)]; *pp; pp = &(*pp)->hash_next)
 		if (*pp == peer) {
@@ -332,6 +325,17 @@ void device_peer_remove(struct wg_device *dev, struct wg_peer *peer)
 	else
 		t->last = peer->prev;
 	t->count--;
+}
+
+void device_peer_remove(struct wg_device *dev, struct wg_peer *peer)
+{
+	timers_peer_stop(&peer->timers);
+	allowedips_remove_by_peer(&dev->allowedips, peer);
+	noise_keypairs_clear(&peer->keypairs, &dev->noise_ops);
+	noise_handshake_clear(&peer->handshake, &dev->noise_ops);
+	peer_staged_purge(peer);
+	notify_peer_removed(dev, peer);
+	peer_unlink(&dev->peers, peer);
 	log_debug("peer %llu removed", (unsigned long long)peer->internal_id);
 	sodium_memzero(peer, sizeof(*peer));
 	free(peer);
@@ -708,25 +712,9 @@ out:
  * prefixes gone with the maps following; the rest stays until the commit. */
 static void peer_detach(struct wg_device *dev, struct wg_peer *peer)
 {
-	struct peer_table *t = &dev->peers;
-	struct wg_peer **pp;
-
 	allowedips_remove_by_peer(&dev->allowedips, peer);
 	notify_allowedips_changed(dev, peer);
-	for (pp = &t->buckets[peer_hash(t, peer->public_key)]; *pp; pp = &(*pp)->hash_next)
-		if (*pp == peer) {
-			*pp = peer->hash_next;
-			break;
-		}
-	if (peer->prev)
-		peer->prev->next = peer->next;
-	else
-		t->first = peer->next;
-	if (peer->next)
-		peer->next->prev = peer->prev;
-	else
-		t->last = peer->prev;
-	t->count--;
+	peer_unlink(&dev->peers, peer);
 	peer->next = peer->prev = peer->hash_next = NULL;
 }
 
