@@ -550,10 +550,12 @@ plain_tcp_mbit() {
 }
 
 # plain_not_slower BASE: plain TCP with the daemons running is >= 0.7 x BASE
-# (best of two 3 s runs: the machine is shared).
+# (best of three 3 s runs: the machine is shared, and another job's build
+# halves a run now and then even between two idle wireguard-go processes;
+# what this guards against, XDP on a veth, costs every run 5x).
 plain_not_slower() {
 	local base=$1 now best=0
-	for _ in 1 2; do
+	for _ in 1 2 3; do
 		now=$(plain_tcp_mbit)
 		((now > best)) && best=$now
 		((best * 100 >= base * PLAIN_MIN_RATIO)) && break
