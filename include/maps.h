@@ -148,6 +148,13 @@ struct xwg_config {
 	 * beating is an orphan, even where its wg_ifindex is no interface
 	 * only because the tunnel interface moved to another namespace. */
 	__u32 alive_s;
+	/* The daemon's PID and the inode of its PID namespace: one that
+	 * shares the namespace can tell a dead owner at once (kill(pid, 0)
+	 * says no such process); from another namespace only the heartbeat
+	 * tells. */
+	__u32 owner_pid;
+	__u32 pad2;
+	__u64 owner_pidns;
 };
 
 /* ---- xsk_stats (array indexed by socket slot) ----
@@ -188,7 +195,7 @@ _Static_assert(sizeof(struct xwg_index_value) == 8, "index value");
 _Static_assert(sizeof(struct xwg_endpoint) == 40, "endpoint");
 _Static_assert(sizeof(struct xwg_peer) == 88, "peer");
 _Static_assert(sizeof(struct xwg_peer_stats) == 80, "peer stats");
-_Static_assert(sizeof(struct xwg_config) == 24, "config");
+_Static_assert(sizeof(struct xwg_config) == 40, "config");
 _Static_assert(sizeof(struct xwg_xsk_stats) == 56, "xsk stats");
 _Static_assert(sizeof(struct xwg_event) == 16, "event");
 #endif

@@ -19,6 +19,7 @@
  * the file of its concern (loader_internal.h lists them).
  */
 #include <errno.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -96,6 +97,8 @@ static int config_write(struct fastpath *fp)
 		.event_interval_ms = fp->event_interval_ms,
 		.xsk_ifindex = (uint32_t)fp->xsk_ifindex,
 		.alive_s = fastpath_monotonic_s(),
+		.owner_pid = (uint32_t)getpid(),
+		.owner_pidns = fastpath_pidns(),
 	};
 	uint32_t key = 0;
 
@@ -127,6 +130,13 @@ uint32_t fastpath_monotonic_s(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint32_t)ts.tv_sec;
+}
+
+uint64_t fastpath_pidns(void)
+{
+	struct stat st;
+
+	return stat("/proc/self/ns/pid", &st) ? 0 : (uint64_t)st.st_ino;
 }
 
 int fastpath_heartbeat(struct fastpath *fp)

@@ -92,6 +92,8 @@ int fastpath_prog_fd_twin(struct fastpath *fp);
 
 /* CLOCK_MONOTONIC in whole seconds (the config map's alive_s). */
 uint32_t fastpath_monotonic_s(void);
+/* This process's PID namespace (its inode; 0 if unknown). */
+uint64_t fastpath_pidns(void);
 /* An instance whose heartbeat is older than this is gone. */
 #define FASTPATH_ALIVE_STALE_S 10
 

@@ -7,6 +7,7 @@
  * interface xdp_rx cannot have is described for the error message.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -60,16 +61,16 @@ static bool name_is_ours(const char *name)
 }
 
 /* The tunnel interface an xwg program serves: its config map's
- * wg_ifindex (0 if it has no config map or nothing written there), and
- * that map's heartbeat in *alive_s. */
-static int prog_owner(const struct prog_desc *pd, uint32_t *alive_s)
+ * wg_ifindex (0 if it has no config map or nothing written there); the
+ * whole map in *cfg. */
+static int prog_owner(const struct prog_desc *pd, struct xwg_config *out)
 {
 	struct bpf_map_info info;
 	struct xwg_config cfg;
 	uint32_t i, len, key = 0;
 	int fd, owner = 0;
 
-	*alive_s = 0;
+	memset(out, 0, sizeof(*out));
 	for (i = 0; i < pd->n_map_ids && !owner; i++) {
 		fd = bpf_map_get_fd_by_id(pd->map_ids[i]);
 		if (fd < 0)
@@ -81,27 +82,37 @@ static int prog_owner(const struct prog_desc *pd, uint32_t *alive_s)
 		    info.value_size == sizeof(cfg) &&
 		    !bpf_map_lookup_elem(fd, &key, &cfg)) {
 			owner = (int)cfg.wg_ifindex;
-			*alive_s = cfg.alive_s;
+			*out = cfg;
 		}
 		close(fd);
 	}
 	return owner;
 }
 
+/* Whether the daemon that wrote cfg is gone: in our PID namespace its PID
+ * names no process; anywhere, its heartbeat stopped. (A PID reused by
+ * another process only makes us wait for the heartbeat.) */
+static bool owner_is_gone(const struct xwg_config *cfg)
+{
+	if (cfg->owner_pid && cfg->owner_pidns && cfg->owner_pidns == fastpath_pidns() &&
+	    kill((pid_t)cfg->owner_pid, 0) && errno == ESRCH)
+		return true;
+	return fastpath_monotonic_s() - cfg->alive_s > FASTPATH_ALIVE_STALE_S;
+}
+
 /* An xwg program whose instance is gone: its owner is no interface of this
- * namespace (any more), and its heartbeat stopped. (A live instance whose
- * tunnel interface moved to another namespace, as in the kernel's netns.sh
- * layout, still beats.) */
+ * namespace (any more), and its daemon is gone too. (A live daemon whose
+ * tunnel interface moved to another namespace, as in the kernel's
+ * netns.sh layout, is neither.) */
 static bool prog_is_orphan(const struct prog_desc *pd)
 {
 	char name[IF_NAMESIZE];
-	uint32_t alive_s;
-	int owner = prog_owner(pd, &alive_s);
+	struct xwg_config cfg;
+	int owner = prog_owner(pd, &cfg);
 
 	/* No owner to ask (xdp_twin reads no config map): it sits on a twin,
 	 * which goes with its pair; never take another instance's. */
-	return owner && !if_indextoname((unsigned int)owner, name) &&
-	       fastpath_monotonic_s() - alive_s > FASTPATH_ALIVE_STALE_S;
+	return owner && !if_indextoname((unsigned int)owner, name) && owner_is_gone(&cfg);
 }
 
 /* Detaches orphaned xwg XDP programs from one interface; returns how many. */
@@ -154,7 +165,7 @@ void fastpath_orphans_detach(void)
  * one of ours, also which interface's fast path it serves. */
 void fastpath_xdp_attached_describe(int ifindex, char *buf, size_t size)
 {
-	uint32_t alive_s;
+	struct xwg_config cfg;
 	LIBBPF_OPTS(bpf_xdp_query_opts, q);
 	char owner[IF_NAMESIZE];
 	struct prog_desc pd;
@@ -169,7 +180,7 @@ void fastpath_xdp_attached_describe(int ifindex, char *buf, size_t size)
 		return;
 	len = snprintf(buf, size, "XDP program '%s' (id %u)", pd.name, id);
 	if (len > 0 && (size_t)len < size && name_is_ours(pd.name) &&
-	    if_indextoname((unsigned int)prog_owner(&pd, &alive_s), owner))
+	    if_indextoname((unsigned int)prog_owner(&pd, &cfg), owner))
 		snprintf(buf + len, size - (size_t)len,
 			 " of the fast path of %s (one underlay serves one xwg interface)",
 			 owner);
