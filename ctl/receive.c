@@ -47,8 +47,13 @@ static bool has_valid_length(uint32_t type, size_t len)
  * replies leave from the address this one arrived at. */
 static void update_endpoint(struct wg_peer *peer, const struct udp_endpoint *ep)
 {
-	struct udp_endpoint old = peer->endpoint;
+	struct udp_endpoint old;
 
+	/* Nearly every packet comes from where the last one did: then there
+	 * is nothing to copy, compare field by field or hand on. */
+	if (!memcmp(&peer->endpoint, ep, sizeof(*ep)))
+		return;
+	old = peer->endpoint;
 	peer->endpoint = *ep;
 	notify_endpoint_changed(peer, &old);
 }
